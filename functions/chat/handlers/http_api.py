@@ -1,0 +1,103 @@
+"""HTTP API: deep health, paged history, and posting a message (the fallback when no WebSocket
+can be opened). Errors are `{"error": {"code", "message"}}` with a 4xx or 5xx status."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+
+from chat import clients
+from chat.model import ChatError
+from chat.observability import count, logger, metrics, tracer
+from chat.service import accept_message, check_health, read_history
+from chat.settings import get_settings
+from chat.store import StoreError
+
+app = APIGatewayHttpResolver()
+
+
+def _json(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, ensure_ascii=False),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@app.get("/health")
+def health() -> Response[str]:
+    healthy, body = check_health(
+        messages=clients.message_store(),
+        connections=clients.connection_store(),
+        region=get_settings().region,
+        now_ms=_now_ms(),
+    )
+    return _json(200 if healthy else 503, body)
+
+
+@app.get("/rooms/<room>/messages")
+def history(room: str) -> Response[str]:
+    params = app.current_event.query_string_parameters or {}
+    page = read_history(
+        room,
+        after=params.get("after"),
+        limit=params.get("limit"),
+        store=clients.message_store(),
+        region=get_settings().region,
+    )
+    return _json(200, page)
+
+
+@app.post("/rooms/<room>/messages")
+def post_message(room: str) -> Response[str]:
+    try:
+        payload = json.loads(app.current_event.decoded_body or "")
+    except (ValueError, TypeError) as error:
+        raise ChatError("malformed_json", "the body is not valid JSON") from error
+    message, created = accept_message(
+        payload,
+        room=room,
+        transport="http",
+        store=clients.message_store(),
+        settings=get_settings(),
+        now_ms=_now_ms(),
+    )
+    count("MessagesAccepted" if created else "DuplicateMessages")
+    return _json(201 if created else 200, message.to_json())
+
+
+@app.exception_handler(ChatError)  # type: ignore[untyped-decorator]
+def chat_error(error: ChatError) -> Response[str]:
+    return _json(error.status, {"error": error.to_json()})
+
+
+@app.exception_handler(StoreError)  # type: ignore[untyped-decorator]
+def store_error(error: StoreError) -> Response[str]:
+    logger.warning("store unavailable", error=str(error))
+    return _json(
+        503, {"error": {"code": "unavailable", "message": "this region cannot reach its table; retry"}}
+    )
+
+
+@app.not_found
+def not_found(_: Exception) -> Response[str]:
+    event = app.current_event
+    return _json(
+        404, {"error": {"code": "not_found", "message": f"no route {event.http_method} {event.path}"}}
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,43 @@
+"""WebSocket `$connect`: register the connection for `?room=<room>&author=<name>`.
+
+A non-200 answer refuses the handshake, so bad input never leaves a half-open connection.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from chat import clients
+from chat.model import ChatError
+from chat.observability import logger, metrics, tracer
+from chat.service import open_connection
+from chat.settings import get_settings
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    connection_id = event["requestContext"]["connectionId"]
+    logger.append_keys(connection_id=connection_id)
+    try:
+        connection = open_connection(
+            connection_id,
+            event.get("queryStringParameters"),
+            store=clients.connection_store(),
+            settings=get_settings(),
+            now_ms=int(time.time() * 1000),
+        )
+    except ChatError as error:
+        logger.info("connection refused", error=error.code)
+        return {"statusCode": error.status, "body": json.dumps({"error": error.to_json()})}
+    except Exception:  # noqa: BLE001 - a WebSocket handler never raises
+        logger.exception("connect failed")
+        return {
+            "statusCode": 500,
+            "body": json.dumps({"error": {"code": "internal_error", "message": "retry"}}),
+        }
+    logger.info("connected", room=connection.room)
+    return {"statusCode": 200}

@@ -1,0 +1,22 @@
+"""WebSocket `$disconnect`: forget the connection. API Gateway ignores the answer, so a failure
+is only logged; the item's TTL and the fan-out's 410 handling clean up behind it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat import clients
+from chat.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    connection_id = event["requestContext"]["connectionId"]
+    logger.append_keys(connection_id=connection_id)
+    try:
+        clients.connection_store().delete_connection(connection_id)
+    except Exception:  # noqa: BLE001 - a WebSocket handler never raises
+        logger.exception("disconnect cleanup failed")
+    return {"statusCode": 200}

@@ -1,0 +1,29 @@
+"""WebSocket `sendMessage`: validate, store idempotently, answer an ack or an error frame."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chat import clients
+from chat.observability import count, logger, metrics, tracer
+from chat.service import accept_message
+from chat.settings import get_settings
+from chat.websocket import frame, never_raises, parse_body
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@never_raises
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    logger.append_keys(connection_id=event["requestContext"]["connectionId"])
+    message, created = accept_message(
+        parse_body(event),
+        transport="websocket",
+        store=clients.message_store(),
+        settings=get_settings(),
+        now_ms=int(time.time() * 1000),
+    )
+    count("MessagesAccepted" if created else "DuplicateMessages")
+    return frame({"type": "ack", "id": message.id, "acceptedRegion": message.acceptedRegion})

@@ -1,0 +1,173 @@
+"""The chat's one message model and its one validation (BRIEF sections 2-4).
+
+Plain Python on purpose: no pydantic, so importing a handler stays cheap (BRIEF section 7, cold start).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from chat import ulid
+
+MAX_TEXT_CHARS = 4000
+MAX_AUTHOR_CHARS = 40
+ROOM_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+
+Transport = Literal["websocket", "http"]
+
+
+class ChatError(Exception):
+    """An error the client caused or must hear about, with a stable machine-readable code."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidInput(ChatError):
+    """Bad input: nothing was written."""
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message as a client sent it, validated and normalised, before the server accepted it."""
+
+    id: str
+    room: str
+    author: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """A stored message: the public shape of BRIEF section 3."""
+
+    id: str
+    room: str
+    author: str
+    text: str
+    sentAt: str
+    acceptedRegion: str
+    transport: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "room": self.room,
+            "author": self.author,
+            "text": self.text,
+            "sentAt": self.sentAt,
+            "acceptedRegion": self.acceptedRegion,
+            "transport": self.transport,
+        }
+
+
+@dataclass(frozen=True)
+class Connection:
+    connection_id: str
+    room: str
+    author: str
+
+
+def iso_time(ms: int) -> str:
+    """RFC 3339 UTC time with milliseconds, e.g. 2026-11-25T10:00:00.123Z."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def _string(payload: dict[str, Any], field: str) -> str:
+    if field not in payload or payload[field] is None:
+        raise InvalidInput("missing_field", f"'{field}' is required")
+    value = payload[field]
+    if isinstance(value, str):
+        return value
+    raise InvalidInput(f"invalid_{field}", f"'{field}' must be a string")
+
+
+def _check_unicode(field: str, value: str) -> None:
+    # json.loads accepts lone surrogates ("\ud800"); they cannot be stored as UTF-8.
+    # Control characters other than tab and newline have no place in a chat line.
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            raise InvalidInput(f"invalid_{field}", f"'{field}' is not valid Unicode (lone surrogate)")
+        if category == "Cc" and char not in "\n\t":
+            raise InvalidInput(f"invalid_{field}", f"'{field}' contains a control character")
+
+
+def validate_room(room: object) -> str:
+    if not isinstance(room, str) or not ROOM_PATTERN.fullmatch(room):
+        raise InvalidInput("invalid_room", "room must be 1-64 characters of a-z, 0-9 and '-'")
+    return room
+
+
+def validate_author(author: object) -> str:
+    if not isinstance(author, str):
+        raise InvalidInput("invalid_author", "'author' must be a string")
+    name = author.strip()
+    if not 1 <= len(name) <= MAX_AUTHOR_CHARS:
+        raise InvalidInput("invalid_author", f"author must be 1-{MAX_AUTHOR_CHARS} characters")
+    _check_unicode("author", name)
+    return name
+
+
+def validate_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidInput("invalid_text", "text must not be empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise InvalidInput("text_too_long", f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+    _check_unicode("text", text)
+    return text
+
+
+def validate_id(message_id: str, *, now_ms: int, max_skew_ms: int) -> str:
+    if not ulid.is_ulid(message_id):
+        raise InvalidInput("invalid_id", "id must be a ULID: 26 upper-case Crockford base32 characters")
+    skew = ulid.timestamp_ms(message_id) - now_ms
+    if abs(skew) > max_skew_ms:
+        raise InvalidInput(
+            "id_out_of_range",
+            f"the id's time is {skew / 1000:+.0f} s from the server's clock; "
+            f"the limit is {max_skew_ms // 1000} s: make a new id",
+        )
+    return message_id
+
+
+def parse_new_message(payload: Any, *, room: str | None = None, now_ms: int, max_skew_ms: int) -> NewMessage:
+    """Validate a client's message. `room` comes from the URL for HTTP, from the body on WebSocket."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("invalid_message", "the message must be a JSON object")
+    message_id = _string(payload, "id")
+    author = _string(payload, "author")
+    text = _string(payload, "text")
+    room = validate_room(_string(payload, "room") if room is None else room)
+    return NewMessage(
+        id=validate_id(message_id, now_ms=now_ms, max_skew_ms=max_skew_ms),
+        room=room,
+        author=validate_author(author),
+        text=validate_text(text),
+    )
+
+
+def parse_page(after: str | None, limit: str | None) -> tuple[str | None, int]:
+    """Validate the history query string: `after` is any ULID, `limit` 1-100."""
+    if after is not None and not ulid.is_ulid(after):
+        raise InvalidInput("invalid_after", "'after' must be a message id (ULID)")
+    if limit is None:
+        return after, DEFAULT_PAGE
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+        raise InvalidInput("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_PAGE}")
+    return after, int(limit)

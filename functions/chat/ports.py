@@ -1,0 +1,46 @@
+"""What the domain needs from the outside world. Adapters live in store.py and push.py;
+unit tests hand in fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+from typing import Protocol
+
+from chat.model import Message
+
+
+class MessageStore(Protocol):
+    def put_message(self, message: Message, *, expires_at: int) -> tuple[Message, bool]:
+        """Insert unless the id is stored; return the stored message and whether it is new."""
+        ...
+
+    def list_messages(self, room: str, *, after: str | None, limit: int) -> tuple[list[Message], str | None]:
+        """A page of a room's messages, oldest first, and the id to continue after (or None)."""
+        ...
+
+    def probe(self) -> None:
+        """Raise StoreError unless this region's replica accepts reads and writes."""
+        ...
+
+
+class ConnectionStore(Protocol):
+    def put_connection(
+        self, connection_id: str, *, room: str, author: str, connected_at: str, expires_at: int
+    ) -> None: ...
+
+    def delete_connection(self, connection_id: str) -> None: ...
+
+    def connections_in_room(self, room: str) -> Sequence[str]: ...
+
+    def probe(self, region: str, now: int) -> None: ...
+
+
+class Delivery(Enum):
+    DELIVERED = "delivered"
+    GONE = "gone"  # 410: the client left; its connection item must go
+    FAILED = "failed"  # anything else, after retries: logged, never blocks the batch
+
+
+class Pusher(Protocol):
+    def push(self, connection_id: str, data: bytes) -> Delivery: ...

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create (or refresh) the development virtualenv: `make venv` calls this.
+set -euo pipefail
+venv=${1:-.venv}
+python=${PYTHON:-python3}
+"$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "resilient-chat needs Python 3.11 or newer (found $("$python" --version))" >&2; exit 1; }
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
+touch "$venv/.installed"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# ruff (lint and format) over everything, mypy --strict over the shipped code.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
