@@ -25,9 +25,7 @@ class FakeMessageStore:
         self.items[key] = message
         return message, True
 
-    def list_messages(
-        self, room: str, *, after: str | None, limit: int
-    ) -> tuple[list[Message], str | None]:
+    def list_messages(self, room: str, *, after: str | None, limit: int) -> tuple[list[Message], str | None]:
         ids = sorted(i for r, i in self.items if r == room and (after is None or i > after))
         page = [self.items[(room, i)] for i in ids[:limit]]
         return page, (page[-1].id if len(ids) > limit else None)

@@ -15,8 +15,13 @@ NOW = 1_790_000_000_000
 
 def record(seq: int, room: str, event: str = "INSERT") -> StreamRecord:
     message = Message(
-        id=ulid.new(NOW + seq), room=room, author="a", text=f"m{seq}", sentAt="t",
-        acceptedRegion="eu-west-2", transport="http",
+        id=ulid.new(NOW + seq),
+        room=room,
+        author="a",
+        text=f"m{seq}",
+        sentAt="t",
+        acceptedRegion="eu-west-2",
+        transport="http",
     )
     return StreamRecord(str(seq), event, message_to_item(message, 0))
 
@@ -47,8 +52,11 @@ def test_one_connections_query_per_room_per_batch() -> None:
 def test_only_inserts_are_fanned_out() -> None:
     connections = FakeConnectionStore({"r": ["c1"]})
     pusher = FakePusher()
-    run([record(1, "r", "MODIFY"), record(2, "r", "REMOVE"), StreamRecord("3", "INSERT", None)],
-        connections, pusher)
+    run(
+        [record(1, "r", "MODIFY"), record(2, "r", "REMOVE"), StreamRecord("3", "INSERT", None)],
+        connections,
+        pusher,
+    )
     assert pusher.posts == []
     assert connections.queries == []
 
@@ -77,7 +85,8 @@ def test_a_room_whose_connections_cannot_be_read_fails_only_its_records() -> Non
 
 def test_a_malformed_image_is_skipped_not_retried_forever() -> None:
     connections = FakeConnectionStore({"r": ["c1"]})
-    result = run([StreamRecord("1", "INSERT", {"pk": {"S": "room#r"}}), record(2, "r")],
-                 connections, FakePusher())
+    result = run(
+        [StreamRecord("1", "INSERT", {"pk": {"S": "room#r"}}), record(2, "r")], connections, FakePusher()
+    )
     assert result.failed == []
     assert result.delivered == 1

@@ -1,0 +1,89 @@
+"""Events for the handlers, checked against powertools' parser models of what AWS sends."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser.models import (
+    APIGatewayProxyEventV2Model,
+    APIGatewayWebSocketConnectEventModel,
+    APIGatewayWebSocketDisconnectEventModel,
+    APIGatewayWebSocketMessageEventModel,
+    DynamoDBStreamModel,
+)
+
+from localcloud.events import http_event, websocket_event
+
+STAGE = "prod"
+_WS_MODELS: dict[str, Any] = {
+    "$connect": APIGatewayWebSocketConnectEventModel,
+    "$disconnect": APIGatewayWebSocketDisconnectEventModel,
+}
+
+
+def ws(
+    route_key: str, connection_id: str, *, body: str | None = None, query: dict[str, str] | None = None
+) -> dict[str, Any]:
+    event = websocket_event(
+        api_id="abc123",
+        domain="abc123.execute-api.us-east-1.amazonaws.com",
+        stage=STAGE,
+        route_key=route_key,
+        connection_id=connection_id,
+        connected_at_ms=1_790_000_000_000,
+        source_ip="127.0.0.1",
+        user_agent="pytest",
+        body=body,
+        headers=[("Host", "abc123.execute-api.us-east-1.amazonaws.com")]
+        if route_key in ("$connect", "$disconnect")
+        else None,
+        query_pairs=list(query.items()) if query is not None else None,
+        disconnect=(1000, "Client closed") if route_key == "$disconnect" else None,
+    )
+    _WS_MODELS.get(route_key, APIGatewayWebSocketMessageEventModel).model_validate(event)
+    return event
+
+
+def send_frame(connection_id: str, message: dict[str, Any] | str) -> dict[str, Any]:
+    body = message if isinstance(message, str) else json.dumps({"action": "sendMessage", **message})
+    return ws("sendMessage", connection_id, body=body)
+
+
+def http(
+    method: str,
+    path: str,
+    *,
+    route: str,
+    params: dict[str, str] | None = None,
+    query: str = "",
+    body: bytes = b"",
+) -> dict[str, Any]:
+    pairs = [tuple(p.split("=", 1)) for p in query.split("&") if p]
+    event = http_event(
+        api_id="xyz789",
+        domain="xyz789.execute-api.us-east-1.amazonaws.com",
+        method=method,
+        path=path,
+        raw_query=query,
+        query_pairs=pairs,  # type: ignore[arg-type]
+        headers=[("content-type", "application/json"), ("user-agent", "pytest")],
+        route_key=route,
+        path_parameters=params or {},
+        body=body,
+        source_ip="127.0.0.1",
+    )
+    APIGatewayProxyEventV2Model.model_validate(event)
+    return event
+
+
+def stream_event(records: list[dict[str, Any]]) -> dict[str, Any]:
+    event = {"Records": records}
+    DynamoDBStreamModel.model_validate(event)
+    return event
+
+
+def frame_of(response: dict[str, Any]) -> dict[str, Any]:
+    assert response["statusCode"] == 200
+    body: dict[str, Any] = json.loads(response["body"])
+    return body

@@ -1,0 +1,119 @@
+"""The fan-out handler fed with real stream records read from moto, posting to a management
+API double that answers 410 for the connections that are gone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+from chat import ulid
+from chat.handlers import fanout, ws_connect, ws_send
+from localcloud.events import LambdaContext, new_connection_id
+from localcloud.streams import lambda_record
+from tests.integration.conftest import ManagementApiDouble
+from tests.integration.helpers import frame_of, send_frame, stream_event, ws
+
+
+def stream_records(aws_endpoint: str, region: str, stream_arn: str, room: str) -> list[dict[str, Any]]:
+    streams = boto3.client("dynamodbstreams", region_name=region, endpoint_url=aws_endpoint)
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    return [
+        lambda_record(r, region, stream_arn)
+        for r in records
+        if r["dynamodb"]["Keys"]["pk"]["S"] == f"room#{room}"
+    ]
+
+
+def connect(room: str, context: LambdaContext) -> str:
+    connection_id = new_connection_id()
+    assert (
+        ws_connect.handler(ws("$connect", connection_id, query={"room": room, "author": "x"}), context)[
+            "statusCode"
+        ]
+        == 200
+    )
+    return connection_id
+
+
+def test_every_connection_in_the_room_gets_the_message_and_gone_ones_are_removed(
+    in_region: Callable[..., None],
+    context: LambdaContext,
+    aws_endpoint: str,
+    tables: dict[str, Any],
+    management_api: ManagementApiDouble,
+) -> None:
+    in_region("us-east-1", management_api.url)
+    room = "fan-room"
+    members = [connect(room, context) for _ in range(30)]
+    outsider = connect("fan-elsewhere", context)
+    gone = set(members[::7])
+    management_api.gone.update(gone)
+    sent = [ulid.new() for _ in range(3)]
+    for message_id in sent:
+        frame_of(
+            ws_send.handler(
+                send_frame(members[0], {"room": room, "id": message_id, "author": "a", "text": "hello"}),
+                context,
+            )
+        )
+
+    response = fanout.handler(
+        stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)), context
+    )
+
+    assert response == {"batchItemFailures": []}
+    for member in members:
+        frames = management_api.frames_for(member)
+        if member in gone:
+            assert frames == []
+        else:
+            assert [f["message"]["id"] for f in frames] == sent
+            assert all(f["type"] == "message" and f["deliveredBy"] == "us-east-1" for f in frames)
+    assert management_api.frames_for(outsider) == []
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws_endpoint)
+    remaining = {
+        item["connectionId"]["S"]
+        for item in dynamodb.scan(TableName=tables["us-east-1"]["connections"])["Items"]
+    }
+    assert not gone & remaining
+    assert set(members) - gone <= remaining
+
+
+def test_a_replicated_message_is_pushed_with_the_region_that_accepted_it(
+    in_region: Callable[..., None],
+    context: LambdaContext,
+    aws_endpoint: str,
+    tables: dict[str, Any],
+    management_api: ManagementApiDouble,
+) -> None:
+    in_region("eu-west-2", management_api.url)
+    room = "fan-replicated"
+    listener = connect(room, context)
+    message_id = ulid.new()
+    item = {
+        "pk": {"S": f"room#{room}"},
+        "id": {"S": message_id},
+        "room": {"S": room},
+        "author": {"S": "bo"},
+        "text": {"S": "from the other side"},
+        "sentAt": {"S": "2026-11-25T00:00:00.000Z"},
+        "acceptedRegion": {"S": "us-east-1"},
+        "transport": {"S": "websocket"},
+        "expiresAt": {"N": "1"},
+    }
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-2", endpoint_url=aws_endpoint)
+    dynamodb.put_item(TableName=tables["eu-west-2"]["messages"], Item=item)  # as replication writes it
+
+    fanout.handler(
+        stream_event(stream_records(aws_endpoint, "eu-west-2", tables["eu-west-2"]["stream"], room)), context
+    )
+
+    (frame,) = management_api.frames_for(listener)
+    assert frame["message"]["acceptedRegion"] == "us-east-1"
+    assert frame["deliveredBy"] == "eu-west-2"

@@ -1,0 +1,146 @@
+"""The HTTP API handler through powertools' resolver, with HTTP API payload 2.0 events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chat import ulid
+from chat.handlers import http_api
+from localcloud.events import LambdaContext
+from tests.integration.helpers import http
+
+MESSAGES_ROUTE = "/rooms/{room}/messages"
+
+
+def call(event: dict[str, Any], context: LambdaContext) -> tuple[int, dict[str, Any]]:
+    response = http_api.handler(event, context)
+    assert response["headers"]["Content-Type"] == "application/json"
+    return response["statusCode"], json.loads(response["body"])
+
+
+def post(room: str, body: Any, context: LambdaContext) -> tuple[int, dict[str, Any]]:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return call(
+        http(
+            "POST", f"/rooms/{room}/messages", route=f"POST {MESSAGES_ROUTE}", params={"room": room}, body=raw
+        ),
+        context,
+    )
+
+
+def history(room: str, context: LambdaContext, query: str = "") -> tuple[int, dict[str, Any]]:
+    return call(
+        http(
+            "GET",
+            f"/rooms/{room}/messages",
+            route=f"GET {MESSAGES_ROUTE}",
+            params={"room": room},
+            query=query,
+        ),
+        context,
+    )
+
+
+def test_health_reports_ok_and_the_region(in_region: Callable[..., None], context: LambdaContext) -> None:
+    in_region("eu-west-2")
+    status, body = call(http("GET", "/health", route="GET /health"), context)
+    assert status == 200
+    assert body["status"] == "ok"
+    assert body["region"] == "eu-west-2"
+
+
+def test_health_is_503_and_names_the_failing_table_when_a_table_is_missing(
+    in_region: Callable[..., None], context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_region("us-east-1")
+    monkeypatch.setenv("CONNECTIONS_TABLE", "gone-table")
+    from chat import clients
+
+    clients.reset()
+    status, body = call(http("GET", "/health", route="GET /health"), context)
+    assert status == 503
+    assert body["status"] == "unhealthy"
+    assert body["region"] == "us-east-1"
+    assert body["failing"] == "connectionsTable"
+
+
+def test_posting_a_message_returns_201_then_200_for_the_retry(
+    in_region: Callable[..., None], context: LambdaContext
+) -> None:
+    in_region("us-east-1")
+    message = {"id": ulid.new(), "author": "ada", "text": "over http"}
+    status, stored = post("http-post", message, context)
+    assert status == 201
+    assert stored == {
+        **message,
+        "room": "http-post",
+        "sentAt": stored["sentAt"],
+        "acceptedRegion": "us-east-1",
+        "transport": "http",
+    }
+    status, again = post("http-post", message, context)
+    assert (status, again) == (200, stored)
+
+
+@pytest.mark.parametrize(
+    ("room", "body", "code"),
+    [
+        ("http-bad", b"{oops", "malformed_json"),
+        ("http-bad", {"author": "a", "text": "t"}, "missing_field"),
+        ("http-bad", {"id": "@", "author": "a", "text": "x" * 4001}, "text_too_long"),
+        ("http-bad", {"id": "@", "author": "a", "text": ""}, "invalid_text"),
+        ("HTTP_BAD", {"id": "@", "author": "a", "text": "t"}, "invalid_room"),
+        ("http-bad", {"id": ulid.new(1), "author": "a", "text": "t"}, "id_out_of_range"),
+    ],
+)
+def test_bad_posts_get_a_4xx_with_an_error_body_and_write_nothing(
+    in_region: Callable[..., None], context: LambdaContext, room: str, body: Any, code: str
+) -> None:
+    in_region("us-east-1")
+    if isinstance(body, dict) and body.get("id") == "@":
+        body["id"] = ulid.new()
+    status, error = post(room, body, context)
+    assert status == 400
+    assert error["error"]["code"] == code
+    assert error["error"]["message"]
+    assert history("http-bad", context)[1]["messages"] == []
+
+
+def test_history_pages_oldest_first_and_reports_the_region(
+    in_region: Callable[..., None], context: LambdaContext
+) -> None:
+    in_region("eu-west-2")
+    ids = sorted(ulid.new() for _ in range(5))
+    for message_id in reversed(ids):
+        assert post("http-history", {"id": message_id, "author": "a", "text": message_id}, context)[0] == 201
+    status, first = history("http-history", context, "limit=3")
+    assert status == 200
+    assert [m["id"] for m in first["messages"]] == ids[:3]
+    assert first["region"] == "eu-west-2"
+    assert first["next"] == ids[2]
+    _, rest = history("http-history", context, f"after={first['next']}&limit=3")
+    assert [m["id"] for m in rest["messages"]] == ids[3:]
+    assert rest["next"] is None
+
+
+@pytest.mark.parametrize(("query", "code"), [("limit=0", "invalid_limit"), ("after=x", "invalid_after")])
+def test_bad_history_queries_get_400(
+    in_region: Callable[..., None], context: LambdaContext, query: str, code: str
+) -> None:
+    in_region("us-east-1")
+    status, body = history("http-history", context, query)
+    assert status == 400
+    assert body["error"]["code"] == code
+
+
+def test_an_unknown_path_reaching_the_function_gets_a_404_error_body(
+    in_region: Callable[..., None], context: LambdaContext
+) -> None:
+    in_region("us-east-1")
+    status, body = call(http("GET", "/nope", route="$default"), context)
+    assert status == 404
+    assert body["error"]["code"] == "not_found"
