@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Template checks, offline (no AWS account, no Docker): cfn-lint, sam validate --lint, sam build,
+# then the template tests. Called by `make template` and `make test`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${VENV:-.venv}"
+
+# `sam build` needs the Lambda runtime's interpreter (python3.12) on PATH. A pyenv shim may exist
+# without being callable, so test it by running it and fall back to pyenv's installed versions.
+if ! python3.12 --version >/dev/null 2>&1; then
+  for dir in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12.*/bin /root/.pyenv/versions/3.12.*/bin; do
+    if [[ -x "$dir/python3.12" ]]; then
+      export PATH="$dir:$PATH"
+      break
+    fi
+  done
+fi
+python3.12 --version >/dev/null 2>&1 || { echo "check_template.sh: python3.12 not found (needed by sam build)" >&2; exit 1; }
+
+SAM="$(bash scripts/install_sam.sh | tail -n 1)"
+# sam validate --lint and sam build never call AWS, but botocore wants a region.
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export SAM_CLI_TELEMETRY=0
+
+echo "== cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml
+
+echo "== sam validate --lint"
+"$SAM" validate --lint --template-file template.yaml
+
+echo "== sam build"
+"$SAM" build --template-file template.yaml --build-dir .aws-sam/build
+
+echo "== pytest tests/template"
+"$VENV/bin/python" -m pytest tests/template -q

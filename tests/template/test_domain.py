@@ -1,0 +1,106 @@
+"""The custom domain is optional: all of it sits behind one condition, and it routes on health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.template.cfn import (
+    DOMAIN_RESOURCE_TYPES,
+    Stack,
+    Template,
+    condition_implies,
+    resources_of_type,
+    unguarded_refs,
+)
+
+
+def _domain_resource_names(template: Template) -> set[str]:
+    return set(resources_of_type(template, *DOMAIN_RESOURCE_TYPES))
+
+
+def test_given_no_domain_when_deployed_then_no_domain_resource_is_created(
+    primary_stack: Stack, secondary_stack: Stack
+) -> None:
+    for stack in (primary_stack, secondary_stack):
+        assert stack.parameter("DomainName") == ""
+        created = {r["Type"] for r in stack.resources().values()}
+        assert not created & DOMAIN_RESOURCE_TYPES, stack.region
+
+
+def test_given_a_domain_and_zone_when_deployed_then_every_domain_resource_is_created(
+    template: Template,
+) -> None:
+    overrides = {"DomainName": "chat.example.com", "HostedZoneId": "Z0123456789ABC"}
+    for region in ("us-east-1", "eu-west-2"):
+        created = Stack(template, region, overrides).resources()
+        assert _domain_resource_names(template) <= created.keys(), region
+        assert {r["Type"] for r in created.values()} >= DOMAIN_RESOURCE_TYPES
+
+
+def test_given_the_template_then_domain_resources_and_whatever_uses_them_sit_behind_has_domain(
+    template: Template,
+) -> None:
+    domain_names = _domain_resource_names(template)
+    assert template["Conditions"]["HasDomain"]["Fn::And"][0] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]
+    }
+    for name, resource in template["Resources"].items():
+        used = set(unguarded_refs(template, resource, "HasDomain"))
+        if name in domain_names or used & domain_names:
+            condition = resource.get("Condition", "-")
+            assert condition in template["Conditions"], f"{name} has no condition"
+            assert condition_implies(template, condition, "HasDomain"), name
+    for name, output in template["Outputs"].items():
+        if set(unguarded_refs(template, output["Value"], "HasDomain")) & (domain_names | {"DomainName"}):
+            condition = output.get("Condition", "-")
+            assert condition in template["Conditions"], f"output {name} has no condition"
+            assert condition_implies(template, condition, "HasDomain"), name
+
+
+def test_given_a_region_then_its_health_check_probes_its_own_execute_api_host_often(
+    template: Template,
+) -> None:
+    (check,) = resources_of_type(template, "AWS::Route53::HealthCheck").values()
+    config = check["Properties"]["HealthCheckConfig"]
+    assert config["Type"] == "HTTPS"
+    assert config["Port"] == 443
+    assert config["ResourcePath"] == "/health"
+    assert config["RequestInterval"] == 10
+    assert config["FullyQualifiedDomainName"] == {
+        "Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+    }
+    threshold = config["FailureThreshold"]
+    default = template["Parameters"][threshold["Ref"]]["Default"] if "Ref" in threshold else threshold
+    assert 1 <= int(default) <= 3
+
+
+def test_given_both_names_then_each_is_a_latency_alias_tied_to_this_regions_health_check(
+    template: Template,
+) -> None:
+    records = resources_of_type(template, "AWS::Route53::RecordSet")
+    domains = {record["Properties"]["AliasTarget"]["DNSName"]["Fn::GetAtt"][0] for record in records.values()}
+    assert domains == {"HttpCustomDomain", "WebSocketCustomDomain"}
+    for name, record in records.items():
+        properties: dict[str, Any] = record["Properties"]
+        assert properties["Region"] == {"Ref": "AWS::Region"}, name
+        assert properties["HealthCheckId"] == {"Ref": "HealthCheck"}, name
+        assert properties["SetIdentifier"], name
+        target = properties["AliasTarget"]
+        domain = target["DNSName"]["Fn::GetAtt"][0]
+        assert target["DNSName"] == {"Fn::GetAtt": [domain, "RegionalDomainName"]}
+        assert target["HostedZoneId"] == {"Fn::GetAtt": [domain, "RegionalHostedZoneId"]}
+
+
+def test_given_both_custom_domains_then_each_maps_to_its_api_with_a_dns_validated_certificate(
+    template: Template,
+) -> None:
+    mappings = {
+        m["Properties"]["DomainName"]["Ref"]: m["Properties"]["ApiId"]["Ref"]
+        for m in resources_of_type(template, "AWS::ApiGatewayV2::ApiMapping").values()
+    }
+    assert mappings == {"HttpCustomDomain": "HttpApi", "WebSocketCustomDomain": "WebSocketApi"}
+    for certificate in resources_of_type(template, "AWS::CertificateManager::Certificate").values():
+        properties = certificate["Properties"]
+        assert properties["ValidationMethod"] == "DNS"
+        for option in properties["DomainValidationOptions"]:
+            assert option["HostedZoneId"] == {"Ref": "HostedZoneId"}

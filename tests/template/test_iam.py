@@ -1,0 +1,151 @@
+"""Each function may do only what it uses, on the resources it uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.template.cfn import Template, resources_of_type
+
+MESSAGES_TABLE_ARN = (
+    "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${MessagesTableName}"
+)
+CONNECTIONS_TABLE_ARN = {"Fn::GetAtt": ["ConnectionsTable", "Arn"]}
+
+# (action, resource) pairs each function needs, and nothing else.
+EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "ConnectFunction": {("dynamodb:PutItem", "ConnectionsTable")},
+    "DisconnectFunction": {("dynamodb:DeleteItem", "ConnectionsTable")},
+    "SendMessageFunction": {
+        ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
+        ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
+    },
+    "DefaultRouteFunction": set(),
+    "HttpApiFunction": {
+        ("dynamodb:Query", MESSAGES_TABLE_ARN),
+        ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
+        ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
+        ("dynamodb:PutItem", "ConnectionsTable"),
+        ("dynamodb:GetItem", "ConnectionsTable"),
+    },
+}
+DATA_AND_MANAGEMENT_PREFIXES = ("dynamodb:", "execute-api:", "sqs:")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_label(resource: Any) -> str:
+    if resource == CONNECTIONS_TABLE_ARN:
+        return "ConnectionsTable"
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        return str(resource["Fn::Sub"])
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return ".".join(resource["Fn::GetAtt"])
+    return str(resource)
+
+
+def _statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every inline IAM statement: SAM function policies and plain IAM roles."""
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            for policy in resource["Properties"].get("Policies", []):
+                # Inline statements only: SAM policy templates and managed policies grant too much.
+                assert isinstance(policy, dict), f"{name}: {policy}"
+                assert "Statement" in policy, f"{name}: {policy}"
+                for statement in policy["Statement"]:
+                    yield name, statement
+        elif resource["Type"] == "AWS::IAM::Role":
+            for policy in resource["Properties"].get("Policies", []):
+                for statement in policy["PolicyDocument"]["Statement"]:
+                    yield name, statement
+
+
+def _grants(function: dict[str, Any]) -> set[tuple[str, str]]:
+    grants: set[tuple[str, str]] = set()
+    for policy in function["Properties"].get("Policies", []):
+        for statement in policy["Statement"]:
+            for action in _as_list(statement["Action"]):
+                for resource in _as_list(statement["Resource"]):
+                    grants.add((action, _resource_label(resource)))
+    return grants
+
+
+@pytest.mark.parametrize("function_name", sorted(EXPECTED_GRANTS))
+def test_given_a_handler_then_its_role_grants_exactly_the_table_calls_it_makes(
+    functions: dict[str, dict[str, Any]], function_name: str
+) -> None:
+    assert _grants(functions[function_name]) == EXPECTED_GRANTS[function_name]
+
+
+def test_given_any_role_then_no_data_or_management_action_applies_to_every_resource(
+    template: Template,
+) -> None:
+    for owner, statement in _statements(template):
+        assert statement["Effect"] == "Allow", owner
+        actions = _as_list(statement["Action"])
+        for action in actions:
+            assert "*" not in action, f"{owner}: wildcard action {action}"
+        if any(action.startswith(DATA_AND_MANAGEMENT_PREFIXES) for action in actions):
+            for resource in _as_list(statement["Resource"]):
+                assert resource != "*", f"{owner}: {actions} on every resource"
+                text = _resource_label(resource)
+                assert not text.endswith(":*"), f"{owner}: {text}"
+                assert "table/*" not in text, f"{owner}: {text}"
+
+
+def test_given_the_fanout_then_it_may_post_only_to_this_apis_own_connections(
+    functions: dict[str, dict[str, Any]],
+) -> None:
+    grants = _grants(functions["FanoutFunction"])
+    manage = {resource for action, resource in grants if action == "execute-api:ManageConnections"}
+    prefix = (
+        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/"
+    )
+    assert f"{prefix}POST/@connections/*" in manage
+    assert all(resource.startswith(prefix) for resource in manage), manage
+
+
+def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_connections(
+    functions: dict[str, dict[str, Any]],
+) -> None:
+    grants = _grants(functions["FanoutFunction"])
+    stream = f"{MESSAGES_TABLE_ARN}/stream/*"
+    assert {
+        ("dynamodb:Query", "${ConnectionsTable.Arn}/index/room-index"),
+        ("dynamodb:DeleteItem", "ConnectionsTable"),
+        ("dynamodb:GetRecords", stream),
+        ("dynamodb:GetShardIterator", stream),
+        ("dynamodb:DescribeStream", stream),
+    } <= grants
+    dynamodb = {(a, r) for a, r in grants if a.startswith("dynamodb:")}
+    allowed = {"${ConnectionsTable.Arn}/index/room-index", "ConnectionsTable", stream}
+    assert {resource for _, resource in dynamodb} <= allowed
+    assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {"dynamodb:DeleteItem"}
+
+
+def test_given_the_stream_mapping_then_no_broad_managed_policy_is_attached_by_a_sam_event(
+    functions: dict[str, dict[str, Any]],
+) -> None:
+    for name, function in functions.items():
+        for event in function["Properties"].get("Events", {}).values():
+            # SAM's DynamoDB/Kinesis events attach AWSLambdaDynamoDBExecutionRole (streams on "*").
+            assert event["Type"] not in {"DynamoDB", "Kinesis"}, name
+
+
+def test_given_the_replica_lookup_then_it_may_only_describe_the_messages_table(
+    template: Template,
+) -> None:
+    role = resources_of_type(template, "AWS::IAM::Role")["ReplicaStreamLookupRole"]
+    statements = [
+        statement
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if any(a.startswith("dynamodb:") for a in _as_list(statement["Action"]))
+    ]
+    assert [(s["Action"], _resource_label(s["Resource"])) for s in statements] == [
+        ("dynamodb:DescribeTable", MESSAGES_TABLE_ARN)
+    ]

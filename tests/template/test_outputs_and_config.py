@@ -1,0 +1,94 @@
+"""What a deployer reads back: the stack outputs, the per-region config envs and the alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.template.cfn import Stack, Template, resources_of_type
+
+REGIONS = ("us-east-1", "eu-west-2")
+
+
+def test_given_a_deployed_stack_then_its_outputs_name_every_endpoint_and_table(
+    template: Template,
+) -> None:
+    outputs = template["Outputs"]
+    assert {
+        "HttpApiUrl",
+        "WebSocketUrl",
+        "WebSocketManagementEndpoint",
+        "MessagesTableName",
+        "ConnectionsTableName",
+        "HealthCheckId",
+        "HttpCustomDomainUrl",
+        "WebSocketCustomDomainUrl",
+    } <= outputs.keys()
+    assert outputs["HttpApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
+    }
+    assert outputs["WebSocketUrl"]["Value"]["Fn::Sub"].startswith("wss://${WebSocketApi}.")
+    assert outputs["HealthCheckId"]["Value"] == {"Ref": "HealthCheck"}
+
+
+def test_given_samconfig_then_each_region_has_a_config_env_that_names_it(
+    samconfig: dict[str, Any],
+) -> None:
+    assert "default" in samconfig
+    stack_names = set()
+    for region in REGIONS:
+        env = samconfig[region]
+        assert env["deploy"]["parameters"]["region"] == region
+        assert env["global"]["parameters"]["region"] == region
+        assert env["delete"]["parameters"]["region"] == region
+        overrides = env["deploy"]["parameters"]["parameter_overrides"]
+        assert 'PrimaryRegion="us-east-1"' in overrides
+        stack_names.add(env["global"]["parameters"]["stack_name"])
+    assert len(stack_names) == 1, "both regions deploy the same stack"
+
+
+def test_given_samconfig_then_deploys_never_stop_for_a_prompt(samconfig: dict[str, Any]) -> None:
+    for region in REGIONS:
+        deploy = samconfig[region]["deploy"]["parameters"]
+        assert deploy["confirm_changeset"] is False
+        assert deploy["fail_on_empty_changeset"] is False
+        assert "CAPABILITY_IAM" in deploy["capabilities"]
+
+
+def test_given_either_region_then_errors_5xx_and_replication_are_alarmed_and_on_a_dashboard(
+    template: Template,
+) -> None:
+    for region in REGIONS:
+        created = Stack(template, region).resources()
+        alarms = {name for name, r in created.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+        assert {
+            "FunctionErrorsAlarm",
+            "HttpApi5xxAlarm",
+            "WebSocketIntegrationErrorAlarm",
+            "ReplicationLatencyAlarm",
+        } <= alarms, region
+        assert any(r["Type"] == "AWS::CloudWatch::Dashboard" for r in created.values())
+
+
+def test_given_a_domain_then_the_health_check_alarm_lives_where_route53_publishes_metrics(
+    template: Template,
+) -> None:
+    overrides = {"DomainName": "chat.example.com", "HostedZoneId": "Z0123456789ABC"}
+    assert "HealthCheckAlarm" in Stack(template, "us-east-1", overrides).resources()
+    assert "HealthCheckAlarm" not in Stack(template, "eu-west-2", overrides).resources()
+    (alarm,) = (
+        a for n, a in resources_of_type(template, "AWS::CloudWatch::Alarm").items() if n == "HealthCheckAlarm"
+    )
+    assert alarm["Properties"]["Namespace"] == "AWS/Route53"
+
+
+def test_given_the_function_errors_alarm_then_it_sums_every_chat_function(
+    template: Template, functions: dict[str, dict[str, Any]]
+) -> None:
+    metrics = template["Resources"]["FunctionErrorsAlarm"]["Properties"]["Metrics"]
+    watched = {
+        dimension["Value"]["Ref"]
+        for metric in metrics
+        if "MetricStat" in metric
+        for dimension in metric["MetricStat"]["Metric"]["Dimensions"]
+    }
+    assert watched == set(functions)

@@ -1,0 +1,150 @@
+"""Every WebSocket and HTTP route reaches a function, and two-way routes answer the sender."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.template.cfn import Template, refs_in, resources_of_type
+
+WEBSOCKET_ROUTES = {
+    "$connect": "ConnectFunction",
+    "$disconnect": "DisconnectFunction",
+    "sendMessage": "SendMessageFunction",
+    "$default": "DefaultRouteFunction",
+}
+HTTP_ROUTES = {
+    ("GET", "/health"),
+    ("GET", "/rooms/{room}/messages"),
+    ("POST", "/rooms/{room}/messages"),
+}
+
+
+def _routes_by_key(template: Template) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        route["Properties"]["RouteKey"]: (name, route)
+        for name, route in resources_of_type(template, "AWS::ApiGatewayV2::Route").items()
+    }
+
+
+def _function_behind(template: Template, route: dict[str, Any]) -> str:
+    target = route["Properties"]["Target"]["Fn::Sub"]
+    assert target.startswith("integrations/${"), target
+    integration_name = target.removeprefix("integrations/${").removesuffix("}")
+    integration = template["Resources"][integration_name]
+    assert integration["Type"] == "AWS::ApiGatewayV2::Integration"
+    assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+    assert integration["Properties"]["ApiId"] == {"Ref": "WebSocketApi"}
+    (function_name,) = set(refs_in(integration["Properties"]["IntegrationUri"])) - {
+        "AWS::Partition",
+        "AWS::Region",
+    }
+    return function_name
+
+
+def test_given_the_websocket_api_then_routes_are_selected_by_the_action_field(
+    template: Template,
+) -> None:
+    api = template["Resources"]["WebSocketApi"]["Properties"]
+    assert api["ProtocolType"] == "WEBSOCKET"
+    assert api["RouteSelectionExpression"] == "$request.body.action"
+
+
+@pytest.mark.parametrize(("route_key", "function_name"), sorted(WEBSOCKET_ROUTES.items()))
+def test_given_a_websocket_route_when_it_is_called_then_its_function_is_invoked(
+    template: Template, route_key: str, function_name: str
+) -> None:
+    routes = _routes_by_key(template)
+    assert route_key in routes, f"no route {route_key}"
+    _, route = routes[route_key]
+    assert route["Properties"]["ApiId"] == {"Ref": "WebSocketApi"}
+    assert _function_behind(template, route) == function_name
+
+
+@pytest.mark.parametrize(("route_key", "function_name"), sorted(WEBSOCKET_ROUTES.items()))
+def test_given_a_websocket_route_then_api_gateway_may_invoke_its_function_for_that_route_only(
+    template: Template, route_key: str, function_name: str
+) -> None:
+    permissions = [
+        permission["Properties"]
+        for permission in resources_of_type(template, "AWS::Lambda::Permission").values()
+        if permission["Properties"]["FunctionName"] == {"Ref": function_name}
+    ]
+    assert len(permissions) == 1, function_name
+    (permission,) = permissions
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    source_arn = permission["SourceArn"]["Fn::Sub"]
+    assert source_arn.endswith(f"${{WebSocketApi}}/*/{route_key}"), source_arn
+
+
+@pytest.mark.parametrize("route_key", ["sendMessage", "$default"])
+def test_given_a_two_way_route_when_the_function_answers_then_the_body_goes_back_to_the_sender(
+    template: Template, route_key: str
+) -> None:
+    route_name, route = _routes_by_key(template)[route_key]
+    assert route["Properties"]["RouteResponseSelectionExpression"] == "$default"
+    responses = [
+        response["Properties"]
+        for response in resources_of_type(template, "AWS::ApiGatewayV2::RouteResponse").values()
+        if response["Properties"]["RouteId"] == {"Ref": route_name}
+    ]
+    assert [response["RouteResponseKey"] for response in responses] == ["$default"]
+
+
+def test_given_the_websocket_stage_then_it_deploys_itself_and_is_throttled(
+    template: Template,
+) -> None:
+    (stage,) = resources_of_type(template, "AWS::ApiGatewayV2::Stage").values()
+    properties = stage["Properties"]
+    assert properties["ApiId"] == {"Ref": "WebSocketApi"}
+    assert properties["AutoDeploy"] is True
+    settings = properties["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] > 0
+    assert settings["ThrottlingBurstLimit"] > 0
+
+
+def test_given_the_http_api_when_each_public_route_is_called_then_the_http_function_answers(
+    functions: dict[str, dict[str, Any]],
+) -> None:
+    served: set[tuple[str, str]] = set()
+    for function in functions.values():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                assert event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+                served.add((event["Properties"]["Method"], event["Properties"]["Path"]))
+    assert served == HTTP_ROUTES
+    events = functions["HttpApiFunction"]["Properties"]["Events"].values()
+    assert {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events} == HTTP_ROUTES
+
+
+def test_given_an_allowed_origin_then_cors_admits_only_that_origin_and_otherwise_none(
+    template: Template,
+) -> None:
+    cors = template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    condition, with_origin, without_origin = cors["Fn::If"]
+    assert condition == "HasAllowedOrigin"
+    assert template["Conditions"]["HasAllowedOrigin"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AllowedOrigin"}, ""]}]
+    }
+    assert with_origin["AllowOrigins"] == [{"Ref": "AllowedOrigin"}]
+    assert sorted(with_origin["AllowMethods"]) == ["GET", "OPTIONS", "POST"]
+    assert [header.lower() for header in with_origin["AllowHeaders"]] == ["content-type"]
+    assert without_origin == {"Ref": "AWS::NoValue"}
+
+
+def test_given_the_stream_when_messages_are_inserted_then_fanout_receives_them_in_safe_batches(
+    template: Template,
+) -> None:
+    (mapping,) = resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["FunctionName"] == {"Ref": "FanoutFunction"}
+    assert properties["StartingPosition"] == "LATEST"
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= properties["BatchSize"] <= 1000
+    assert properties["MaximumBatchingWindowInSeconds"] <= 1
+    assert properties["MaximumRetryAttempts"] >= 1
+    assert "OnFailure" in properties["DestinationConfig"]
+    (pattern,) = (f["Pattern"] for f in properties["FilterCriteria"]["Filters"])
+    assert '"INSERT"' in pattern

@@ -1,0 +1,82 @@
+"""The tables have the keys, indexes, streams and TTLs that the handlers and local stack rely on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.template.cfn import Stack, Template
+
+
+def _keys(properties: dict[str, Any]) -> dict[str, str]:
+    return {key["AttributeName"]: key["KeyType"] for key in properties["KeySchema"]}
+
+
+def test_given_the_connections_table_then_a_room_index_finds_a_rooms_connections(
+    template: Template,
+) -> None:
+    properties = template["Resources"]["ConnectionsTable"]["Properties"]
+    assert template["Resources"]["ConnectionsTable"]["Type"] == "AWS::DynamoDB::Table"
+    assert _keys(properties) == {"connectionId": "HASH"}
+    (index,) = properties["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "room-index"
+    assert _keys(index) == {"room": "HASH"}
+    assert index["Projection"]["ProjectionType"] == "KEYS_ONLY"
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_given_the_messages_table_then_rooms_page_by_ulid_and_every_insert_is_streamed(
+    template: Template,
+) -> None:
+    properties = template["Resources"]["MessagesTable"]["Properties"]
+    assert _keys(properties) == {"pk": "HASH", "id": "RANGE"}
+    assert properties["TableName"] == {"Ref": "MessagesTableName"}
+    assert properties["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_given_both_regions_when_deployed_then_exactly_one_global_table_exists_in_the_primary(
+    primary_stack: Stack, secondary_stack: Stack
+) -> None:
+    def global_tables(stack: Stack) -> list[str]:
+        return [
+            name
+            for name, resource in stack.resources().items()
+            if resource["Type"] == "AWS::DynamoDB::GlobalTable"
+        ]
+
+    assert global_tables(primary_stack) == ["MessagesTable"]
+    assert global_tables(secondary_stack) == []
+
+
+def test_given_the_primary_stack_then_its_global_table_has_a_replica_in_both_regions(
+    primary_stack: Stack,
+) -> None:
+    replicas = primary_stack.template["Resources"]["MessagesTable"]["Properties"]["Replicas"]
+    regions = [primary_stack.resolve(replica["Region"]) for replica in replicas]
+    assert sorted(regions) == ["eu-west-2", "us-east-1"]
+
+
+def test_given_the_secondary_stack_then_it_finds_its_replica_stream_itself(
+    secondary_stack: Stack, primary_stack: Stack
+) -> None:
+    created = secondary_stack.resources()
+    lookups = [name for name, r in created.items() if r["Type"].startswith("Custom::")]
+    assert lookups == ["MessagesReplicaStream"]
+    assert "MessagesReplicaStream" not in primary_stack.resources()
+    mapping = created["FanoutStreamMapping"]["Properties"]
+    assert secondary_stack.resolve(mapping["EventSourceArn"]) == {
+        "Fn::GetAtt": ["MessagesReplicaStream", "StreamArn"]
+    }
+    assert primary_stack.resolve(mapping["EventSourceArn"]) == {"Fn::GetAtt": ["MessagesTable", "StreamArn"]}
+
+
+def test_given_either_region_then_replication_latency_is_watched_towards_the_other_region(
+    primary_stack: Stack, secondary_stack: Stack
+) -> None:
+    for stack, other in ((primary_stack, "eu-west-2"), (secondary_stack, "us-east-1")):
+        alarm = stack.resources()["ReplicationLatencyAlarm"]["Properties"]
+        dimensions = {d["Name"]: stack.resolve(d["Value"]) for d in alarm["Dimensions"]}
+        assert alarm["MetricName"] == "ReplicationLatency"
+        assert dimensions == {"TableName": "resilient-chat-messages", "ReceivingRegion": other}
