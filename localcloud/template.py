@@ -182,7 +182,7 @@ class StreamMapping:
     report_batch_item_failures: bool
     bisect_on_error: bool
     max_retries: int
-    filters: list[dict[str, Any]]
+    filters: list[str]  # Lambda event filter patterns (JSON)
 
 
 @dataclass

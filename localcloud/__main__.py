@@ -1,0 +1,3 @@
+from localcloud.stack import main
+
+main()

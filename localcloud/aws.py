@@ -1,0 +1,36 @@
+"""The AWS API endpoint on loopback: a moto server holding both regions' DynamoDB tables and
+streams and the Route 53 configuration. Run by the supervisor in its own process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+
+from moto.server import ThreadedMotoServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ready-fd", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is too many
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    print(f"AWS endpoint (moto) on http://{host}:{port}", flush=True)
+    if args.ready_fd is not None:
+        with os.fdopen(args.ready_fd, "w") as pipe:
+            pipe.write(json.dumps({"port": port, "pid": os.getpid()}) + "\n")
+    parent = os.getppid()
+    while os.getppid() == parent:  # end with the supervisor, however it ends
+        time.sleep(1)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

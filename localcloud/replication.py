@@ -1,0 +1,142 @@
+"""Global-table replication between the regions' message tables, as DynamoDB global tables
+(version 2019.11.21) behave: asynchronous, through each table's stream, after a delay, and
+last writer wins when the same item is written in two regions before either write arrives.
+
+Each region's stream is read from the start; a write this replicator made is recognised in the
+target's stream (its echo) and not sent back. Replication can be paused and resumed, to play a
+region whose replication falls minutes behind.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from localcloud.streams import ShardReader
+
+log = logging.getLogger("replication")
+
+Key = tuple[tuple[str, str], ...]
+Stamp = tuple[float, str]  # (write time, region): the later stamp wins; the region breaks ties
+
+
+@dataclass(order=True)
+class _Pending:
+    due: float
+    order: int
+    target: str = field(compare=False)
+    key: Key = field(compare=False)
+    image: dict[str, Any] | None = field(compare=False)  # None: the item was deleted
+    stamp: Stamp = field(compare=False)
+
+
+def _key(record: dict[str, Any]) -> Key:
+    return tuple(
+        sorted(
+            (name, json.dumps(value, sort_keys=True)) for name, value in record["dynamodb"]["Keys"].items()
+        )
+    )
+
+
+def _signature(image: dict[str, Any] | None) -> str:
+    return json.dumps(image, sort_keys=True)
+
+
+class Replicator:
+    def __init__(
+        self,
+        *,
+        tables: dict[str, Any],
+        readers: dict[str, ShardReader],
+        table_name: str,
+        delay: float,
+        interval: float = 0.05,
+    ) -> None:
+        self.tables = tables  # region -> DynamoDB client
+        self.readers = readers  # region -> reader of that region's messages stream
+        self.table_name = table_name
+        self.delay = delay
+        self.interval = interval
+        self.paused = False
+        self.replicated = 0
+        self.lag_seconds: dict[str, float] = {region: 0.0 for region in tables}
+        self._queue: list[_Pending] = []
+        self._order = itertools.count()
+        self._versions: dict[tuple[str, Key], Stamp] = {}
+        self._echoes: dict[tuple[str, Key], list[str]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="replication", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "delaySeconds": self.delay,
+            "paused": self.paused,
+            "pending": len(self._queue),
+            "replicated": self.replicated,
+            "lagSeconds": dict(self.lag_seconds),
+        }
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception:
+                log.exception("replication step failed; retrying")
+            self._stop.wait(self.interval)
+
+    def step(self, now: float | None = None) -> None:
+        for region, reader in self.readers.items():
+            records = reader.read(1000)
+            for record in records:
+                self._observe(region, record, now)
+            if records:
+                reader.commit(records[-1]["dynamodb"]["SequenceNumber"])
+        if not self.paused:
+            self._apply_due(time.time() if now is None else now)
+
+    def _observe(self, region: str, record: dict[str, Any], now: float | None) -> None:
+        key = _key(record)
+        image = record["dynamodb"].get("NewImage") if record["eventName"] != "REMOVE" else None
+        echoes = self._echoes.get((region, key))
+        if echoes and _signature(image) in echoes:
+            echoes.remove(_signature(image))  # our own replicated write arriving in its stream
+            return
+        created = record["dynamodb"].get("ApproximateCreationDateTime")
+        written = created.timestamp() if hasattr(created, "timestamp") else time.time()
+        stamp: Stamp = (written, region)
+        self._versions[(region, key)] = max(stamp, self._versions.get((region, key), stamp))
+        due = (time.time() if now is None else now) + self.delay
+        for target in self.tables:
+            if target != region:
+                heapq.heappush(self._queue, _Pending(due, next(self._order), target, key, image, stamp))
+
+    def _apply_due(self, now: float) -> None:
+        while self._queue and self._queue[0].due <= now:
+            pending = heapq.heappop(self._queue)
+            current = self._versions.get((pending.target, pending.key))
+            if current is not None and current > pending.stamp:
+                continue  # the target holds a later write: it wins, and travels the other way
+            client = self.tables[pending.target]
+            if pending.image is None:
+                client.delete_item(
+                    TableName=self.table_name, Key={name: json.loads(value) for name, value in pending.key}
+                )
+            else:
+                client.put_item(TableName=self.table_name, Item=pending.image)
+            self._versions[(pending.target, pending.key)] = pending.stamp
+            self._echoes.setdefault((pending.target, pending.key), []).append(_signature(pending.image))
+            self.replicated += 1
+            self.lag_seconds[pending.target] = max(0.0, now - pending.stamp[0])

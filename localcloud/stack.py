@@ -1,0 +1,395 @@
+"""`make local`: the whole two-region system on this machine.
+
+Starts the AWS endpoint (moto), one gateway process per region, replication between the
+regions' message tables and the front door; writes the endpoints to `.local/stack.json`; stops
+everything on Ctrl-C. Control endpoints on the front door stop and start a region's process and
+pause replication, for drills and tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from aiohttp import web
+
+from localcloud import provision
+from localcloud.frontdoor import LATENCY_MS, FrontDoor, RegionHealth
+from localcloud.replication import Replicator
+from localcloud.streams import ShardReader
+from localcloud.template import ROOT, load
+
+log = logging.getLogger("stack")
+REGIONS = ("us-east-1", "eu-west-2")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="make local ARGS=...",
+        description="Run resilient-chat's two regions, replication, health checks and failover on this "
+        "machine, with the real handlers. Ctrl-C stops everything.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address every part binds to")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8700,
+        help="front door port; the AWS endpoint and the regions take the next five (0: pick free ports)",
+    )
+    parser.add_argument(
+        "--replication-delay", type=float, default=1.0, help="seconds before a write reaches the other region"
+    )
+    parser.add_argument(
+        "--health-interval",
+        type=float,
+        default=2.0,
+        help="seconds between health probes of each region (Route 53: 10 or 30)",
+    )
+    parser.add_argument(
+        "--failure-threshold",
+        type=int,
+        default=2,
+        help="consecutive failed (or passed) probes that flip a region's health",
+    )
+    parser.add_argument(
+        "--location",
+        default="us-east-1",
+        choices=sorted(LATENCY_MS),
+        help="simulated client location: new clients go to the nearest healthy region",
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=0.1, help="seconds between reads of an idle table stream"
+    )
+    parser.add_argument(
+        "--state-dir", default=str(ROOT / ".local"), help="where stack.json, logs and stream checkpoints go"
+    )
+    parser.add_argument(
+        "--domain", default="chat.local", help="the hosted zone's domain in the local Route 53"
+    )
+    args = parser.parse_args(argv)
+    if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
+        parser.error("the local stack binds loopback addresses only")
+    if args.failure_threshold < 1 or args.health_interval <= 0:
+        parser.error("--failure-threshold must be at least 1 and --health-interval positive")
+    return args
+
+
+def _port(base: int, offset: int) -> int:
+    return 0 if base == 0 else base + offset
+
+
+def spawn(module: str, args: list[str], log_file: IO[str]) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start `python -m module` and wait for the JSON line it writes on its ready pipe."""
+    read_fd, write_fd = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "-m", module, *args, "--ready-fd", str(write_fd)],
+        cwd=ROOT,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        pass_fds=(write_fd,),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        line = pipe.readline()
+    if not line:
+        process.wait()
+        raise RuntimeError(f"{module} exited ({process.returncode}) before it was ready: see {log_file.name}")
+    ready: dict[str, Any] = json.loads(line)
+    return process, ready
+
+
+@dataclass
+class RegionProcess:
+    region: str
+    http_port: int
+    ws_port: int
+    process: subprocess.Popen[bytes] | None = None
+    stage: str = "prod"
+
+
+class Stack:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.state = Path(args.state_dir)
+        self.logs = self.state / "logs"
+        self.template = load()
+        self.aws: subprocess.Popen[bytes] | None = None
+        self.aws_endpoint = ""
+        self.regions: dict[str, RegionProcess] = {}
+        self.replicator: Replicator | None = None
+        self.frontdoor = FrontDoor(
+            interval=args.health_interval,
+            failure_threshold=args.failure_threshold,
+            location=args.location,
+            frontend=ROOT / "frontend",
+        )
+        self.frontdoor.controls = {"regions": self.control_region, "replication": self.control_replication}
+        self.frontdoor.extra_status = lambda: {
+            "replication": self.replicator.status() if self.replicator else None,
+            "processes": {r: bool(p.process and p.process.poll() is None) for r, p in self.regions.items()},
+        }
+        self.frontdoor_url = ""
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ start
+    async def start(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        (self.state / "stack.json").unlink(missing_ok=True)
+        for checkpoint in self.state.glob("*.stream-checkpoint.json"):
+            checkpoint.unlink()  # a new moto holds new streams
+        host, base = self.args.host, self.args.port
+        self._runner = web.AppRunner(self.frontdoor.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, _port(base, 0))
+        await site.start()
+        fd_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.frontdoor_url = f"http://{host}:{fd_port}"
+
+        aws_log = (self.logs / "aws.log").open("a")
+        self.aws, ready = await asyncio.to_thread(
+            spawn, "localcloud.aws", ["--host", host, "--port", str(_port(base, 1))], aws_log
+        )
+        self.aws_endpoint = f"http://{host}:{ready['port']}"
+        for index, region in enumerate(REGIONS):
+            self.regions[region] = RegionProcess(
+                region, _port(base, 2 + 2 * index), _port(base, 3 + 2 * index)
+            )
+        await asyncio.gather(*(self.start_region(region) for region in REGIONS))
+
+        routing = await asyncio.to_thread(
+            provision.create_routing,
+            self.template,
+            self.aws_endpoint,
+            self.args.domain,
+            [provision.RegionEndpoint(r, host, p.http_port) for r, p in self.regions.items()],
+            self.args.failure_threshold,
+        )
+        self.frontdoor.configure(
+            provision.client("route53", self.aws_endpoint, "us-east-1"),
+            {
+                r: RegionHealth(r, self.http_url(r), self.ws_url(r), routing["healthChecks"][r])
+                for r in REGIONS
+            },
+        )
+        self.replicator = await asyncio.to_thread(self._replicator)
+        self.replicator.start()
+        self._tasks.append(asyncio.create_task(self.frontdoor.probe_forever()))
+        info = self.describe(routing, time.perf_counter() - started)
+        self.frontdoor.config = {
+            "apiUrl": self.frontdoor_url,
+            "websocketUrl": self.frontdoor_url.replace("http", "ws", 1),
+            "regions": {r: {"httpUrl": self.http_url(r), "websocketUrl": self.ws_url(r)} for r in REGIONS},
+            "statusUrl": f"{self.frontdoor_url}/_frontdoor/status",
+            "local": True,
+        }
+        path = self.state / "stack.json"
+        path.with_suffix(".tmp").write_text(json.dumps(info, indent=2) + "\n")
+        path.with_suffix(".tmp").replace(path)
+        return info
+
+    def http_url(self, region: str) -> str:
+        return f"http://{self.args.host}:{self.regions[region].http_port}"
+
+    def ws_url(self, region: str) -> str:
+        process = self.regions[region]
+        return f"ws://{self.args.host}:{process.ws_port}/{process.stage}"
+
+    def _replicator(self) -> Replicator:
+        table = provision.table_names(self.template)[provision.MESSAGES]
+        clients = {r: provision.client("dynamodb", self.aws_endpoint, r) for r in REGIONS}
+        readers = {
+            r: ShardReader(
+                provision.client("dynamodbstreams", self.aws_endpoint, r),
+                clients[r].describe_table(TableName=table)["Table"]["LatestStreamArn"],
+                starting_position="TRIM_HORIZON",
+                checkpoint=None,
+            )
+            for r in REGIONS
+        }
+        return Replicator(
+            tables=clients, readers=readers, table_name=table, delay=self.args.replication_delay
+        )
+
+    async def start_region(self, region: str) -> None:
+        process = self.regions[region]
+        if process.process is not None and process.process.poll() is None:
+            return
+        log_file = (self.logs / f"{region}.log").open("a")
+        process.process, ready = await asyncio.to_thread(
+            spawn,
+            "localcloud.gateway",
+            [
+                "--region",
+                region,
+                "--aws-endpoint",
+                self.aws_endpoint,
+                "--host",
+                self.args.host,
+                "--http-port",
+                str(process.http_port),
+                "--ws-port",
+                str(process.ws_port),
+                "--state-dir",
+                str(self.state),
+                "--poll-interval",
+                str(self.args.poll_interval),
+                "--allowed-origin",
+                self.frontdoor_url,
+            ],
+            log_file,
+        )
+        # A restarted region comes back on the same ports, as an API keeps its hostname.
+        process.http_port, process.ws_port, process.stage = ready["http"], ready["ws"], ready["stage"]
+
+    async def stop_region(self, region: str) -> None:
+        process = self.regions[region].process
+        if process is not None and process.poll() is None:
+            process.kill()  # an outage, not a graceful shutdown
+            await asyncio.to_thread(process.wait)
+
+    def describe(self, routing: dict[str, Any], startup_seconds: float) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "pid": os.getpid(),
+            "startedAt": time.time(),
+            "startupSeconds": round(startup_seconds, 2),
+            "awsEndpointUrl": self.aws_endpoint,
+            "frontDoorUrl": self.frontdoor_url,
+            "frontDoorWebsocketUrl": self.frontdoor_url.replace("http", "ws", 1),
+            "statusUrl": f"{self.frontdoor_url}/_frontdoor/status",
+            "domain": self.args.domain,
+            "hostedZoneId": routing["hostedZoneId"],
+            "regions": {
+                region: {
+                    "httpUrl": self.http_url(region),
+                    "websocketUrl": self.ws_url(region),
+                    "managementUrl": self.ws_url(region).replace("ws", "http", 1),
+                    "healthCheckId": routing["healthChecks"][region],
+                    "pid": process.process.pid if process.process else None,
+                    "log": str(self.logs / f"{region}.log"),
+                }
+                for region, process in self.regions.items()
+            },
+            "settings": {
+                "replicationDelaySeconds": self.args.replication_delay,
+                "healthIntervalSeconds": self.args.health_interval,
+                "failureThreshold": self.args.failure_threshold,
+                "location": self.args.location,
+                "pollIntervalSeconds": self.args.poll_interval,
+            },
+        }
+
+    # ------------------------------------------------------------------ controls
+    async def control_region(self, request: str) -> dict[str, Any]:
+        body = json.loads(request)
+        region, action = body["name"], body.get("action")
+        if region not in self.regions or action not in ("stop", "start"):
+            raise ValueError('POST /_local/regions/<region> with {"action": "stop" | "start"}')
+        await (self.stop_region(region) if action == "stop" else self.start_region(region))
+        process = self.regions[region].process
+        running = bool(process and process.poll() is None)
+        self._rewrite_pids()
+        return {"region": region, "running": running, "pid": process.pid if process and running else None}
+
+    def _rewrite_pids(self) -> None:
+        path = self.state / "stack.json"
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads(path.read_text())
+            for region, process in self.regions.items():
+                alive = process.process is not None and process.process.poll() is None
+                info["regions"][region]["pid"] = process.process.pid if alive and process.process else None
+            path.with_suffix(".tmp").write_text(json.dumps(info, indent=2) + "\n")
+            path.with_suffix(".tmp").replace(path)
+
+    async def control_replication(self, request: str) -> dict[str, Any]:
+        body = json.loads(request)
+        if self.replicator is None or body["name"] != "messages":
+            raise ValueError('POST /_local/replication/messages with {"paused": bool, "delaySeconds": n}')
+        if "paused" in body:
+            self.replicator.paused = bool(body["paused"])
+        if "delaySeconds" in body:
+            self.replicator.delay = float(body["delaySeconds"])
+        return self.replicator.status()
+
+    # ------------------------------------------------------------------ stop
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.replicator is not None:
+            await asyncio.to_thread(self.replicator.stop)
+        for region in self.regions.values():
+            if region.process is not None and region.process.poll() is None:
+                region.process.terminate()
+        if self.aws is not None:
+            self.aws.terminate()
+        for process in [r.process for r in self.regions.values()] + [self.aws]:
+            if process is not None:
+                try:
+                    await asyncio.to_thread(process.wait, 5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        (self.state / "stack.json").unlink(missing_ok=True)
+
+
+def banner(info: dict[str, Any]) -> str:
+    lines = [
+        "",
+        f"resilient-chat local stack is up in {info['startupSeconds']} s",
+        f"  chat page        {info['frontDoorUrl']}/",
+        f"  front door       {info['frontDoorUrl']}  (HTTP API and WebSocket, routed like Route 53)",
+        f"  routing status   {info['statusUrl']}",
+        f"  AWS endpoint     {info['awsEndpointUrl']}  (moto: DynamoDB, Streams, Route 53)",
+    ]
+    for region, endpoints in info["regions"].items():
+        lines.append(f"  {region:<16} {endpoints['httpUrl']}  {endpoints['websocketUrl']}")
+    lines += [
+        f"  endpoints in     {Path(info['regions']['us-east-1']['log']).parent.parent / 'stack.json'}",
+        "  take a region out:  aws --endpoint-url "
+        + info["awsEndpointUrl"]
+        + " route53 update-health-check --health-check-id "
+        + info["regions"]["us-east-1"]["healthCheckId"]
+        + " --inverted",
+        "Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def run(args: argparse.Namespace) -> None:
+    stack = Stack(args)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        info = await stack.start()
+        print(banner(info), flush=True)
+        print("READY " + str(Path(args.state_dir) / "stack.json"), flush=True)
+        await stop.wait()
+    finally:
+        print("stopping the local stack...", flush=True)
+        await stack.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    asyncio.run(run(args))
