@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -91,6 +92,8 @@ class FrontDoor:
         self.regions: dict[str, RegionHealth] = {}
         self.route53: Any = None
         self.events: list[dict[str, Any]] = []
+        self.event_count = 0
+        self._new_event = asyncio.Event()
         self.routed: dict[str, int] = {}
         self.open_sockets = 0
         self.extra_status: Callable[[], dict[str, Any]] = dict
@@ -110,9 +113,12 @@ class FrontDoor:
         self.regions = regions
 
     def _event(self, kind: str, **details: Any) -> None:
-        entry = {"at": time.time(), "event": kind, **details}
+        self.event_count += 1
+        entry = {"seq": self.event_count, "at": time.time(), "event": kind, **details}
         self.events.append(entry)
         del self.events[:-200]
+        self._new_event.set()
+        self._new_event = asyncio.Event()
         log.info("%s %s", kind, json.dumps(details))
 
     async def probe_forever(self) -> None:
@@ -209,6 +215,7 @@ class FrontDoor:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=11 * 1024 * 1024)
         app.router.add_get("/_frontdoor/status", self.handle_status)
+        app.router.add_get("/_frontdoor/events", self.handle_events)
         app.router.add_post("/_local/{kind}/{name}", self.handle_control)
         app.router.add_get("/config.json", self.handle_config)
         app.router.add_route("*", "/{tail:.*}", self.handle)
@@ -225,6 +232,27 @@ class FrontDoor:
 
     async def handle_status(self, _: web.Request) -> web.Response:
         return web.json_response(self.status(), dumps=lambda v: json.dumps(v, indent=2))
+
+    async def handle_events(self, request: web.Request) -> web.Response:
+        """Health and routing events after `after` (a seq); waits up to `wait` seconds for one."""
+        try:
+            after = int(request.query.get("after", "0"))
+            wait = min(float(request.query.get("wait", "0")), 60.0)
+        except ValueError:
+            return web.json_response(
+                {"error": {"code": "bad_request", "message": "after: int, wait: seconds"}}, status=400
+            )
+        if self.event_count <= after and wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._new_event.wait(), timeout=wait)
+        events = [e for e in self.events if e["seq"] > after]
+        return web.json_response(
+            {
+                "events": events,
+                "last": self.event_count,
+                "regions": {n: r.healthy for n, r in self.regions.items()},
+            }
+        )
 
     async def handle_config(self, request: web.Request) -> web.Response:
         return web.json_response(

@@ -1,0 +1,106 @@
+"""A small test client of the public contract (BRIEF section 3): WebSocket and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+import websockets
+
+from chat import ulid
+
+TIMEOUT = 15.0  # generous: a CI machine can be slow; no assertion is about time
+
+
+class Client:
+    def __init__(self, socket: Any, room: str, author: str, region: str | None) -> None:
+        self.socket = socket
+        self.room = room
+        self.author = author
+        self.region = region  # where the front door (or the URL) put this connection
+        self.frames: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(cls, url: str, room: str, author: str, **query: str) -> Client:
+        params = "&".join(f"{k}={v}" for k, v in {"room": room, "author": author, **query}.items())
+        socket = await websockets.connect(f"{url}?{params}" if "?" not in url else f"{url}&{params}")
+        region = socket.response.headers.get("X-Routed-Region") if socket.response else None
+        return cls(socket, room, author, region)
+
+    async def send(self, text: str, message_id: str | None = None) -> dict[str, Any]:
+        """Send a message and return its ack (or error) frame."""
+        message_id = message_id or ulid.new()
+        await self.socket.send(
+            json.dumps(
+                {
+                    "action": "sendMessage",
+                    "room": self.room,
+                    "id": message_id,
+                    "author": self.author,
+                    "text": text,
+                }
+            )
+        )
+        return await self.next(lambda f: f.get("type") in ("ack", "error") and f.get("id") == message_id)
+
+    async def next(self, match: Any) -> dict[str, Any]:
+        for index, frame in enumerate(self.frames):
+            if match(frame):
+                return self.frames.pop(index)
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                frame = json.loads(await self.socket.recv())
+                if match(frame):
+                    return frame
+                self.frames.append(frame)
+
+    async def message(self, message_id: str) -> dict[str, Any]:
+        return await self.next(lambda f: f.get("type") == "message" and f["message"]["id"] == message_id)
+
+    async def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
+        """Every frame received until none arrives for `quiet` seconds (to prove nothing extra)."""
+        while True:
+            try:
+                self.frames.append(json.loads(await asyncio.wait_for(self.socket.recv(), quiet)))
+            except TimeoutError:
+                frames, self.frames = self.frames, []
+                return frames
+
+    async def close(self) -> None:
+        await self.socket.close()
+
+
+async def history(http_url: str, room: str, after: str | None = None, **params: str) -> dict[str, Any]:
+    query = {**({"after": after} if after else {}), **params}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{http_url}/rooms/{room}/messages", params=query) as response,
+    ):
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def events_after(status_url: str, after: int, wait: float = TIMEOUT) -> dict[str, Any]:
+    base = status_url.rsplit("/", 1)[0]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{base}/events", params={"after": str(after), "wait": str(wait)}) as response,
+    ):
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+async def until_health(status_url: str, region: str, healthy: bool) -> list[dict[str, Any]]:
+    """Await the front door's events until `region` has the given health; return the events seen."""
+    seen: list[dict[str, Any]] = []
+    after = 0
+    async with asyncio.timeout(TIMEOUT * 2):
+        while True:
+            page = await events_after(status_url, after)
+            seen += page["events"]
+            after = page["last"]
+            if page["regions"][region] == healthy:
+                return seen

@@ -1,0 +1,159 @@
+"""The local two-region stack through real protocols: WebSockets, HTTP, the Route 53 API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import aiohttp
+import boto3
+import pytest
+
+from tests.e2e.chat import Client, history, until_health
+
+pytestmark = pytest.mark.e2e
+
+
+def route53(stack: dict[str, Any]) -> Any:
+    return boto3.client(
+        "route53",
+        endpoint_url=stack["awsEndpointUrl"],
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+
+
+def test_clients_in_two_regions_each_get_the_others_message_exactly_once(stack: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        us, eu = stack["regions"]["us-east-1"], stack["regions"]["eu-west-2"]
+        ada = await Client.connect(us["websocketUrl"], "e2e-two-regions", "ada")
+        bo = await Client.connect(eu["websocketUrl"], "e2e-two-regions", "bo")
+        ack_ada = await ada.send("hello from virginia")
+        ack_bo = await bo.send("hello from london")
+        assert ack_ada["acceptedRegion"] == "us-east-1"
+        assert ack_bo["acceptedRegion"] == "eu-west-2"
+
+        for client, region in ((ada, "us-east-1"), (bo, "eu-west-2")):
+            for ack in (ack_ada, ack_bo):
+                frame = await client.message(ack["id"])
+                assert frame["deliveredBy"] == region
+                assert frame["message"]["acceptedRegion"] == ack["acceptedRegion"]
+            extra = await client.drain()
+            assert [f for f in extra if f.get("type") == "message"] == []  # exactly once
+
+        for region in (us, eu):
+            page = await history(region["httpUrl"], "e2e-two-regions")
+            assert {m["id"] for m in page["messages"]} == {ack_ada["id"], ack_bo["id"]}
+        await ada.close()
+        await bo.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_front_door_sends_each_client_to_its_nearest_region(stack: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        virginia = await Client.connect(
+            stack["frontDoorWebsocketUrl"], "e2e-near", "ada", location="new-york"
+        )
+        london = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-near", "bo", location="london")
+        assert (virginia.region, london.region) == ("us-east-1", "eu-west-2")
+        assert (await virginia.send("hi"))["acceptedRegion"] == "us-east-1"
+        assert (await london.send("hi"))["acceptedRegion"] == "eu-west-2"
+        await virginia.close()
+        await london.close()
+
+    asyncio.run(scenario())
+
+
+def test_inverting_a_health_check_moves_new_clients_to_the_other_region(stack: dict[str, Any]) -> None:
+    check = stack["regions"]["us-east-1"]["healthCheckId"]
+    api = route53(stack)
+
+    async def scenario() -> None:
+        before = await Client.connect(
+            stack["frontDoorWebsocketUrl"], "e2e-invert", "ada", location="us-east-1"
+        )
+        assert before.region == "us-east-1"
+        api.update_health_check(HealthCheckId=check, Inverted=True)
+        try:
+            events = await until_health(stack["statusUrl"], "us-east-1", healthy=False)
+            assert any(e["event"] == "inverted" and e["region"] == "us-east-1" for e in events)
+            after = await Client.connect(
+                stack["frontDoorWebsocketUrl"], "e2e-invert", "bo", location="us-east-1"
+            )
+            assert after.region == "eu-west-2"
+            # Like a DNS change, inversion leaves open connections where they are, still working.
+            ack = await before.send("still here")
+            assert ack["acceptedRegion"] == "us-east-1"
+            assert (await after.message(ack["id"]))["deliveredBy"] == "eu-west-2"
+            await after.close()
+        finally:
+            api.update_health_check(HealthCheckId=check, Inverted=False)
+            await until_health(stack["statusUrl"], "us-east-1", healthy=True)
+        await before.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_killed_region_fails_its_health_check_and_routing_moves(stack: dict[str, Any]) -> None:
+    async def control(action: str) -> dict[str, Any]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{stack['frontDoorUrl']}/_local/regions/eu-west-2", json={"action": action}
+            ) as response,
+        ):
+            assert response.status == 200
+            body: dict[str, Any] = await response.json()
+            return body
+
+    async def scenario() -> None:
+        londoner = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-kill", "bo", location="london")
+        assert londoner.region == "eu-west-2"
+        pid = stack["regions"]["eu-west-2"]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        try:
+            await until_health(stack["statusUrl"], "eu-west-2", healthy=False)
+            with pytest.raises(Exception, match=r"1006|no close frame|closed"):
+                await londoner.send("into the void")
+            moved = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-kill", "bo", location="london")
+            assert moved.region == "us-east-1"
+            assert (await moved.send("from the survivor"))["acceptedRegion"] == "us-east-1"
+            await moved.close()
+        finally:
+            restarted = await control("start")
+            assert restarted["running"]
+            stack["regions"]["eu-west-2"]["pid"] = restarted["pid"]
+            await until_health(stack["statusUrl"], "eu-west-2", healthy=True)
+        back = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-kill", "bo", location="london")
+        assert back.region == "eu-west-2"
+        await back.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_client_that_dropped_catches_up_from_history_with_nothing_missing(stack: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        us, eu = stack["regions"]["us-east-1"], stack["regions"]["eu-west-2"]
+        ada = await Client.connect(us["websocketUrl"], "e2e-catch-up", "ada")
+        watcher = await Client.connect(us["websocketUrl"], "e2e-catch-up", "cy")
+        bo = await Client.connect(eu["websocketUrl"], "e2e-catch-up", "bo")
+        seen = (await ada.send("before the drop"))["id"]
+        await ada.close()
+        missed = [(await bo.send(f"while ada was away {i}"))["id"] for i in range(3)]
+        for message_id in missed:  # pushed in us-east-1 once replicated: now its history has them
+            await watcher.message(message_id)
+
+        ada = await Client.connect(us["websocketUrl"], "e2e-catch-up", "ada")
+        page = await history(us["httpUrl"], "e2e-catch-up", after=seen)
+
+        assert [m["id"] for m in page["messages"]] == missed
+        assert page["region"] == "us-east-1"
+        assert page["next"] is None
+        for client in (ada, watcher, bo):
+            await client.close()
+
+    asyncio.run(scenario())
