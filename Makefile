@@ -30,5 +30,8 @@ deploy: venv ## sam build once, deploy the primary region then the other (see do
 delete: venv ## tear both regions' stacks down
 	bash scripts/delete.sh
 
+drill: venv ## failover drill against the local stack (ARGS="--region us-east-1 --mode invert|outage --hold 15")
+	$(PY) -m drill $(ARGS)
+
 clean: ## remove build output and local runtime state
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

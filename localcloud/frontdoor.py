@@ -151,7 +151,8 @@ class FrontDoor:
     async def probe(self, health: RegionHealth) -> None:
         started = time.perf_counter()
         try:
-            timeout = aiohttp.ClientTimeout(total=max(0.2, min(self.interval, 4.0)))
+            # Route 53: a TCP connection within 4 s, then a 2xx/3xx within 2 s.
+            timeout = aiohttp.ClientTimeout(sock_connect=4.0, sock_read=2.0)
             async with self.session.get(f"{health.http_url}/health", timeout=timeout) as response:
                 ok = 200 <= response.status < 400  # Route 53: a 2xx or 3xx within the timeout
                 result: dict[str, Any] = {"status": response.status}

@@ -19,13 +19,16 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 from aiohttp import WSMsgType, web
 
 from localcloud import provision
@@ -48,6 +51,31 @@ class Connection:
     source_ip: str
     user_agent: str
     last_active: float = field(default_factory=time.time)
+
+
+# ---- opt-in AWS call counter, for bench/cost.py (LOCALCLOUD_COUNT_AWS_CALLS=1) --------------------
+# Counts every botocore API call this process makes (the handlers' and the stream poller's) by
+# "service.Operation". Registered on boto3's default session before any client exists, so every
+# client inherits it. GET /_local/aws-calls on the WebSocket port reads the counts; DELETE resets.
+COUNT_AWS_CALLS = os.environ.get("LOCALCLOUD_COUNT_AWS_CALLS") == "1"
+_aws_calls: Counter[str] = Counter()
+_aws_calls_lock = threading.Lock()
+
+
+def _count_aws_call(model: Any, **_: Any) -> None:
+    with _aws_calls_lock:
+        _aws_calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+
+def _aws_calls_response(method: str) -> web.Response:
+    with _aws_calls_lock:
+        counts = dict(_aws_calls)
+        if method == "DELETE":
+            _aws_calls.clear()
+    return web.json_response({"calls": counts})
+
+
+# ---- end of the AWS call counter ---------------------------------------------------------------
 
 
 def _iso(moment: float) -> str:
@@ -226,6 +254,8 @@ class Region:
         return "$default"
 
     async def websocket_or_management(self, request: web.Request) -> web.StreamResponse:
+        if COUNT_AWS_CALLS and request.path == "/_local/aws-calls":  # the opt-in counter, above
+            return _aws_calls_response(request.method)
         parts = request.path.strip("/").split("/")
         if len(parts) == 3 and parts[0] == self.stage and parts[1] == "@connections":
             return await self.management(request, parts[2])
@@ -504,6 +534,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--allowed-origin", default=None)
     parser.add_argument("--ready-fd", type=int, default=None)
     args = parser.parse_args(argv)
+    if COUNT_AWS_CALLS:  # the opt-in counter, above: before any boto3 client is created
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register("before-call", _count_aws_call)  # type: ignore[union-attr]
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stdout,

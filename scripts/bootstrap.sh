@@ -8,4 +8,7 @@ python=${PYTHON:-python3}
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet -r requirements-dev.txt
+# The Lambda code (functions/) and the tools at the top (localcloud, drill, bench) import from anywhere.
+site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+printf '%s\n%s\n' "$PWD/functions" "$PWD" > "$site/resilient-chat.pth"
 touch "$venv/.installed"

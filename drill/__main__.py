@@ -1,0 +1,225 @@
+"""`make drill`: take a region out (invert its health check, or make it really fail), measure
+what synthetic users saw, and restore exactly what was changed, even on Ctrl-C or an error."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from drill import report
+from drill.clients import SyntheticClient
+from drill.targets import AwsTarget, LocalTarget, Target
+
+REGIONS = ("us-east-1", "eu-west-2")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="make drill ARGS=...",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--region", choices=REGIONS, default="us-east-1", help="the region to take out")
+    parser.add_argument(
+        "--mode",
+        choices=("invert", "outage"),
+        default="invert",
+        help="invert: flip the Route 53 health check's Inverted flag (the QCon demo); "
+        "outage: make the region really fail (locally: stop its process; in AWS: "
+        "reserved concurrency 0 on its functions)",
+    )
+    parser.add_argument("--hold", type=float, default=15.0, help="seconds to keep the region out")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of traffic before taking it out")
+    parser.add_argument("--cooldown", type=float, default=3.0, help="seconds of traffic after recovery")
+    parser.add_argument("--clients", type=int, default=6, help="synthetic clients, spread over both regions")
+    parser.add_argument("--rate", type=float, default=2.0, help="messages per second per client")
+    parser.add_argument(
+        "--probe-interval", type=float, default=0.5, help="seconds between health/routing probes"
+    )
+    parser.add_argument(
+        "--stack",
+        type=Path,
+        default=Path(".local/stack.json"),
+        help="the local stack's endpoints (local target)",
+    )
+    parser.add_argument(
+        "--aws-domain",
+        default=None,
+        help="drill a real deployment with this domain (api.<domain>, ws.<domain>) instead",
+    )
+    parser.add_argument("--stack-name", default="resilient-chat", help="the deployed stacks' name (AWS)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="report JSON path (default .local/drill/<time>-<region>-<mode>.json)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    args = parser.parse_args(argv)
+    if args.clients < 1 or args.rate <= 0 or args.hold <= 0:
+        parser.error("--clients must be at least 1; --rate and --hold must be positive")
+    return args
+
+
+class Drill:
+    def __init__(self, args: argparse.Namespace, target: Target) -> None:
+        self.args = args
+        self.target = target
+        self.events: list[dict[str, Any]] = []
+        self.started = time.time()
+        self.out_location = target.locations()[args.region]
+        self.other = next(r for r in REGIONS if r != args.region)
+
+    def event(self, kind: str, **details: Any) -> None:
+        self.events.append({"at": time.time(), "event": kind, **details})
+        print(
+            f"  [{time.time() - self.started:6.1f}s] {kind} {json.dumps(details) if details else ''}",
+            flush=True,
+        )
+
+    async def watch(self, stop: asyncio.Event, clients: list[SyntheticClient], phase: dict[str, str]) -> None:
+        """Health and routing as a new client sees them; progress on the terminal."""
+        last_line = 0.0
+        while not stop.is_set():
+            healthy = await asyncio.to_thread(self.target.healthy, self.args.region)
+            routed = await asyncio.to_thread(self.target.routed_region, self.out_location)
+            if phase["name"] == "out":
+                if not healthy and not any(e["event"] == "detected" for e in self.events):
+                    self.event("detected", region=self.args.region)
+                if routed == self.other and not any(e["event"] == "rerouted" for e in self.events):
+                    self.event("rerouted", location=self.out_location, to=routed)
+            if phase["name"] == "restored" and healthy and routed == self.args.region:
+                self.event("recovered", region=self.args.region)
+                phase["name"] = "recovered"
+            if time.time() - last_line >= 1.0:
+                last_line = time.time()
+                up = sum(c._connected.is_set() for c in clients)
+                print(
+                    f"  [{time.time() - self.started:6.1f}s] {phase['name']:<9} {self.args.region} "
+                    f"{'healthy' if healthy else 'UNHEALTHY'}; new clients near it go to {routed}; "
+                    f"sent {sum(len(c.sent) for c in clients)}, acked {sum(len(c.acked) for c in clients)}; "
+                    f"clients connected {up}/{len(clients)}",
+                    flush=True,
+                )
+            await asyncio.sleep(self.args.probe_interval)
+
+    async def run(self) -> tuple[dict[str, Any], bool]:
+        args = self.args
+        room = f"drill-{int(self.started)}"
+        clients = [
+            SyntheticClient(
+                name=f"client-{i + 1}",
+                location=location,
+                room=room,
+                ws_url=self.target.websocket_url(location),
+                http_url=self.target.http_url(location),
+                rate=args.rate,
+            )
+            for i in range(args.clients)
+            for location in [list(self.target.locations().values())[i % 2]]
+        ]
+        stop_sending, stop = asyncio.Event(), asyncio.Event()
+        phase = {"name": "warmup"}
+        restored, restored_at, took_out = False, None, time.time()
+        async with aiohttp.ClientSession() as session:
+            tasks = [asyncio.create_task(c.run(stop, session)) for c in clients]
+            senders = [asyncio.create_task(c.send_steadily(stop_sending)) for c in clients]
+            watcher = asyncio.create_task(self.watch(stop, clients, phase))
+            try:
+                await asyncio.sleep(args.warmup)
+                took_out = time.time()
+                self.event("took_out", region=args.region, mode=args.mode)
+                phase["name"] = "out"
+                await asyncio.to_thread(self.target.take_out, args.region, args.mode)
+                await asyncio.sleep(args.hold)
+            finally:
+                self.event("restore", region=args.region)
+                restored = await asyncio.to_thread(self.target.restore)
+                restored_at = time.time()
+                phase["name"] = "restored"
+            deadline = time.time() + max(30.0, args.hold * 2)
+            while phase["name"] != "recovered" and time.time() < deadline:
+                await asyncio.sleep(args.probe_interval)
+            restored = restored and phase["name"] == "recovered"
+            await asyncio.sleep(args.cooldown)
+            stop_sending.set()
+            self.event("stopped_sending")
+            settle = time.time() + 20
+            while not all(c.outbox_empty() for c in clients) and time.time() < settle:
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(2.0)  # let the last replicated messages land before the final read
+            for client in clients:  # a last catch-up, as a client would after any gap
+                try:
+                    await client.catch_up(session, self.started)
+                except (aiohttp.ClientError, ConnectionError, TimeoutError) as error:
+                    print(f"  final catch-up of {client.name} failed: {error}", flush=True)
+            stop.set()
+            for task in [*tasks, *senders, watcher]:
+                task.cancel()
+            await asyncio.gather(*tasks, *senders, watcher, return_exceptions=True)
+        result = report.build(
+            mode=args.mode,
+            region=args.region,
+            target=self.target.name,
+            clients=clients,
+            events=self.events,
+            started=self.started,
+            took_out=took_out,
+            restored_at=restored_at,
+            restored=restored,
+            settings={
+                "hold_seconds": args.hold,
+                "clients": args.clients,
+                "rate_per_client": args.rate,
+                "probe_interval_seconds": args.probe_interval,
+            },
+            ended=time.time(),
+        )
+        return result, restored
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    target: Target = (
+        AwsTarget(domain=args.aws_domain, stack_name=args.stack_name)
+        if args.aws_domain
+        else LocalTarget(args.stack)
+    )
+    print(f"Drill against {target.name}: take {args.region} out by '{args.mode}' for {args.hold} s. It will:")
+    for step in target.plan(args.region, args.mode):
+        print(f"  - {step}")
+    print("  - then restore exactly that, even on Ctrl-C or an error")
+    if args.dry_run:
+        print("dry run: nothing changed")
+        return 0
+    # SIGTERM too must restore: turn it into the KeyboardInterrupt that unwinds through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    drill = Drill(args, target)
+    try:
+        result, restored = asyncio.run(drill.run())
+    except KeyboardInterrupt:
+        ok = target.restore()  # idempotent: done already unless the interrupt came first
+        print(f"interrupted; restored: {ok}", flush=True)
+        return 130
+    output = args.output or Path(".local/drill") / (
+        time.strftime("%Y%m%d-%H%M%S", time.gmtime(drill.started)) + f"-{args.region}-{args.mode}.json"
+    )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    picture = report.plot(result, output.with_suffix(".png"))
+    print()
+    print(report.summary(result))
+    print(f"\nreport: {output}" + (f"\ntimeline: {picture}" if picture else ""))
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 and restored else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

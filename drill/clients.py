@@ -1,0 +1,168 @@
+"""Synthetic chat clients: each sends at a steady rate over the routed name, receives over its
+WebSocket, and behaves as the browser client does through a failover: one id per message kept
+across retries, an outbox resent after a reconnect, reconnects with backoff and jitter, history
+catch-up after a gap, de-duplication by id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import websockets
+
+from chat import ulid
+
+RETRIABLE = {"unavailable", "internal_error"}
+
+
+@dataclass
+class Outage:
+    start: float
+    end: float | None = None
+    reason: str = ""
+
+
+@dataclass
+class SyntheticClient:
+    name: str
+    location: str
+    room: str
+    ws_url: str
+    http_url: str
+    rate: float  # messages per second
+    sent: dict[str, float] = field(default_factory=dict)  # id -> first send time
+    acked: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (time, acceptedRegion)
+    rejected: dict[str, str] = field(default_factory=dict)
+    shown: list[str] = field(default_factory=list)  # what the user sees, in arrival order
+    seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> first arrival
+    live_frames: dict[str, int] = field(default_factory=dict)
+    outages: list[Outage] = field(default_factory=list)
+    connections: list[tuple[float, str | None]] = field(default_factory=list)  # (time, routed region)
+    region: str | None = None
+    _socket: Any = None
+    _outbox: dict[str, str] = field(default_factory=dict)
+    _last_send: dict[str, float] = field(default_factory=dict)
+    _connected: asyncio.Event = field(default_factory=asyncio.Event)
+
+    # ------------------------------------------------------------------ receiving
+    def _show(self, message: dict[str, Any], via: str, region: str) -> None:
+        if message["id"] in self.seen:
+            return
+        self.seen[message["id"]] = {
+            "at": time.time(),
+            "via": via,
+            "region": region,
+            "acceptedRegion": message["acceptedRegion"],
+        }
+        self.shown.append(message["id"])
+
+    def _on_frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "ack" and frame["id"] in self._outbox:
+            del self._outbox[frame["id"]]
+            self.acked[frame["id"]] = (time.time(), frame["acceptedRegion"])
+        elif kind == "error" and frame.get("id") in self._outbox and frame.get("code") not in RETRIABLE:
+            self.rejected[frame["id"]] = frame.get("code", "?")
+            del self._outbox[frame["id"]]
+        elif kind == "message":
+            message_id = frame["message"]["id"]
+            self.live_frames[message_id] = self.live_frames.get(message_id, 0) + 1
+            self._show(frame["message"], "live", frame["deliveredBy"])
+
+    async def catch_up(self, session: aiohttp.ClientSession, since: float) -> int:
+        """Read history from a little before `since`; de-duplication drops what is already shown."""
+        after: str | None = ulid.lowest(max(0, int((since - 30) * 1000)))
+        found = 0
+        while after:
+            url = f"{self.http_url}/rooms/{self.room}/messages"
+            params = {"after": after, "limit": "100", "location": self.location}
+            async with session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=5)) as response:
+                if response.status != 200:
+                    raise ConnectionError(f"history answered {response.status}")
+                page = await response.json()
+            for message in page["messages"]:
+                found += message["id"] not in self.seen
+                self._show(message, "history", page["region"])
+            after = page["next"]
+        return found
+
+    # ------------------------------------------------------------------ connection
+    async def run(self, stop: asyncio.Event, session: aiohttp.ClientSession) -> None:
+        backoff = 0.2
+        down_since: float | None = None
+        while not stop.is_set():
+            query = urllib.parse.urlencode({"room": self.room, "author": self.name})
+            url = f"{self.ws_url}{'&' if '?' in self.ws_url else '?'}{query}"
+            try:
+                socket = await websockets.connect(url, open_timeout=5, ping_interval=2, ping_timeout=4)
+            except (OSError, websockets.WebSocketException, TimeoutError) as error:
+                if down_since is None:
+                    down_since = time.time()
+                    self.outages.append(Outage(down_since, reason=f"connect: {type(error).__name__}"))
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self._socket = socket
+            self.region = socket.response.headers.get("X-Routed-Region") if socket.response else None
+            self.connections.append((time.time(), self.region))
+            backoff = 0.2
+            try:
+                if down_since is not None:
+                    await self.catch_up(session, down_since)
+                    self.outages[-1].end = time.time()
+                    down_since = None
+                self._connected.set()
+                for message_id, text in list(self._outbox.items()):
+                    await self._send(message_id, text)
+                async for raw in socket:
+                    self._on_frame(json.loads(raw))
+            except (websockets.WebSocketException, OSError, ConnectionError, TimeoutError):
+                pass
+            finally:
+                self._connected.clear()
+                self._socket = None
+            if not stop.is_set() and down_since is None:
+                down_since = time.time()
+                self.outages.append(Outage(down_since, reason="connection closed"))
+
+    async def _send(self, message_id: str, text: str) -> None:
+        frame = {
+            "action": "sendMessage",
+            "room": self.room,
+            "id": message_id,
+            "author": self.name,
+            "text": text,
+        }
+        self._last_send[message_id] = time.time()
+        if self._socket is not None:
+            with contextlib.suppress(websockets.WebSocketException):  # stays in the outbox
+                await self._socket.send(json.dumps(frame))
+
+    async def send_steadily(self, stop_sending: asyncio.Event) -> None:
+        interval = 1.0 / self.rate
+        sequence = 0
+        while not stop_sending.is_set():
+            message_id = ulid.new()
+            sequence += 1
+            text = f"{self.name} #{sequence}"
+            self._outbox[message_id] = text
+            self.sent[message_id] = time.time()
+            await self._send(message_id, text)
+            # An ack that never came (the region died under it): resend with the same id.
+            for old_id, old_text in list(self._outbox.items()):
+                if time.time() - self._last_send[old_id] > 3 and self._connected.is_set():
+                    await self._send(old_id, old_text)
+            await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+
+    def outbox_empty(self) -> bool:
+        return not self._outbox
+
+    def outage_seconds(self, now: float) -> float:
+        return sum((o.end or now) - o.start for o in self.outages)

@@ -1,0 +1,170 @@
+"""The drill's report: figures computed from what the synthetic clients recorded, a summary a
+person reads in a minute, and a timeline plot."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from drill.clients import SyntheticClient
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def build(
+    *,
+    mode: str,
+    region: str,
+    target: str,
+    clients: list[SyntheticClient],
+    events: list[dict[str, Any]],
+    started: float,
+    took_out: float,
+    restored_at: float | None,
+    restored: bool,
+    settings: dict[str, Any],
+    ended: float,
+) -> dict[str, Any]:
+    def first(kind: str) -> float | None:
+        return next((e["at"] for e in events if e["event"] == kind), None)
+
+    detected, rerouted, recovered = first("detected"), first("rerouted"), first("recovered")
+    acked: dict[str, tuple[float, str]] = {}
+    for client in clients:
+        acked.update(client.acked)
+    sent = {message_id for client in clients for message_id in client.sent}
+    lost = sorted({message_id for client in clients for message_id in acked if message_id not in client.seen})
+    duplicated = sum(len(c.shown) - len(set(c.shown)) for c in clients)
+    redelivered = sum(n - 1 for c in clients for n in c.live_frames.values() if n > 1)
+    delays = [
+        client.seen[message_id]["at"] - acked_at
+        for client in clients
+        for message_id, (acked_at, accepted) in acked.items()
+        if message_id in client.seen
+        and client.seen[message_id]["via"] == "live"
+        and client.seen[message_id]["region"] != accepted
+    ]
+    return {
+        "mode": mode,
+        "region": region,
+        "target": target,
+        "sent": len(sent),
+        "acked": len(acked),
+        "rejected": sum(len(c.rejected) for c in clients),
+        "unacked": len(sent) - len(acked) - sum(len(c.rejected) for c in clients),
+        "delivered_to_every_client": sum(all(m in c.seen for c in clients) for m in acked),
+        "delivered_live": sum(v["via"] == "live" for c in clients for v in c.seen.values()),
+        "recovered_from_history": sum(v["via"] == "history" for c in clients for v in c.seen.values()),
+        "lost": len(lost),
+        "lost_ids": lost[:20],
+        "duplicated": duplicated,
+        "redelivered_frames": redelivered,
+        "detect_seconds": round(detected - took_out, 2) if detected else None,
+        "reroute_seconds": round(rerouted - took_out, 2) if rerouted else None,
+        "recover_seconds": round(recovered - restored_at, 2) if recovered and restored_at else None,
+        "restored": restored,
+        "replication_delay_ms": {
+            "p50": _ms(statistics.median(delays)) if delays else None,
+            "max": _ms(max(delays)) if delays else None,
+            "samples": len(delays),
+        },
+        "clients": [
+            {
+                "name": c.name,
+                "location": c.location,
+                "sent": len(c.sent),
+                "without_service_seconds": round(c.outage_seconds(ended), 2),
+                "outages": [
+                    {
+                        "start": round(o.start - started, 2),
+                        "end": round(o.end - started, 2) if o.end else None,
+                        "reason": o.reason,
+                    }
+                    for o in c.outages
+                ],
+                "regions": [r for _, r in c.connections],
+            }
+            for c in clients
+        ],
+        "timeline": [{**e, "t": round(e["at"] - started, 2)} for e in events],
+        "settings": settings,
+        "started_at": started,
+        "took_out_at": round(took_out - started, 2),
+        "restored_at": round(restored_at - started, 2) if restored_at else None,
+        "duration_seconds": round(ended - started, 2),
+    }
+
+
+def summary(report: dict[str, Any]) -> str:
+    def seconds(value: float | None) -> str:
+        return "not seen" if value is None else f"{value:.1f} s"
+
+    worst = max((c["without_service_seconds"] for c in report["clients"]), default=0.0)
+    verdict = "PASS" if report["lost"] == 0 and report["duplicated"] == 0 and report["restored"] else "FAIL"
+    lines = [
+        f"Failover drill ({report['target']}): {report['region']} taken out by '{report['mode']}' "
+        f"for {report['settings']['hold_seconds']} s  -> {verdict}",
+        f"  time to detect            {seconds(report['detect_seconds'])}",
+        f"  new connections moved in  {seconds(report['reroute_seconds'])}",
+        f"  back to healthy after     {seconds(report['recover_seconds'])} (from the restore)",
+        f"  messages sent / acked     {report['sent']} / {report['acked']}"
+        f"  (rejected {report['rejected']}, never acked {report['unacked']})",
+        f"  delivered to every client {report['delivered_to_every_client']} "
+        f"({report['recovered_from_history']} arrivals caught up from history)",
+        f"  lost                      {report['lost']}",
+        f"  shown twice               {report['duplicated']}"
+        f"  (frames pushed twice: {report['redelivered_frames']})",
+        f"  replication delay seen    p50 {report['replication_delay_ms']['p50']} ms, "
+        f"max {report['replication_delay_ms']['max']} ms",
+        f"  worst time without service {worst:.1f} s",
+        f"  restored                  {'yes' if report['restored'] else 'NO - check the region by hand'}",
+        "  clients:",
+    ]
+    for client in report["clients"]:
+        regions = " -> ".join(dict.fromkeys(r or "?" for r in client["regions"]))
+        lines.append(
+            f"    {client['name']:<10} {client['location']:<10} {regions:<24} "
+            f"without service {client['without_service_seconds']:.1f} s, sent {client['sent']}"
+        )
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: Path) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    clients = report["clients"]
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.45 * len(clients)))
+    for row, client in enumerate(clients):
+        ax.broken_barh([(0, report["duration_seconds"])], (row - 0.3, 0.6), color="#cfe8cf")
+        for outage in client["outages"]:
+            end = outage["end"] if outage["end"] is not None else report["duration_seconds"]
+            ax.broken_barh([(outage["start"], end - outage["start"])], (row - 0.3, 0.6), color="#d9534f")
+    colours = {
+        "took_out": "black",
+        "detected": "#f0ad4e",
+        "rerouted": "#0275d8",
+        "restore": "black",
+        "recovered": "#5cb85c",
+    }
+    for event in report["timeline"]:
+        if event["event"] in colours:
+            ax.axvline(event["t"], color=colours[event["event"]], linestyle="--", linewidth=1)
+            ax.text(event["t"], len(clients) - 0.4, event["event"], rotation=90, fontsize=8, va="top")
+    ax.set_yticks(range(len(clients)), [f"{c['name']} ({c['location']})" for c in clients])
+    ax.set_xlabel("seconds since the drill started (red: client without service)")
+    ax.set_title(
+        f"{report['region']} out by {report['mode']}: lost {report['lost']}, "
+        f"shown twice {report['duplicated']}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
