@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded, LimitExceeded/429)
 # and on 5xx. Short timeouts: a Lambda must not spend its budget on one stuck call.
-_RETRIES = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
+_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=2, read_timeout=5)
 
 
 @functools.cache

@@ -50,6 +50,8 @@ class ManagementApiDouble(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _ManagementHandler)
         self.gone: set[str] = set()
+        self.scripted: dict[str, list[int]] = {}  # connection id -> statuses to answer first
+        self.attempts: dict[str, int] = {}
         self.posts: list[tuple[str, dict[str, Any]]] = []
         self.lock = threading.Lock()
 
@@ -70,7 +72,16 @@ class _ManagementHandler(BaseHTTPRequestHandler):
         assert self.path.startswith(prefix), self.path
         connection_id = unquote(self.path.removeprefix(prefix))
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        if connection_id in self.server.gone:
+        with self.server.lock:
+            self.server.attempts[connection_id] = self.server.attempts.get(connection_id, 0) + 1
+            scripted = self.server.scripted.get(connection_id)
+            status = scripted.pop(0) if scripted else None
+        if status is not None:
+            error = {429: "LimitExceededException", 500: "InternalServerErrorException"}.get(status, "Error")
+            payload = b'{"message": "scripted failure"}'
+            self.send_response(status)
+            self.send_header("x-amzn-ErrorType", error)
+        elif connection_id in self.server.gone:
             self.send_response(410)
             self.send_header("x-amzn-ErrorType", "GoneException")
             payload = b'{"message": null}'

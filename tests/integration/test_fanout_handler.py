@@ -117,3 +117,39 @@ def test_a_replicated_message_is_pushed_with_the_region_that_accepted_it(
     (frame,) = management_api.frames_for(listener)
     assert frame["message"]["acceptedRegion"] == "us-east-1"
     assert frame["deliveredBy"] == "eu-west-2"
+
+
+def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
+    in_region: Callable[..., None],
+    context: LambdaContext,
+    aws_endpoint: str,
+    tables: dict[str, Any],
+    management_api: ManagementApiDouble,
+) -> None:
+    in_region("us-east-1", management_api.url)
+    room = "fan-faults"
+    throttled, broken, fine = (connect(room, context) for _ in range(3))
+    management_api.scripted[throttled] = [429, 429]  # then 200: botocore's standard retries back off
+    management_api.scripted[broken] = [500] * 20  # fails every retry
+    message_id = ulid.new()
+    frame_of(
+        ws_send.handler(
+            send_frame(fine, {"room": room, "id": message_id, "author": "a", "text": "t"}), context
+        )
+    )
+
+    response = fanout.handler(
+        stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)), context
+    )
+
+    assert response == {"batchItemFailures": []}  # a failed post is logged, never a batch failure
+    assert [f["message"]["id"] for f in management_api.frames_for(throttled)] == [message_id]
+    assert management_api.attempts[throttled] == 3
+    assert management_api.frames_for(broken) == []
+    assert management_api.attempts[broken] == 4  # the client's max_attempts
+    assert [f["message"]["id"] for f in management_api.frames_for(fine)] == [message_id]
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws_endpoint)
+    kept = dynamodb.get_item(
+        TableName=tables["us-east-1"]["connections"], Key={"connectionId": {"S": broken}}
+    )
+    assert "Item" in kept  # only a 410 removes a connection
