@@ -45,6 +45,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--probe-interval", type=float, default=0.5, help="seconds between health/routing probes"
     )
     parser.add_argument(
+        "--settle",
+        type=float,
+        default=30.0,
+        help="seconds to wait, after the last send, for every client to hold every message",
+    )
+    parser.add_argument(
         "--stack",
         type=Path,
         default=Path(".local/stack.json"),
@@ -111,6 +117,24 @@ class Drill:
                 )
             await asyncio.sleep(self.args.probe_interval)
 
+    async def settle(self, clients: list[SyntheticClient], session: aiohttp.ClientSession) -> None:
+        """Catch every client up from history until each holds every acknowledged message, or
+        --settle seconds pass: replication is asynchronous, so a message is lost only if it
+        never arrives."""
+        deadline = time.time() + self.args.settle
+        while True:
+            acked = {message_id for client in clients for message_id in client.acked}
+            behind = [c for c in clients if not acked <= c.seen.keys()]
+            if not behind or time.time() > deadline:
+                self.event("settled", clients_behind=len(behind))
+                return
+            for client in behind:
+                try:
+                    await client.catch_up(session, self.started)
+                except (aiohttp.ClientError, ConnectionError, TimeoutError) as error:
+                    print(f"  catch-up of {client.name} failed: {error}", flush=True)
+            await asyncio.sleep(0.5)
+
     async def run(self) -> tuple[dict[str, Any], bool]:
         args = self.args
         room = f"drill-{int(self.started)}"
@@ -155,12 +179,7 @@ class Drill:
             settle = time.time() + 20
             while not all(c.outbox_empty() for c in clients) and time.time() < settle:
                 await asyncio.sleep(0.2)
-            await asyncio.sleep(2.0)  # let the last replicated messages land before the final read
-            for client in clients:  # a last catch-up, as a client would after any gap
-                try:
-                    await client.catch_up(session, self.started)
-                except (aiohttp.ClientError, ConnectionError, TimeoutError) as error:
-                    print(f"  final catch-up of {client.name} failed: {error}", flush=True)
+            await self.settle(clients, session)
             stop.set()
             for task in [*tasks, *senders, watcher]:
                 task.cancel()

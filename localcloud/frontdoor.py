@@ -56,6 +56,10 @@ HOP_BY_HOP = {
 }
 
 
+async def _nothing() -> dict[str, Any]:
+    return {}
+
+
 @dataclass
 class RegionHealth:
     region: str
@@ -96,7 +100,7 @@ class FrontDoor:
         self._new_event = asyncio.Event()
         self.routed: dict[str, int] = {}
         self.open_sockets = 0
-        self.extra_status: Callable[[], dict[str, Any]] = dict
+        self.extra_status: Callable[[], Awaitable[dict[str, Any]]] = _nothing
         self.controls: dict[str, Callable[[str], Awaitable[Any]]] = {}
         self.config: dict[str, Any] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -192,7 +196,7 @@ class FrontDoor:
         self.routed[chosen.region] = self.routed.get(chosen.region, 0) + 1
         return chosen
 
-    def status(self) -> dict[str, Any]:
+    async def status(self) -> dict[str, Any]:
         return {
             "location": self.location,
             "intervalSeconds": self.interval,
@@ -202,7 +206,7 @@ class FrontDoor:
             "routedRequests": self.routed,
             "openWebSockets": self.open_sockets,
             "events": self.events[-50:],
-            **self.extra_status(),
+            **(await self.extra_status()),
         }
 
     def _peek(self, location: str) -> str | None:
@@ -232,7 +236,7 @@ class FrontDoor:
             await self.session.close()
 
     async def handle_status(self, _: web.Request) -> web.Response:
-        return web.json_response(self.status(), dumps=lambda v: json.dumps(v, indent=2))
+        return web.json_response(await self.status(), dumps=lambda v: json.dumps(v, indent=2))
 
     async def handle_events(self, request: web.Request) -> web.Response:
         """Health and routing events after `after` (a seq); waits up to `wait` seconds for one."""

@@ -40,8 +40,27 @@ from localcloud.template import HttpRoute, Template, load
 log = logging.getLogger("gateway")
 
 MAX_WS_MESSAGE = 128 * 1024  # API Gateway: 128 KB per WebSocket message
+MAX_WS_FRAME = 32 * 1024  # and 32 KB per frame
 IDLE_TIMEOUT = 600.0  # API Gateway closes idle connections after 10 minutes
 MAX_HTTP_BODY = 10 * 1024 * 1024
+
+
+class TokenBucket:
+    """A stage's throttle: `rate` requests per second on average, bursts of up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 @dataclass
@@ -78,6 +97,15 @@ def _aws_calls_response(method: str) -> web.Response:
 # ---- end of the AWS call counter ---------------------------------------------------------------
 
 
+def _rss_bytes() -> int:
+    """This process's resident memory (Linux), for the soak test."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -106,6 +134,10 @@ class Region:
         self.ctx = template.context(region, provision.STACK_NAME, {}, {})
         self.stage = str(self.ctx.resolve(template.websocket_stage["StageName"]))
         self.cors = self.ctx.resolve(template.http_cors) if template.http_cors else None
+        limits = self.ctx.resolve(template.websocket_stage.get("DefaultRouteSettings", {}))
+        self.throttle = TokenBucket(
+            float(limits.get("ThrottlingRateLimit", 10_000)), int(limits.get("ThrottlingBurstLimit", 5_000))
+        )
         self.connections: dict[str, Connection] = {}
         # Lambda runs invocations concurrently, each function in its own containers.
         self.executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"lambda-{region}")
@@ -256,6 +288,8 @@ class Region:
     async def websocket_or_management(self, request: web.Request) -> web.StreamResponse:
         if COUNT_AWS_CALLS and request.path == "/_local/aws-calls":  # the opt-in counter, above
             return _aws_calls_response(request.method)
+        if request.path == "/_local/stats":  # for the soak test: what this region holds now
+            return web.json_response({"connections": len(self.connections), "rssBytes": _rss_bytes()})
         parts = request.path.strip("/").split("/")
         if len(parts) == 3 and parts[0] == self.stage and parts[1] == "@connections":
             return await self.management(request, parts[2])
@@ -295,6 +329,7 @@ class Region:
         self.connections[connection_id] = conn
         log.info("WS connected %s %s", connection_id, request.query_string)
         close_code, reason = 1000, "Normal closure"
+        in_flight: set[asyncio.Task[None]] = set()
         try:
             while True:
                 try:
@@ -303,22 +338,35 @@ class Region:
                     close_code, reason = 1001, "Going away"
                     await socket.close(code=1001, message=b"Going away")
                     break
-                if msg.type == WSMsgType.TEXT:
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     conn.last_active = time.time()
-                    await self.ws_message(connection_id, conn, msg.data, is_base64=False)
-                elif msg.type == WSMsgType.BINARY:
-                    conn.last_active = time.time()
-                    await self.ws_message(
-                        connection_id, conn, base64.b64encode(msg.data).decode(), is_base64=True
+                    if len(msg.data) > MAX_WS_FRAME:
+                        # Browsers send a message as one frame: over 32 KB, API Gateway closes.
+                        close_code, reason = 1009, "Message too big"
+                        await socket.close(code=1009, message=b"Message too big")
+                        break
+                    body, is_base64 = (
+                        (msg.data, False)
+                        if msg.type == WSMsgType.TEXT
+                        else (base64.b64encode(msg.data).decode(), True)
                     )
-                elif msg.type == WSMsgType.ERROR:
+                    # API Gateway invokes the integration for each message as it arrives.
+                    task = asyncio.create_task(
+                        self.ws_message(connection_id, conn, body, is_base64=is_base64)
+                    )
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                elif msg.type == WSMsgType.ERROR:  # over max_msg_size (128 KB) or a protocol error
                     close_code, reason = 1009, "Message too big"
+                    await socket.close(code=1009, message=b"Message too big")
                     break
                 else:  # CLOSE / CLOSING / CLOSED
                     close_code = socket.close_code or 1005
                     break
         finally:
             self.connections.pop(connection_id, None)
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
             disconnect = self.template.websocket_routes.get("$disconnect")
             if disconnect is not None:
                 event = self._ws_event(
@@ -339,26 +387,46 @@ class Region:
         route_key = self._route_of(None if is_base64 else body)
         route = self.template.websocket_routes.get(route_key)
         if route is None:
-            await conn.socket.send_str(json.dumps({"message": "Forbidden", "connectionId": connection_id}))
+            await self._send(conn, json.dumps({"message": "Forbidden", "connectionId": connection_id}))
             return
         event = self._ws_event(route_key, connection_id, conn, body=body, is_base64=is_base64)
+        if not self.throttle.take():
+            await self._send(
+                conn,
+                json.dumps(
+                    {
+                        "message": "Too Many Requests",
+                        "connectionId": connection_id,
+                        "requestId": event["requestContext"]["requestId"],
+                    }
+                ),
+            )
+            return
         try:
             result = await self.invoke(route.function, event)
         except Exception:
             log.exception("%s failed", route.function)
             context = event["requestContext"]
-            await conn.socket.send_str(
+            await self._send(
+                conn,
                 json.dumps(
                     {
                         "message": "Internal server error",
                         "connectionId": connection_id,
                         "requestId": context["requestId"],
                     }
-                )
+                ),
             )
             return
-        if route.two_way and isinstance(result, dict) and result.get("body") and not conn.socket.closed:
-            await conn.socket.send_str(str(result["body"]))
+        if route.two_way and isinstance(result, dict) and result.get("body"):
+            await self._send(conn, str(result["body"]))
+
+    @staticmethod
+    async def _send(conn: Connection, text: str) -> None:
+        """A frame to the client, unless it has gone meanwhile (then there is nobody to tell)."""
+        if not conn.socket.closed:
+            with contextlib.suppress(ConnectionResetError):
+                await conn.socket.send_str(text)
 
     # ------------------------------------------------------------------ @connections
     async def management(self, request: web.Request, connection_id: str) -> web.StreamResponse:

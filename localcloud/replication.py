@@ -9,15 +9,22 @@ region whose replication falls minutes behind.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import heapq
 import itertools
 import json
 import logging
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
+
+from localcloud import provision
 from localcloud.streams import ShardReader
 
 log = logging.getLogger("replication")
@@ -140,3 +147,74 @@ class Replicator:
             self._echoes.setdefault((pending.target, pending.key), []).append(_signature(pending.image))
             self.replicated += 1
             self.lag_seconds[pending.target] = max(0.0, now - pending.stamp[0])
+
+
+# ---------------------------------------------------------------------- its own process
+# Replication runs beside the regions, not inside any of them (as in AWS), and in its own
+# process so that a busy front door or gateway never slows it down.
+
+
+def _build(endpoint: str, table: str, regions: list[str], delay: float) -> Replicator:
+    clients = {r: provision.client("dynamodb", endpoint, r) for r in regions}
+    readers = {
+        r: ShardReader(
+            provision.client("dynamodbstreams", endpoint, r),
+            clients[r].describe_table(TableName=table)["Table"]["LatestStreamArn"],
+            starting_position="TRIM_HORIZON",
+            checkpoint=None,
+        )
+        for r in regions
+    }
+    return Replicator(tables=clients, readers=readers, table_name=table, delay=delay)
+
+
+def main(argv: list[str] | None = None) -> None:
+
+    parser = argparse.ArgumentParser(description="Global-table replication for the local stack.")
+    parser.add_argument("--aws-endpoint", required=True)
+    parser.add_argument("--table", required=True)
+    parser.add_argument("--regions", nargs="+", required=True)
+    parser.add_argument("--delay", type=float, default=1.0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--ready-fd", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stdout, format="%(asctime)s replication %(levelname)s %(message)s"
+    )
+    replicator = _build(args.aws_endpoint, args.table, args.regions, args.delay)
+    replicator.start()
+
+    async def status(_: web.Request) -> web.Response:
+        return web.json_response(replicator.status())
+
+    async def control(request: web.Request) -> web.Response:
+        body = await request.json()
+        if "paused" in body:
+            replicator.paused = bool(body["paused"])
+        if "delaySeconds" in body:
+            replicator.delay = float(body["delaySeconds"])
+        log.info("control %s", json.dumps(body))
+        return web.json_response(replicator.status())
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_get("/status", status)
+        app.router.add_post("/control", control)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, args.host, 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if args.ready_fd is not None:
+            with os.fdopen(args.ready_fd, "w") as pipe:
+                pipe.write(json.dumps({"port": port, "pid": os.getpid()}) + "\n")
+        parent = os.getppid()
+        while os.getppid() == parent:  # end with the supervisor, however it ends
+            await asyncio.sleep(1)
+        replicator.stop()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -26,8 +26,6 @@ from aiohttp import web
 
 from localcloud import provision
 from localcloud.frontdoor import LATENCY_MS, FrontDoor, RegionHealth
-from localcloud.replication import Replicator
-from localcloud.streams import ShardReader
 from localcloud.template import ROOT, load
 
 log = logging.getLogger("stack")
@@ -129,7 +127,8 @@ class Stack:
         self.aws: subprocess.Popen[bytes] | None = None
         self.aws_endpoint = ""
         self.regions: dict[str, RegionProcess] = {}
-        self.replicator: Replicator | None = None
+        self.replication: subprocess.Popen[bytes] | None = None
+        self.replication_url = ""
         self.frontdoor = FrontDoor(
             interval=args.health_interval,
             failure_threshold=args.failure_threshold,
@@ -137,10 +136,7 @@ class Stack:
             frontend=ROOT / "frontend",
         )
         self.frontdoor.controls = {"regions": self.control_region, "replication": self.control_replication}
-        self.frontdoor.extra_status = lambda: {
-            "replication": self.replicator.status() if self.replicator else None,
-            "processes": {r: bool(p.process and p.process.poll() is None) for r, p in self.regions.items()},
-        }
+        self.frontdoor.extra_status = self.extra_status
         self.frontdoor_url = ""
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
@@ -186,8 +182,25 @@ class Stack:
                 for r in REGIONS
             },
         )
-        self.replicator = await asyncio.to_thread(self._replicator)
-        self.replicator.start()
+        table = provision.table_names(self.template)[provision.MESSAGES]
+        self.replication, ready = await asyncio.to_thread(
+            spawn,
+            "localcloud.replication",
+            [
+                "--aws-endpoint",
+                self.aws_endpoint,
+                "--table",
+                table,
+                "--regions",
+                *REGIONS,
+                "--delay",
+                str(self.args.replication_delay),
+                "--host",
+                host,
+            ],
+            (self.logs / "replication.log").open("a"),
+        )
+        self.replication_url = f"http://{host}:{ready['port']}"
         self._tasks.append(asyncio.create_task(self.frontdoor.probe_forever()))
         info = self.describe(routing, time.perf_counter() - started)
         self.frontdoor.config = {
@@ -208,22 +221,6 @@ class Stack:
     def ws_url(self, region: str) -> str:
         process = self.regions[region]
         return f"ws://{self.args.host}:{process.ws_port}/{process.stage}"
-
-    def _replicator(self) -> Replicator:
-        table = provision.table_names(self.template)[provision.MESSAGES]
-        clients = {r: provision.client("dynamodb", self.aws_endpoint, r) for r in REGIONS}
-        readers = {
-            r: ShardReader(
-                provision.client("dynamodbstreams", self.aws_endpoint, r),
-                clients[r].describe_table(TableName=table)["Table"]["LatestStreamArn"],
-                starting_position="TRIM_HORIZON",
-                checkpoint=None,
-            )
-            for r in REGIONS
-        }
-        return Replicator(
-            tables=clients, readers=readers, table_name=table, delay=self.args.replication_delay
-        )
 
     async def start_region(self, region: str) -> None:
         process = self.regions[region]
@@ -318,26 +315,34 @@ class Stack:
 
     async def control_replication(self, request: str) -> dict[str, Any]:
         body = json.loads(request)
-        if self.replicator is None or body["name"] != "messages":
+        if not self.replication_url or body.pop("name") != "messages":
             raise ValueError('POST /_local/replication/messages with {"paused": bool, "delaySeconds": n}')
-        if "paused" in body:
-            self.replicator.paused = bool(body["paused"])
-        if "delaySeconds" in body:
-            self.replicator.delay = float(body["delaySeconds"])
-        return self.replicator.status()
+        async with self.frontdoor.session.post(f"{self.replication_url}/control", json=body) as response:
+            status: dict[str, Any] = await response.json()
+            return status
+
+    async def extra_status(self) -> dict[str, Any]:
+        replication: dict[str, Any] | None = None
+        if self.replication_url:
+            with contextlib.suppress(OSError, ValueError):
+                async with self.frontdoor.session.get(f"{self.replication_url}/status") as response:
+                    replication = await response.json()
+        return {
+            "replication": replication,
+            "processes": {r: bool(p.process and p.process.poll() is None) for r, p in self.regions.items()},
+        }
 
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-        if self.replicator is not None:
-            await asyncio.to_thread(self.replicator.stop)
         for region in self.regions.values():
             if region.process is not None and region.process.poll() is None:
                 region.process.terminate()
-        if self.aws is not None:
-            self.aws.terminate()
-        for process in [r.process for r in self.regions.values()] + [self.aws]:
+        for process in (self.replication, self.aws):
+            if process is not None:
+                process.terminate()
+        for process in [r.process for r in self.regions.values()] + [self.replication, self.aws]:
             if process is not None:
                 try:
                     await asyncio.to_thread(process.wait, 5)

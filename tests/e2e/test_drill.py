@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT
+from tests.local_stack import ROOT
 
 pytestmark = pytest.mark.e2e
 

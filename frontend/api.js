@@ -1,0 +1,78 @@
+// The HTTP API of BRIEF section 3, with timeouts: a region that stops answering must not hang us.
+
+const PROBE_TIMEOUT_MS = 1500;
+const REQUEST_TIMEOUT_MS = 5000;
+const PAGE_LIMIT = 100;
+const MAX_PAGES = 50; // 5,000 messages: a catch-up bigger than that is a reload, not a catch-up
+
+/** An HTTP error that says whether trying again (here or elsewhere) can help. */
+export class ApiError extends Error {
+  constructor(message, { status = 0, code = "unreachable", retriable = true } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retriable = retriable;
+  }
+}
+
+async function request(url, options = {}, timeoutMs = REQUEST_TIMEOUT_MS) {
+  let response;
+  try {
+    response = await fetch(url, { cache: "no-store", ...options, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new ApiError(`${new URL(url).host} did not answer (${error.name})`);
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    body = null;
+  }
+  // The front door (or a region's custom domain) says which region served the request.
+  const region = response.headers.get("X-Routed-Region") || body?.region || null;
+  if (!response.ok) {
+    const code = body?.error?.code ?? `http_${response.status}`;
+    const message = body?.error?.message ?? `HTTP ${response.status}`;
+    // 4xx: our input is wrong and stays wrong; 5xx and 429: the region may recover or another may help.
+    const retriable = response.status >= 500 || response.status === 429;
+    throw Object.assign(new ApiError(message, { status: response.status, code, retriable }), { region });
+  }
+  return { status: response.status, body, region };
+}
+
+/** GET /health: `{ok, region}`; never throws (a probe that fails is an answer too). */
+export async function probeHealth(baseUrl) {
+  try {
+    const { body, region } = await request(`${baseUrl}/health`, {}, PROBE_TIMEOUT_MS);
+    return { ok: body?.status === "ok", region: body?.region ?? region };
+  } catch (error) {
+    return { ok: false, region: error.region ?? null };
+  }
+}
+
+/** Every message after `after`, oldest first, paging through `next`; and the region that served it. */
+export async function fetchHistory(baseUrl, room, after) {
+  const messages = [];
+  let region = null;
+  let cursor = after;
+  for (let page = 0; page < MAX_PAGES; page += 1) {
+    const query = new URLSearchParams({ limit: String(PAGE_LIMIT) });
+    if (cursor) query.set("after", cursor);
+    const result = await request(`${baseUrl}/rooms/${encodeURIComponent(room)}/messages?${query}`);
+    messages.push(...result.body.messages);
+    region = result.body.region ?? result.region;
+    cursor = result.body.next;
+    if (!cursor) break;
+  }
+  return { messages, region };
+}
+
+/** POST one message: the stored message (201 new, 200 already stored: both are success). */
+export async function postMessage(baseUrl, room, { id, author, text }) {
+  const result = await request(`${baseUrl}/rooms/${encodeURIComponent(room)}/messages`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ id, author, text }),
+  });
+  return { message: result.body, region: result.region ?? result.body?.acceptedRegion ?? null };
+}

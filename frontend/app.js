@@ -1,0 +1,329 @@
+// resilient-chat's browser client: wiring of the config, the join form, the outbox and the
+// de-duplicated message list. The WebSocket's life (routing, backoff, heartbeat) is in
+// connection.js; the DOM is in ui.js; the HTTP API is in api.js.
+//
+// Exactly-once display, whatever fails:
+// - every message gets its ULID once, when it is written, and keeps it on every retry, over the
+//   WebSocket or HTTP, in any region: the server stores one item per id;
+// - the outbox (kept in localStorage, so a reload does not lose it) resends until an ack, a stored
+//   message or a live/history copy of that id proves the message is stored;
+// - the list holds one entry per id: live frames (one per region's stream), history pages and HTTP
+//   replies that repeat an id are dropped.
+
+import { ApiError, fetchHistory, postMessage } from "./api.js";
+import { Connection } from "./connection.js";
+import { ui } from "./ui.js";
+import { lowestUlid, ulid, ulidTime } from "./ulid.js";
+
+const ACK_TIMEOUT_MS = 4000; // no ack by then: send again (same id)
+const RETRY_AFTER_ERROR_MS = 1000; // after a retriable error frame or a failed HTTP round
+const HISTORY_WINDOW_MS = 60 * 60 * 1000; // on join: the last hour
+// The server accepts an id up to 5 minutes from its clock, so a message stored after we last heard
+// from the room can carry an id up to 5 minutes older than the newest one we saw: catch-ups read
+// from there (and the list drops the copies).
+const ID_WINDOW_MS = 5 * 60 * 1000;
+const OFFLINE_POLL_MS = 3000; // with no WebSocket, read history this often
+const RETRIABLE_CODES = new Set(["unavailable", "internal_error"]);
+const MAX_TEXT_CHARS = 4000;
+const MAX_AUTHOR_CHARS = 40;
+const ROOM_PATTERN = /^[a-z0-9-]{1,64}$/;
+const LOCATION_COOKIE = "rc-location";
+
+class Chat {
+  constructor(config, room, author) {
+    this.config = config;
+    this.room = room;
+    this.author = author;
+    this.messages = new Map(); // id → what the list shows for it
+    this.outbox = new Map(); // id → {id, text, sentAt, wait, sending}
+    this.lastSeenId = null; // the highest id the server has shown us
+    this.offline = false; // no WebSocket could be opened: send over HTTP, poll history
+    this.lastPoll = 0;
+    this.catchingUp = null;
+    this.outboxKey = `rc-outbox:${room}:${author}`;
+    this.connection = new Connection(config, { room, author }, {
+      onState: (state, detail) => {
+        ui.setConnection(state, detail);
+        if (state !== "connected") ui.setRegion(null);
+      },
+      onLog: (text) => ui.log(text),
+      onOpen: (link) => this.#connected(link),
+      onFrame: (frame, link) => this.#frame(frame, link),
+      onUnreachable: () => this.#unreachable(),
+    });
+  }
+
+  start() {
+    for (const { id, text } of JSON.parse(localStorage.getItem(this.outboxKey) ?? "[]")) {
+      this.#queue(id, text);
+    }
+    this.catchUp();
+    this.connection.start();
+    setInterval(() => this.#tick(), 500);
+  }
+
+  send(text) {
+    const trimmed = text.trim();
+    if (!trimmed) return "";
+    if ([...trimmed].length > MAX_TEXT_CHARS) return `A message holds at most ${MAX_TEXT_CHARS} characters.`;
+    this.#queue(ulid(), trimmed); // the id is made here, once, and kept across every retry
+    this.#pump();
+    return "";
+  }
+
+  #queue(id, text) {
+    this.outbox.set(id, { id, text, sentAt: 0, wait: 0, sending: false });
+    this.#saveOutbox();
+    this.#show({ id, author: this.author, text, time: ulidTime(id), state: "pending" });
+  }
+
+  #saveOutbox() {
+    const items = [...this.outbox.values()].map(({ id, text }) => ({ id, text }));
+    localStorage.setItem(this.outboxKey, JSON.stringify(items));
+    ui.setOutboxCount(items.length);
+  }
+
+  #settle(id) {
+    if (this.outbox.delete(id)) this.#saveOutbox();
+  }
+
+  #show(view) {
+    this.messages.set(view.id, view);
+    ui.renderMessage(view, view.author === this.author);
+  }
+
+  /** A stored message from any source; false when the list already shows it delivered. */
+  receive(message, delivered) {
+    if (typeof message?.id !== "string") return false;
+    if (!this.lastSeenId || message.id > this.lastSeenId) this.lastSeenId = message.id;
+    this.#settle(message.id); // stored: nothing left to retry, even if its ack was lost
+    if (this.messages.get(message.id)?.state === "delivered") return false;
+    this.#show({
+      id: message.id,
+      author: message.author,
+      text: message.text,
+      time: Date.parse(message.sentAt) || ulidTime(message.id),
+      acceptedRegion: message.acceptedRegion,
+      transport: message.transport,
+      delivered,
+      state: "delivered",
+    });
+    return true;
+  }
+
+  #fail(id, problem) {
+    this.#settle(id);
+    const view = this.messages.get(id);
+    if (view && view.state !== "delivered") this.#show({ ...view, state: "failed", problem });
+  }
+
+  #frame(frame, link) {
+    if (frame.type === "message") {
+      if (link && frame.deliveredBy && frame.deliveredBy !== link.region) {
+        link.region = frame.deliveredBy; // the push says where we really are
+        ui.setRegion(link.region, link.via);
+      }
+      this.receive(frame.message, frame.deliveredBy);
+    } else if (frame.type === "ack") {
+      this.#settle(frame.id);
+      const view = this.messages.get(frame.id);
+      if (view && view.state !== "delivered") {
+        this.#show({ ...view, state: "accepted", acceptedRegion: frame.acceptedRegion, transport: "websocket" });
+      }
+    } else if (frame.type === "error" && frame.id && this.outbox.has(frame.id)) {
+      if (RETRIABLE_CODES.has(frame.code)) {
+        Object.assign(this.outbox.get(frame.id), { sentAt: Date.now(), wait: RETRY_AFTER_ERROR_MS });
+      } else {
+        this.#fail(frame.id, `${frame.code}: ${frame.message}`);
+      }
+    }
+    // Anything else (API Gateway's bare "Internal server error", no id): the ack timeout resends.
+  }
+
+  #connected(link) {
+    if (this.offline) ui.log("WebSocket open again: back from HTTP to WebSocket");
+    this.offline = false;
+    ui.setRegion(link.region, link.via);
+    for (const item of this.outbox.values()) item.sentAt = 0; // sends on the old socket may be lost
+    this.#pump();
+    this.catchUp(link.httpUrl);
+  }
+
+  #unreachable() {
+    if (!this.offline) ui.log("no WebSocket can be opened: sending over HTTP until one can");
+    this.offline = true;
+    this.#pump();
+  }
+
+  #tick() {
+    this.#pump();
+    if (this.offline && Date.now() - this.lastPoll > OFFLINE_POLL_MS) this.catchUp();
+  }
+
+  #pump() {
+    const now = Date.now();
+    for (const item of this.outbox.values()) {
+      if (item.sending || now - item.sentAt < item.wait) continue;
+      if (this.connection.isOpen) {
+        this.connection.send({ action: "sendMessage", room: this.room, id: item.id, author: this.author, text: item.text });
+        Object.assign(item, { sentAt: now, wait: ACK_TIMEOUT_MS });
+      } else if (this.offline) {
+        this.#postOverHttp(item);
+      }
+    }
+  }
+
+  /** The routed name first, then each region's own endpoint (the API allows this page's origin). */
+  #httpBases(preferred) {
+    const bases = [preferred, this.config.apiUrl, ...Object.values(this.config.regions ?? {}).map((r) => r.httpUrl)];
+    return [...new Set(bases.filter(Boolean))];
+  }
+
+  async #postOverHttp(item) {
+    item.sending = true;
+    try {
+      for (const base of this.#httpBases()) {
+        try {
+          const { message, region } = await postMessage(base, this.room, { id: item.id, author: this.author, text: item.text });
+          this.receive(message, `HTTP reply (${region ?? message.acceptedRegion})`);
+          return;
+        } catch (error) {
+          if (error instanceof ApiError && !error.retriable) {
+            this.#fail(item.id, `${error.code}: ${error.message}`);
+            return;
+          }
+        }
+      }
+      Object.assign(item, { sentAt: Date.now(), wait: RETRY_AFTER_ERROR_MS }); // nobody answered
+    } finally {
+      item.sending = false;
+    }
+  }
+
+  /** Read what we missed (everything since the last hour on join), from the first region that answers. */
+  catchUp(preferred) {
+    this.lastPoll = Date.now();
+    // One read at a time; a request during a read runs once after it (it may have a newer `after`).
+    if (this.catchingUp) {
+      this.catchUpAgain = preferred ?? true;
+      return this.catchingUp;
+    }
+    this.catchingUp = this.#readHistory(preferred).finally(() => {
+      this.catchingUp = null;
+      const again = this.catchUpAgain;
+      this.catchUpAgain = null;
+      if (again) this.catchUp(typeof again === "string" ? again : undefined);
+    });
+    return this.catchingUp;
+  }
+
+  async #readHistory(preferred) {
+    const since = this.lastSeenId
+      ? Math.min(ulidTime(this.lastSeenId), Date.now()) - ID_WINDOW_MS
+      : Date.now() - HISTORY_WINDOW_MS;
+    const firstRead = !this.historyRead;
+    for (const base of this.#httpBases(preferred)) {
+      try {
+        const { messages, region } = await fetchHistory(base, this.room, lowestUlid(since));
+        const fresh = messages.filter((message) => this.receive(message, `history (${region})`)).length;
+        this.historyRead = true;
+        if (firstRead) ui.log(`history: ${messages.length} message(s) from ${region}`);
+        else if (fresh) ui.log(`caught up ${fresh} missed message(s) from ${region}`);
+        return;
+      } catch {
+        // the next region may answer
+      }
+    }
+    ui.log("history: no region answered; will try again");
+  }
+
+  setLocation(location) {
+    this.connection.restart(`simulated location is now ${location}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------- the page
+
+function setLocationCookie(location) {
+  document.cookie = `${LOCATION_COOKIE}=${encodeURIComponent(location)}; path=/; max-age=31536000; SameSite=Lax`;
+}
+
+function setUpLocalControls(config, chat) {
+  if (!config.local) return;
+  document.querySelector("#local-controls").hidden = false;
+  const select = document.querySelector("#location");
+  for (const location of config.locations ?? []) select.append(new Option(location, location));
+  select.value = config.location;
+  select.addEventListener("change", () => {
+    setLocationCookie(select.value);
+    ui.log(`simulated location: ${select.value}`);
+    chat.current?.setLocation(select.value);
+  });
+  const status = document.querySelector("#status-link");
+  status.href = config.statusUrl;
+}
+
+function validateJoin(author, room) {
+  if (!author || [...author].length > MAX_AUTHOR_CHARS) return `Your name: 1 to ${MAX_AUTHOR_CHARS} characters.`;
+  if (!ROOM_PATTERN.test(room)) return "Room: 1 to 64 characters of a-z, 0-9 and '-'.";
+  return "";
+}
+
+function setUpJoin(config, chat) {
+  const form = document.querySelector("#join");
+  const name = document.querySelector("#join-name");
+  const room = document.querySelector("#join-room");
+  name.value = localStorage.getItem("rc-name") ?? "";
+  room.value = new URLSearchParams(location.search).get("room") ?? localStorage.getItem("rc-room") ?? "lobby";
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const author = name.value.trim();
+    const roomName = room.value.trim().toLowerCase();
+    const problem = validateJoin(author, roomName);
+    document.querySelector("#join-error").textContent = problem;
+    if (problem) return;
+    localStorage.setItem("rc-name", author);
+    localStorage.setItem("rc-room", roomName);
+    ui.showChat(roomName, author);
+    chat.current = new Chat(config, roomName, author);
+    chat.current.start();
+  });
+  (name.value ? room : name).focus();
+}
+
+function setUpCompose(chat) {
+  const form = document.querySelector("#compose");
+  const text = document.querySelector("#compose-text");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const problem = chat.current.send(text.value);
+    ui.showComposeError(problem);
+    if (!problem) text.value = "";
+    text.focus();
+  });
+  text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+}
+
+async function main() {
+  let config;
+  try {
+    const response = await fetch("config.json", { cache: "no-store" });
+    config = await response.json();
+  } catch (error) {
+    document.querySelector("#join-error").textContent = `Cannot load config.json (${error.message}).`;
+    return;
+  }
+  const chat = { current: null };
+  setUpLocalControls(config, chat);
+  setUpJoin(config, chat);
+  setUpCompose(chat);
+  ui.setConnection("not connected", "");
+  document.body.dataset.ready = "true";
+}
+
+main();

@@ -1,0 +1,102 @@
+// Everything that touches the DOM. Message data only ever goes through textContent or attributes
+// that are never interpreted (data-*, datetime): a message is text, never markup.
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function clock(ms) {
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+export const ui = {
+  showChat(room, author) {
+    $("#join").hidden = true;
+    $("#chat").hidden = false;
+    $("#room-name").textContent = room;
+    $("#me").textContent = author;
+    $("#compose-text").focus();
+  },
+
+  setConnection(state, detail) {
+    const node = $("#connection");
+    node.dataset.state = state;
+    node.textContent = detail ? `${state}: ${detail}` : state;
+  },
+
+  setRegion(region, via) {
+    const node = $("#region");
+    node.textContent = region ? `${region}${via === "direct" ? " (direct)" : ""}` : "none";
+    node.dataset.region = region ?? "";
+  },
+
+  setOutboxCount(count) {
+    $("#outbox-count").textContent = String(count);
+  },
+
+  log(text) {
+    const list = $("#log");
+    const item = el("li");
+    const now = Date.now();
+    const time = el("time", null, clock(now));
+    time.dateTime = new Date(now).toISOString();
+    item.append(time, " ", text);
+    list.prepend(item);
+    while (list.children.length > 100) list.lastElementChild.remove();
+    $("#log-count").textContent = String(list.children.length);
+  },
+
+  showComposeError(text) {
+    $("#compose-error").textContent = text;
+  },
+
+  /**
+   * Draw (or redraw) one message. `view`: {id, author, text, time (ms), acceptedRegion,
+   * delivered, transport, state: pending | accepted | delivered | failed, problem}.
+   * One element per id, kept in id (= time) order, whatever order the copies arrive in.
+   */
+  renderMessage(view, isMine) {
+    const list = $("#messages");
+    let item = list.querySelector(`li[data-id="${CSS.escape(view.id)}"]`);
+    if (!item) {
+      item = el("li", "message");
+      item.dataset.id = view.id;
+      const head = el("p", "head");
+      head.append(el("span", "author"), " ", el("time", "time"));
+      const route = el("p", "route");
+      route.append(
+        el("span", "accepted"),
+        " · ",
+        el("span", "delivered"),
+        " · ",
+        el("span", "transport"),
+      );
+      item.append(head, el("p", "text"), route, el("p", "problem"));
+      // Nearly always the newest: check the end first, and only search when a late copy arrives.
+      const last = list.lastElementChild;
+      const later = !last || last.dataset.id < view.id ? null : [...list.children].find((other) => other.dataset.id > view.id);
+      list.insertBefore(item, later ?? null);
+      if (!later) item.scrollIntoView({ block: "nearest" });
+    }
+    item.dataset.state = view.state;
+    item.classList.toggle("mine", isMine);
+    item.querySelector(".author").textContent = view.author;
+    const time = item.querySelector(".time");
+    time.textContent = clock(view.time);
+    time.dateTime = new Date(view.time).toISOString();
+    item.querySelector(".text").textContent = view.text;
+    item.querySelector(".accepted").textContent = `accepted: ${view.acceptedRegion ?? "…"}`;
+    item.querySelector(".delivered").textContent = `delivered: ${view.delivered ?? stateLabel(view.state)}`;
+    item.querySelector(".transport").textContent = view.transport ?? "…";
+    item.querySelector(".problem").textContent = view.problem ?? "";
+  },
+};
+
+function stateLabel(state) {
+  return { pending: "waiting in outbox", accepted: "stored, awaiting delivery", failed: "not sent" }[state] ?? "…";
+}

@@ -1,0 +1,67 @@
+"""A local two-region stack and a headless Debian chromium for the browser tests.
+
+Both live for this package only (not the whole session), so the other layers' tests never share
+an event loop with Playwright's sync API, nor a stack with these tests' outages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.local_stack import ROOT, running_stack
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = ROOT / "test-results" / "screenshots"
+
+
+def _missing(what: str) -> None:
+    """In CI a missing browser is a broken build; on a laptop it is a skip with instructions."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} (CI=true: the browser tests must run)", pytrace=False)
+    pytest.skip(f"{what}: apt-get install -y chromium; pip install -r requirements-dev.txt")
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with running_stack(tmp_path_factory.mktemp("browser-stack")) as info:
+        yield info
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright Python package is not installed")
+    with sync_playwright() as runner:
+        yield runner
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Any) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} is missing")
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,149 @@
+"""Drive the chat page like a person would (keyboard and form controls) and read what it shows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+TIMEOUT_MS = 20_000  # generous for a slow CI machine; every wait ends as soon as its condition holds
+
+# What the message list shows: one row per element, read straight from the DOM.
+READ_MESSAGES = """() => [...document.querySelectorAll('#messages li.message')].map((li) => ({
+  id: li.dataset.id,
+  state: li.dataset.state,
+  author: li.querySelector('.author').textContent,
+  text: li.querySelector('.text').textContent,
+  accepted: li.querySelector('.accepted').textContent.replace('accepted: ', ''),
+  delivered: li.querySelector('.delivered').textContent.replace('delivered: ', ''),
+  transport: li.querySelector('.transport').textContent,
+}))"""
+
+CONNECTED_TO = """(region) => document.querySelector('#connection').dataset.state === 'connected'
+  && document.querySelector('#region').dataset.region === region"""
+
+# True once every text is shown, delivered, in exactly one element.
+ALL_DELIVERED_ONCE = """(texts) => {
+  const rows = [...document.querySelectorAll('#messages li.message')];
+  return texts.every((text) => {
+    const same = rows.filter((li) => li.querySelector('.text').textContent === text);
+    return same.length === 1 && same[0].dataset.state === 'delivered';
+  });
+}"""
+
+
+class ChatPage:
+    def __init__(self, page: Any, author: str) -> None:
+        self.page = page
+        self.author = author
+
+    @classmethod
+    def open(
+        cls,
+        browser: Any,
+        base_url: str,
+        *,
+        author: str,
+        room: str,
+        location: str,
+        before_load: Callable[[Any], None] | None = None,
+    ) -> ChatPage:
+        """A new browser profile (its own cookies) whose simulated location is `location`."""
+        context = browser.new_context(base_url=base_url, viewport={"width": 900, "height": 760})
+        context.add_cookies([{"name": "rc-location", "value": location, "url": base_url}])
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        if before_load:
+            before_load(page)
+        page.goto("/")
+        page.wait_for_selector("body[data-ready=true]")
+        page.get_by_role("textbox", name="Your name").fill(author)
+        room_box = page.get_by_role("textbox", name="Room")
+        room_box.fill(room)
+        room_box.press("Enter")
+        page.wait_for_selector("#chat:not([hidden])")
+        return cls(page, author)
+
+    def wait_connected(self, region: str) -> None:
+        self.page.wait_for_function(CONNECTED_TO, arg=region)
+
+    @property
+    def region(self) -> str:
+        return str(self.page.get_attribute("#region", "data-region"))
+
+    def send(self, text: str) -> None:
+        box = self.page.get_by_role("textbox", name="Message")
+        box.fill(text)
+        box.press("Enter")
+
+    def wait_delivered(self, texts: list[str]) -> None:
+        self.page.wait_for_function(ALL_DELIVERED_ONCE, arg=texts)
+
+    def messages(self) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = self.page.evaluate(READ_MESSAGES)
+        return rows
+
+    def by_text(self) -> dict[str, dict[str, str]]:
+        return {row["text"]: row for row in self.messages()}
+
+    def log(self) -> str:
+        return str(self.page.inner_text("#log"))
+
+    def close(self) -> None:
+        self.page.context.close()
+
+
+def assert_each_once(chat: ChatPage, texts: list[str]) -> None:
+    """Every expected message is shown, in exactly one element per id, and no id is shown twice."""
+    rows = chat.messages()
+    ids = [row["id"] for row in rows]
+    assert len(ids) == len(set(ids)), f"{chat.author} shows an id twice: {ids}"
+    for text in texts:
+        same = [row for row in rows if row["text"] == text]
+        assert len(same) == 1, f"{chat.author} shows {text!r} {len(same)} times"
+        assert same[0]["state"] == "delivered"
+
+
+class StackControl:
+    """The local stack's controls: stop/start a region, invert its Route 53 health check."""
+
+    def __init__(self, playwright: Any, stack: dict[str, Any]) -> None:
+        self.stack = stack
+        self.http = playwright.request.new_context(base_url=stack["frontDoorUrl"], timeout=TIMEOUT_MS)
+        self.route53 = boto3.client(
+            "route53",
+            endpoint_url=stack["awsEndpointUrl"],
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def region_process(self, region: str, action: str) -> None:
+        response = self.http.post(f"/_local/regions/{region}", data={"action": action})
+        assert response.ok, response.text()
+
+    def invert(self, region: str, inverted: bool) -> None:
+        check = self.stack["regions"][region]["healthCheckId"]
+        self.route53.update_health_check(HealthCheckId=check, Inverted=inverted)
+
+    def wait_health(self, region: str, healthy: bool) -> None:
+        """Long-poll the front door's events until it routes as if `region` were (un)healthy."""
+        after = 0
+        for _ in range(100):
+            page = self.http.get(f"/_frontdoor/events?after={after}&wait=5").json()
+            if page["regions"][region] == healthy:
+                return
+            after = page["last"]
+        raise AssertionError(f"{region} never became {'healthy' if healthy else 'unhealthy'}")
+
+    def restore(self) -> None:
+        """Both regions running, no check inverted, both healthy again."""
+        for region in self.stack["regions"]:
+            self.region_process(region, "start")
+            self.invert(region, False)
+        for region in self.stack["regions"]:
+            self.wait_health(region, True)
+
+    def close(self) -> None:
+        self.http.dispose()

@@ -1,0 +1,331 @@
+"""The chat page in a real browser against the local two-region stack (issue 6).
+
+Each test is given / when / then in a person's terms; every wait is on what the page shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.pages import ChatPage, StackControl, assert_each_once
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+_rooms = itertools.count(1)
+
+OpenPage = Callable[..., ChatPage]
+
+
+@pytest.fixture
+def room(request: pytest.FixtureRequest) -> str:
+    """A fresh room per test, so that no test sees another's messages."""
+    return f"browser-{next(_rooms)}-{request.node.name[5:30].replace('_', '-')}"
+
+
+@pytest.fixture
+def open_page(browser: Any, stack: dict[str, Any], room: str) -> Iterator[OpenPage]:
+    pages: list[ChatPage] = []
+
+    def open_(author: str, location: str, **kwargs: Any) -> ChatPage:
+        chat = ChatPage.open(
+            browser, stack["frontDoorUrl"], author=author, room=room, location=location, **kwargs
+        )
+        pages.append(chat)
+        return chat
+
+    yield open_
+    for chat in pages:
+        chat.close()
+
+
+@pytest.fixture
+def control(playwright: Any, stack: dict[str, Any]) -> Iterator[StackControl]:
+    control = StackControl(playwright, stack)
+    yield control
+    control.restore()  # whatever the test did to the regions, the next one starts healthy
+    control.close()
+
+
+def side_by_side(browser: Any, left: bytes, right: bytes, captions: tuple[str, str]) -> bytes:
+    """One image of two pages: the browser lays the two screenshots out next to each other."""
+    page = browser.new_page(viewport={"width": 1820, "height": 820})
+    figures = "".join(
+        f'<figure><img src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+        for png, caption in zip((left, right), captions, strict=True)
+    )
+    page.set_content(
+        "<style>body{margin:0;display:flex;gap:20px;padding:10px;background:#d9d9d4;font:15px sans-serif}"
+        "figure{margin:0}img{display:block;border:1px solid #888}</style>" + figures
+    )
+    image: bytes = page.screenshot(full_page=True)
+    page.close()
+    return image
+
+
+def test_two_people_in_different_regions_see_each_others_messages_with_their_routes(
+    open_page: OpenPage, browser: Any, screenshots: Path
+) -> None:
+    # given Ada near us-east-1 and Bo in London, in the same room
+    ada = open_page("Ada", "us-east-1")
+    bo = open_page("Bo", "london")
+    ada.wait_connected("us-east-1")
+    bo.wait_connected("eu-west-2")
+
+    # when each sends a message
+    ada.send("Hello from Virginia")
+    bo.send("Hello from London")
+
+    # then both see both, accepted where each was sent and delivered by their own region
+    texts = ["Hello from Virginia", "Hello from London"]
+    for chat, own_region in ((ada, "us-east-1"), (bo, "eu-west-2")):
+        chat.wait_delivered(texts)
+        assert_each_once(chat, texts)
+        shown = chat.by_text()
+        assert shown["Hello from Virginia"]["accepted"] == "us-east-1"
+        assert shown["Hello from London"]["accepted"] == "eu-west-2"
+        assert {shown[text]["delivered"] for text in texts} == {own_region}
+        assert {shown[text]["transport"] for text in texts} == {"websocket"}
+
+    left = ada.page.screenshot(path=screenshots / "two-regions-us-east-1.png")
+    right = bo.page.screenshot(path=screenshots / "two-regions-eu-west-2.png")
+    image = side_by_side(browser, left, right, ("Ada, near us-east-1", "Bo, in London (eu-west-2)"))
+    (screenshots / "two-regions.png").write_bytes(image)
+    # The README's picture: written when missing or asked for, so a test run leaves git clean.
+    readme_picture = ROOT / "docs" / "screenshot.png"
+    if not readme_picture.exists() or os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
+        readme_picture.write_bytes(image)
+
+
+HOSTILE = [
+    "<img src=x onerror=window.__pwned=1>",
+    "<script>window.__pwned=1</script>",
+    '"><svg onload=window.__pwned=1>',
+]
+
+
+def test_a_hostile_message_is_shown_as_text_and_runs_nothing(open_page: OpenPage, screenshots: Path) -> None:
+    # given Mallory and Ada in a room
+    mallory = open_page("<b>Mallory</b>", "new-york")
+    ada = open_page("Ada", "london")
+    mallory.wait_connected("us-east-1")
+
+    # when Mallory sends markup, live, and Carol joins later and reads it from history
+    for text in HOSTILE:
+        mallory.send(text)
+    ada.wait_delivered(HOSTILE)
+    carol = open_page("Carol", "paris")
+    carol.wait_delivered(HOSTILE)
+
+    # then every page shows the characters, made no element from them and ran no script
+    for chat in (mallory, ada, carol):
+        chat.wait_delivered(HOSTILE)
+        assert [row["text"] for row in chat.messages()] == HOSTILE
+        assert {row["author"] for row in chat.messages()} == {"<b>Mallory</b>"}
+        assert chat.page.locator("#messages img, #messages script, #messages svg, #messages b").count() == 0
+        assert chat.page.evaluate("typeof window.__pwned") == "undefined"
+    carol.page.screenshot(path=screenshots / "hostile-text.png")
+
+
+def test_a_person_on_a_phone_can_join_and_chat_with_the_keyboard_alone(
+    browser: Any, stack: dict[str, Any], room: str, screenshots: Path
+) -> None:
+    # given a phone-sized screen
+    context = browser.new_context(base_url=stack["frontDoorUrl"], viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    try:
+        page.goto("/")
+        page.wait_for_selector("body[data-ready=true]")
+
+        # when they type their name, Tab to the room, press Enter, type a message and press Enter
+        page.keyboard.type("Pat")
+        page.keyboard.press("Tab")
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.type(room)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#connection[data-state=connected]")
+        page.keyboard.type("typed on a phone")
+        page.keyboard.press("Enter")
+
+        # then the message is delivered and nothing is wider than the screen
+        chat = ChatPage(page, "Pat")
+        chat.wait_delivered(["typed on a phone"])
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        page.screenshot(path=screenshots / "phone.png", full_page=True)
+    finally:
+        context.close()
+
+
+def test_the_location_control_moves_the_connection_to_the_nearest_region(open_page: OpenPage) -> None:
+    # given Ada near us-east-1
+    ada = open_page("Ada", "us-east-1")
+    ada.wait_connected("us-east-1")
+
+    # when she picks London as her simulated location
+    ada.page.get_by_label("Simulated location").select_option("london")
+
+    # then she reconnects to eu-west-2, and what she sends is accepted there
+    ada.wait_connected("eu-west-2")
+    ada.send("now in London")
+    ada.wait_delivered(["now in London"])
+    assert ada.by_text()["now in London"]["accepted"] == "eu-west-2"
+    cookies = {c["name"]: c["value"] for c in ada.page.context.cookies()}
+    assert cookies["rc-location"] == "london"
+
+
+def test_a_page_that_cannot_open_a_websocket_sends_and_reads_over_http(
+    open_page: OpenPage, screenshots: Path
+) -> None:
+    # given Ada, whose network lets no WebSocket through, and Bo in London
+    def block_websockets(page: Any) -> None:
+        def config(route: Any) -> None:
+            body = route.fetch().json()
+            body["websocketUrl"] = "ws://127.0.0.1:9/"  # nothing listens on the discard port
+            for endpoints in body["regions"].values():
+                endpoints["websocketUrl"] = "ws://127.0.0.1:9/"
+            route.fulfill(json=body)
+
+        page.route("**/config.json", config)
+
+    ada = open_page("Ada", "us-east-1", before_load=block_websockets)
+    bo = open_page("Bo", "london")
+    bo.wait_connected("eu-west-2")
+
+    # when both send
+    ada.send("sent over HTTP")
+    bo.send("sent over a WebSocket")
+
+    # then Ada's goes over the HTTP API and reaches Bo live; Bo's reaches Ada through history
+    texts = ["sent over HTTP", "sent over a WebSocket"]
+    for chat in (ada, bo):
+        chat.wait_delivered(texts)
+        assert_each_once(chat, texts)
+    on_ada, on_bo = ada.by_text(), bo.by_text()
+    assert on_ada["sent over HTTP"]["transport"] == "http"
+    assert on_ada["sent over HTTP"]["delivered"] == "HTTP reply (us-east-1)"
+    assert on_ada["sent over a WebSocket"]["delivered"] == "history (us-east-1)"
+    assert on_bo["sent over HTTP"]["delivered"] == "eu-west-2"
+    assert "sending over HTTP" in ada.log()
+    ada.page.screenshot(path=screenshots / "http-fallback.png")
+
+
+def test_messages_sent_while_the_routed_region_is_dead_go_straight_to_the_other_region_once(
+    open_page: OpenPage, control: StackControl, screenshots: Path
+) -> None:
+    # given Ada connected in us-east-1 and Bo in London
+    ada = open_page("Ada", "us-east-1")
+    bo = open_page("Bo", "london")
+    ada.wait_connected("us-east-1")
+    bo.wait_connected("eu-west-2")
+
+    # when us-east-1's process dies, and the routed name keeps answering with it (its inverted
+    # check reads healthy while the region fails: a stale DNS answer does the same) ...
+    control.region_process("us-east-1", "stop")
+    ada.send("sent while us-east-1 is down 1")
+    ada.send("sent while us-east-1 is down 2")
+    control.wait_health("us-east-1", False)
+    control.invert("us-east-1", True)
+    control.wait_health("us-east-1", True)
+    ada.send("sent while us-east-1 is down 3")
+    bo.send("Bo, during the outage")
+    # ... and Cy, near us-east-1 too, opens the page now
+    cy = open_page("Cy", "new-york")
+
+    # then Cy goes straight to eu-west-2's own endpoint, Ada is there too (straight, or routed if the
+    # front door noticed the outage before she reconnected), and everyone gets every message once
+    texts = [*(f"sent while us-east-1 is down {n}" for n in (1, 2, 3)), "Bo, during the outage"]
+    cy.wait_connected("eu-west-2")
+    assert "routed name does not answer: going straight to eu-west-2" in cy.log()
+    assert cy.page.inner_text("#region") == "eu-west-2 (direct)"
+    ada.wait_connected("eu-west-2")
+    cy.send("Cy, direct")
+    texts.append("Cy, direct")
+    for chat in (ada, bo, cy):
+        chat.wait_delivered(texts)
+        assert_each_once(chat, texts)
+    assert {ada.by_text()[t]["accepted"] for t in texts} == {"eu-west-2"}
+    cy.page.screenshot(path=screenshots / "region-down-direct.png")
+
+
+def test_messages_written_while_every_region_is_down_wait_in_the_outbox_and_arrive_once(
+    open_page: OpenPage, control: StackControl, screenshots: Path
+) -> None:
+    # given Ada and Bo in different regions
+    ada = open_page("Ada", "us-east-1")
+    bo = open_page("Bo", "london")
+    ada.wait_connected("us-east-1")
+    bo.wait_connected("eu-west-2")
+
+    # when both regions go down and both write
+    control.region_process("us-east-1", "stop")
+    control.region_process("eu-west-2", "stop")
+    ada.send("Ada, offline 1")
+    ada.send("Ada, offline 2")
+    bo.send("Bo, offline")
+    for chat, count in ((ada, "2"), (bo, "1")):
+        chat.page.wait_for_selector("#connection[data-state=reconnecting]")
+        chat.page.wait_for_function(
+            "(n) => document.querySelector('#outbox-count').textContent === n", arg=count
+        )
+    assert {row["state"] for row in ada.messages()} == {"pending"}
+    ada.page.screenshot(path=screenshots / "all-regions-down-outbox.png")
+
+    # and the regions come back
+    control.restore()
+
+    # then every message arrives once on both pages and the outboxes are empty
+    texts = ["Ada, offline 1", "Ada, offline 2", "Bo, offline"]
+    for chat in (ada, bo):
+        chat.wait_delivered(texts)
+        chat.page.wait_for_selector("#connection[data-state=connected]")
+        assert_each_once(chat, texts)
+        assert chat.page.inner_text("#outbox-count") == "0"
+    ada.page.screenshot(path=screenshots / "all-regions-recovered.png")
+
+
+def test_a_failover_leaves_every_page_with_every_message_exactly_once(
+    open_page: OpenPage, control: StackControl, screenshots: Path
+) -> None:
+    # given two people connected in us-east-1 and one in eu-west-2, chatting
+    ada = open_page("Ada", "us-east-1")
+    cy = open_page("Cy", "new-york")
+    bo = open_page("Bo", "london")
+    pages = (ada, cy, bo)
+    for chat, region in ((ada, "us-east-1"), (cy, "us-east-1"), (bo, "eu-west-2")):
+        chat.wait_connected(region)
+    texts = []
+
+    def say(chat: ChatPage, text: str) -> None:
+        chat.send(text)
+        texts.append(text)
+
+    say(ada, "before the drill")
+    say(bo, "Bo before the drill")
+
+    # when the drill inverts us-east-1's health check, then kills the region, while all keep talking
+    control.invert("us-east-1", True)
+    control.wait_health("us-east-1", False)
+    say(ada, "after the inversion")
+    say(cy, "Cy after the inversion")
+    control.region_process("us-east-1", "stop")
+    say(ada, "right after the kill")
+    say(bo, "Bo right after the kill")
+    say(cy, "Cy right after the kill")
+
+    # then the us-east-1 pages fail over to eu-west-2 and every page shows every message once
+    for chat in (ada, cy):
+        chat.wait_connected("eu-west-2")
+        assert "failover: us-east-1 → eu-west-2" in chat.log()
+    say(ada, "Ada from eu-west-2")
+    for chat in pages:
+        chat.wait_delivered(texts)
+        assert_each_once(chat, texts)
+    ada.page.screenshot(path=screenshots / "after-failover.png")
