@@ -33,5 +33,8 @@ delete: venv ## tear both regions' stacks down
 drill: venv ## failover drill against the local stack (ARGS="--region us-east-1 --mode invert|outage --hold 15")
 	$(PY) -m drill $(ARGS)
 
+bench: venv ## latency, fan-out, cold start and cost per message (ARGS="--quick" or benchmark names)
+	$(PY) -m bench $(ARGS)
+
 clean: ## remove build output and local runtime state
 	rm -rf .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

@@ -107,10 +107,11 @@ class Drill:
                 phase["name"] = "recovered"
             if time.time() - last_line >= 1.0:
                 last_line = time.time()
-                up = sum(c._connected.is_set() for c in clients)
+                up = sum(c.connected for c in clients)
                 print(
                     f"  [{time.time() - self.started:6.1f}s] {phase['name']:<9} {self.args.region} "
-                    f"{'healthy' if healthy else 'UNHEALTHY'}; new clients near it go to {routed}; "
+                    f"{'healthy' if healthy else 'UNHEALTHY'}; "
+                    f"new clients near it go to {routed or 'no answer'}; "
                     f"sent {sum(len(c.sent) for c in clients)}, acked {sum(len(c.acked) for c in clients)}; "
                     f"clients connected {up}/{len(clients)}",
                     flush=True,
@@ -146,6 +147,7 @@ class Drill:
                 ws_url=self.target.websocket_url(location),
                 http_url=self.target.http_url(location),
                 rate=args.rate,
+                direct=self.target.direct_endpoints(),
             )
             for i in range(args.clients)
             for location in [list(self.target.locations().values())[i % 2]]

@@ -37,17 +37,19 @@ class SyntheticClient:
     ws_url: str
     http_url: str
     rate: float  # messages per second
+    direct: dict[str, tuple[str, str]] = field(default_factory=dict)  # region -> its own (ws, http) URLs
     sent: dict[str, float] = field(default_factory=dict)  # id -> first send time
     acked: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (time, acceptedRegion)
     rejected: dict[str, str] = field(default_factory=dict)
     shown: list[str] = field(default_factory=list)  # what the user sees, in arrival order
     seen: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> first arrival
-    live_frames: dict[str, int] = field(default_factory=dict)
+    live_frames: dict[str, list[str]] = field(default_factory=dict)  # id -> regions that pushed it
     outages: list[Outage] = field(default_factory=list)
     connections: list[tuple[float, str | None]] = field(default_factory=list)  # (time, routed region)
     region: str | None = None
     _socket: Any = None
     _outbox: dict[str, str] = field(default_factory=dict)
+    _read_url: str = ""
     _last_send: dict[str, float] = field(default_factory=dict)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -73,7 +75,7 @@ class SyntheticClient:
             del self._outbox[frame["id"]]
         elif kind == "message":
             message_id = frame["message"]["id"]
-            self.live_frames[message_id] = self.live_frames.get(message_id, 0) + 1
+            self.live_frames.setdefault(message_id, []).append(frame["deliveredBy"])
             self._show(frame["message"], "live", frame["deliveredBy"])
 
     async def catch_up(self, session: aiohttp.ClientSession, since: float) -> int:
@@ -81,7 +83,7 @@ class SyntheticClient:
         after: str | None = ulid.lowest(max(0, int((since - 30) * 1000)))
         found = 0
         while after:
-            url = f"{self.http_url}/rooms/{self.room}/messages"
+            url = f"{self._read_url or self.http_url}/rooms/{self.room}/messages"
             params = {"after": after, "limit": "100", "location": self.location}
             async with session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=5)) as response:
                 if response.status != 200:
@@ -98,10 +100,8 @@ class SyntheticClient:
         backoff = 0.2
         down_since: float | None = None
         while not stop.is_set():
-            query = urllib.parse.urlencode({"room": self.room, "author": self.name})
-            url = f"{self.ws_url}{'&' if '?' in self.ws_url else '?'}{query}"
             try:
-                socket = await websockets.connect(url, open_timeout=5, ping_interval=2, ping_timeout=4)
+                socket, read_url, direct_region = await self._connect()
             except (OSError, websockets.WebSocketException, TimeoutError) as error:
                 if down_since is None:
                     down_since = time.time()
@@ -109,8 +109,9 @@ class SyntheticClient:
                 await asyncio.sleep(backoff * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self._socket = socket
-            self.region = socket.response.headers.get("X-Routed-Region") if socket.response else None
+            self._socket, self._read_url = socket, read_url
+            routed = socket.response.headers.get("X-Routed-Region") if socket.response else None
+            self.region = direct_region or routed
             self.connections.append((time.time(), self.region))
             backoff = 0.2
             try:
@@ -131,6 +132,30 @@ class SyntheticClient:
             if not stop.is_set() and down_since is None:
                 down_since = time.time()
                 self.outages.append(Outage(down_since, reason="connection closed"))
+
+    async def _connect(self) -> tuple[Any, str, str | None]:
+        """The routed name first; if it does not answer (its health check has not caught up
+        with a dead region yet), each other region's own endpoint, as the browser client does."""
+        query = urllib.parse.urlencode({"room": self.room, "author": self.name})
+        candidates = [(None, self.ws_url, self.http_url)] + [
+            (region, ws_url, http_url)
+            for region, (ws_url, http_url) in self.direct.items()
+            if region != self.region
+        ]
+        error: BaseException = ConnectionError("no endpoint")
+        for region, ws_url, http_url in candidates:
+            try:
+                socket = await websockets.connect(
+                    f"{ws_url}{'&' if '?' in ws_url else '?'}{query}",
+                    open_timeout=5,
+                    ping_interval=2,
+                    ping_timeout=4,
+                )
+            except (OSError, websockets.WebSocketException, TimeoutError) as failure:
+                error = failure
+                continue
+            return socket, http_url, region
+        raise error
 
     async def _send(self, message_id: str, text: str) -> None:
         frame = {
@@ -160,6 +185,10 @@ class SyntheticClient:
                 if time.time() - self._last_send[old_id] > 3 and self._connected.is_set():
                     await self._send(old_id, old_text)
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
 
     def outbox_empty(self) -> bool:
         return not self._outbox

@@ -38,7 +38,8 @@ def build(
     sent = {message_id for client in clients for message_id in client.sent}
     lost = sorted({message_id for client in clients for message_id in acked if message_id not in client.seen})
     duplicated = sum(len(c.shown) - len(set(c.shown)) for c in clients)
-    redelivered = sum(n - 1 for c in clients for n in c.live_frames.values() if n > 1)
+    pushed_again = [{"client": c.name, "id": message_id, "deliveredBy": regions}
+                    for c in clients for message_id, regions in c.live_frames.items() if len(regions) > 1]
     delays = [
         client.seen[message_id]["at"] - acked_at
         for client in clients
@@ -61,7 +62,8 @@ def build(
         "lost": len(lost),
         "lost_ids": lost[:20],
         "duplicated": duplicated,
-        "redelivered_frames": redelivered,
+        "redelivered_frames": sum(len(p["deliveredBy"]) - 1 for p in pushed_again),
+        "redelivered": pushed_again[:20],
         "detect_seconds": round(detected - took_out, 2) if detected else None,
         "reroute_seconds": round(rerouted - took_out, 2) if rerouted else None,
         "recover_seconds": round(recovered - restored_at, 2) if recovered and restored_at else None,

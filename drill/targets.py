@@ -26,6 +26,7 @@ class Target(Protocol):
     def websocket_url(self, location: str) -> str: ...
     def http_url(self, location: str) -> str: ...
     def locations(self) -> dict[str, str]: ...
+    def direct_endpoints(self) -> dict[str, tuple[str, str]]: ...
 
 
 def _get_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -70,6 +71,10 @@ class LocalTarget:
     def locations(self) -> dict[str, str]:
         """A client location next to each region."""
         return {"us-east-1": "new-york", "eu-west-2": "london"}
+
+    def direct_endpoints(self) -> dict[str, tuple[str, str]]:
+        """Each region's own WebSocket and HTTP URLs, for clients whose routed name fails them."""
+        return {region: (e["websocketUrl"], e["httpUrl"]) for region, e in self.info["regions"].items()}
 
     def _check(self, region: str) -> str:
         check: str = self.info["regions"][region]["healthCheckId"]
@@ -152,6 +157,10 @@ class AwsTarget:
 
     def locations(self) -> dict[str, str]:
         return {"us-east-1": "us-east-1", "eu-west-2": "eu-west-2"}
+
+    def direct_endpoints(self) -> dict[str, tuple[str, str]]:
+        """Unknown here: the synthetic clients use the routed names only (DNS-only failover)."""
+        return {}
 
     def health_check_id(self, region: str) -> str:
         """The check that probes this region's own execute-api host (template.yaml's HealthCheck)."""

@@ -1,0 +1,233 @@
+"""Cost: AWS calls per chat message, counted by botocore in the local stack's region processes
+(LOCALCLOUD_COUNT_AWS_CALLS=1, read from GET /_local/aws-calls), for rooms of 1, 10 and 100
+connections in each region; turned into dollars per million messages with AWS's published prices
+(those of docs/deploy.md), next to a fan-out that scans the connections table instead of querying
+the room's index (computed from the same counts: no scan-based variant is run).
+
+Messages are sent one at a time and each is delivered before the next is sent, so every stream
+batch holds one message: the worst case (a batch of k messages in a room costs one query, not k).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+from bench.chatclients import Tracker, close_all, connect_many
+from bench.common import FUNCTIONS, local_stack
+
+if str(FUNCTIONS) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS))
+
+REGIONS = ("us-east-1", "eu-west-2")
+SENDER_REGION = "us-east-1"
+POST = "apigatewaymanagementapi.PostToConnection"
+# us-east-1 on-demand prices, the ones docs/deploy.md's cost section uses (USD).
+PRICES_SOURCE = "docs/deploy.md (AWS pricing pages for us-east-1, as read for that document in 2026-11)"
+PRICES: dict[str, float] = {
+    "websocketMessagePerMillion": 1.00,
+    "lambdaRequestPerMillion": 0.20,
+    "lambdaGbSecondArm64": 0.0000133334,
+    "dynamodbWriteRequestUnitPerMillion": 0.625,  # replicated writes (rWRU) priced the same
+    "dynamodbReadRequestUnitPerMillion": 0.125,
+}
+# deploy.md's assumptions for compute: handlers of 256 MB for ~50 ms, fan-out of 512 MB for ~100 ms.
+SEND_GB_SECONDS = 0.256 * 0.050
+FANOUT_GB_SECONDS = 0.512 * 0.100
+READ_UNIT_BYTES = 4096
+SCAN_PAGE_BYTES = 1024 * 1024
+BUSY_REGION_CONNECTIONS = 10_000  # a service with many rooms: what a scan has to read per batch
+
+
+def item_bytes(item: dict[str, dict[str, str]]) -> int:
+    """DynamoDB's item size: attribute names plus values (numbers: about 1 byte per 2 digits + 1)."""
+    size = 0
+    for name, value in item.items():
+        kind, raw = next(iter(value.items()))
+        size += len(name.encode()) + (len(raw.encode()) if kind == "S" else len(raw) // 2 + 1)
+    return size
+
+
+CONNECTION_ITEM = {  # a typical connections item, as ws_connect writes it
+    "connectionId": {"S": "ZWEzYjI1NzgtY2E="},
+    "room": {"S": "general"},
+    "author": {"S": "someone"},
+    "connectedAt": {"S": "2026-11-25T00:00:00.000Z"},
+    "expiresAt": {"N": "1795000000"},
+}
+INDEX_ENTRY = {k: CONNECTION_ITEM[k] for k in ("connectionId", "room")}  # KEYS_ONLY projection
+
+
+def _calls(management_url: str, method: str = "GET") -> dict[str, int]:
+    base = management_url.rsplit("/", 1)[0]  # the WebSocket port's root, not the stage
+    request = urllib.request.Request(f"{base}/_local/aws-calls", method=method)  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        calls: dict[str, int] = json.load(response)["calls"]
+        return calls
+
+
+async def count_room(info: dict[str, Any], per_region: int, messages: int) -> dict[str, Any]:
+    regions = info["regions"]
+    urls = {r: regions[r]["managementUrl"] for r in REGIONS}
+    room = f"cost-{uuid.uuid4().hex[:12]}"
+    tracker = Tracker()
+    for region in REGIONS:
+        await asyncio.to_thread(_calls, urls[region], "DELETE")
+    clients = {
+        r: await connect_many(
+            regions[r]["websocketUrl"], room, per_region, tracker, watched=True, prefix=r[:2]
+        )
+        for r in REGIONS
+    }
+    connect_calls = {r: await asyncio.to_thread(_calls, urls[r], "DELETE") for r in REGIONS}
+    from chat import ulid
+
+    sender = clients[SENDER_REGION][0]
+    for i in range(messages):
+        message_id = ulid.new()
+        entry = tracker.expect(message_id, 2 * per_region)
+        await sender.send(message_id, f"cost {i}")
+        await asyncio.wait_for(entry.done.wait(), 15)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # let the last fan-outs return
+    message_calls = {r: await asyncio.to_thread(_calls, urls[r], "DELETE") for r in REGIONS}
+    await close_all([c for group in clients.values() for c in group])
+    await asyncio.sleep(0.5)
+    disconnect_calls = {r: await asyncio.to_thread(_calls, urls[r], "DELETE") for r in REGIONS}
+
+    def per(counts: dict[str, dict[str, int]], divisor: int) -> dict[str, dict[str, float]]:
+        return {r: {op: round(n / divisor, 3) for op, n in sorted(c.items())} for r, c in counts.items()}
+
+    per_message = per(message_calls, messages)
+    return {
+        "connectionsPerRegion": per_region,
+        "messages": messages,
+        "perMessage": per_message,
+        "perConnect": per(connect_calls, per_region),
+        "perDisconnect": per(disconnect_calls, per_region),
+        "expected": _check(per_message, per_region),
+        "dollarsPerMillionMessages": dollars(per_message, per_region),
+    }
+
+
+def _check(per_message: dict[str, dict[str, float]], per_region: int) -> dict[str, Any]:
+    def get(region: str, op: str) -> float:
+        return per_message[region].get(op, 0.0)
+
+    checks = {
+        "oneConditionalWrite": get(SENDER_REGION, "dynamodb.PutItem") == 1
+        and all(get(r, "dynamodb.PutItem") == 0 for r in REGIONS if r != SENDER_REGION),
+        "oneQueryPerRegionPerBatch": all(get(r, "dynamodb.Query") == 1 for r in REGIONS),
+        "onePostPerRecipient": all(get(r, POST) == per_region for r in REGIONS),
+        "noScan": all(get(r, "dynamodb.Scan") == 0 for r in REGIONS),
+    }
+    return checks | {"met": all(checks.values())}
+
+
+def _query_rru(items: int) -> float:
+    """An eventually consistent Query: 0.5 RRU per 4 KB read (at least one unit)."""
+    return max(1, math.ceil(items * item_bytes(INDEX_ENTRY) / READ_UNIT_BYTES)) * 0.5
+
+
+def _scan_rru(items: int) -> float:
+    return max(1, math.ceil(items * item_bytes(CONNECTION_ITEM) / READ_UNIT_BYTES)) * 0.5
+
+
+def dollars(per_message: dict[str, dict[str, float]], per_region: int) -> dict[str, Any]:
+    """$ per million messages from the counted calls (the Lambda and replication lines from the
+    design: one send invocation, one fan-out invocation per connections query, one replicated
+    write per replica)."""
+    p = PRICES
+    writes = sum(c.get("dynamodb.PutItem", 0) for c in per_message.values())
+    queries = {r: c.get("dynamodb.Query", 0) for r, c in per_message.items()}
+    posts = sum(c.get("apigatewaymanagementapi.PostToConnection", 0) for c in per_message.values())
+    fanouts = sum(queries.values())
+    lines = {
+        "websocketMessages": (2 + posts) * p["websocketMessagePerMillion"],  # received + ack + pushes
+        "lambdaRequests": (1 + fanouts) * p["lambdaRequestPerMillion"],
+        "lambdaCompute": (SEND_GB_SECONDS + fanouts * FANOUT_GB_SECONDS) * p["lambdaGbSecondArm64"] * 1e6,
+        "dynamodbWrites": writes * len(REGIONS) * p["dynamodbWriteRequestUnitPerMillion"],
+        "dynamodbRoomQueries": sum(q * _query_rru(per_region) for q in queries.values())
+        * p["dynamodbReadRequestUnitPerMillion"],
+    }
+    total = sum(lines.values())
+
+    def scanning(connections_per_region: int) -> dict[str, float]:
+        rru = fanouts * _scan_rru(connections_per_region)
+        scan_cost = rru * p["dynamodbReadRequestUnitPerMillion"]
+        return {
+            "connectionsPerRegion": connections_per_region,
+            "scanPagesPerBatch": math.ceil(
+                connections_per_region * item_bytes(CONNECTION_ITEM) / SCAN_PAGE_BYTES
+            ),
+            "readUnitsPerMessage": rru,
+            "total": round(total - lines["dynamodbRoomQueries"] + scan_cost, 2),
+        }
+
+    return {
+        "lines": {k: round(v, 3) for k, v in lines.items()},
+        "total": round(total, 2),
+        "scanInstead": [scanning(per_region), scanning(BUSY_REGION_CONNECTIONS)],
+    }
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    sizes = (1, 3) if quick else (1, 10, 100)
+    messages = 2 if quick else 10
+    rows = []
+    with local_stack(replication_delay=0.05, env={"LOCALCLOUD_COUNT_AWS_CALLS": "1"}) as info:
+        # Warm-up, not reported: the clients' first calls, and the front door's first deep health
+        # probe (made at start; the next comes after the long interval local_stack sets).
+        asyncio.run(count_room(info, 1, 1))
+        for size in sizes:
+            rows.append(asyncio.run(count_room(info, size, messages)))
+            time.sleep(0.2)
+    return {
+        "quick": quick,
+        "prices": PRICES | {"source": PRICES_SOURCE},
+        "assumptions": {
+            "sendGbSeconds": SEND_GB_SECONDS,
+            "fanoutGbSecondsPerInvocation": FANOUT_GB_SECONDS,
+            "connectionItemBytes": item_bytes(CONNECTION_ITEM),
+            "indexEntryBytes": item_bytes(INDEX_ENTRY),
+            "busyRegionConnections": BUSY_REGION_CONNECTIONS,
+            "scanVariant": "computed from the counts (same calls, a Scan of the whole table per batch "
+            "per region instead of the room query); not run",
+            "getRecords": "dynamodbstreams.GetRecords is the event source mapping's polling: it depends "
+            "on time, not on messages, and Lambda does not bill it",
+        },
+        "rows": rows,
+        "target": {
+            "text": "one conditional write, per region one connections query per stream batch, "
+            "one post per recipient",
+            "met": all(r["expected"]["met"] for r in rows),
+        },
+    }
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "conns/region  region      PutItem  Query  Posts  GetRecords  $/M msgs  (scan: this room / 10k conns)"
+    ]
+    for row in result["rows"]:
+        money = row["dollarsPerMillionMessages"]
+        for region, calls in row["perMessage"].items():
+            lines.append(
+                f"{row['connectionsPerRegion']:>12}  {region:<10} {calls.get('dynamodb.PutItem', 0):>8.2f}"
+                f" {calls.get('dynamodb.Query', 0):>6.2f} {calls.get(POST, 0):>6.1f}"
+                f" {calls.get('dynamodbstreams.GetRecords', 0):>11.1f}"
+                + (
+                    f"  {money['total']:>8.2f}  ({money['scanInstead'][0]['total']:.2f}"
+                    f" / {money['scanInstead'][1]['total']:.2f})"
+                    if region == SENDER_REGION
+                    else ""
+                )
+            )
+    lines.append(f"expected counts met: {result['target']['met']}")
+    return lines
