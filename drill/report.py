@@ -38,8 +38,12 @@ def build(
     sent = {message_id for client in clients for message_id in client.sent}
     lost = sorted({message_id for client in clients for message_id in acked if message_id not in client.seen})
     duplicated = sum(len(c.shown) - len(set(c.shown)) for c in clients)
-    pushed_again = [{"client": c.name, "id": message_id, "deliveredBy": regions}
-                    for c in clients for message_id, regions in c.live_frames.items() if len(regions) > 1]
+    pushed_again = [
+        {"client": c.name, "id": message_id, "deliveredBy": regions}
+        for c in clients
+        for message_id, regions in c.live_frames.items()
+        if len(regions) > 1
+    ]
     delays = [
         client.seen[message_id]["at"] - acked_at
         for client in clients

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from chat.push import ManagementApiPusher
 from chat.settings import get_settings
 from chat.store import DynamoConnectionStore, DynamoMessageStore
 
 if TYPE_CHECKING:
-    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
     from mypy_boto3_dynamodb import DynamoDBClient
 
-# Standard retry mode backs off on throttling (ProvisionedThroughputExceeded, LimitExceeded/429)
+# Standard retry mode backs off on throttling (ProvisionedThroughputExceeded, ThrottlingException)
 # and on 5xx. Short timeouts: a Lambda must not spend its budget on one stuck call.
 _RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=2, read_timeout=5)
 
@@ -27,16 +27,19 @@ def dynamodb() -> DynamoDBClient:
 
 
 @functools.cache
-def management_api() -> ApiGatewayManagementApiClient:
+def pusher() -> ManagementApiPusher:
+    """Posts to this stage's @connections, signed with the function's own credentials."""
     settings = get_settings()
     if not settings.management_endpoint:
         raise RuntimeError("WEBSOCKET_MANAGEMENT_ENDPOINT is not set")
-    pool = _RETRIES.merge(Config(max_pool_connections=settings.fanout_concurrency))
-    return boto3.client(
-        "apigatewaymanagementapi",
-        region_name=settings.region,
-        endpoint_url=settings.management_endpoint,
-        config=pool,
+    credentials = boto3.session.Session().get_credentials()
+    if credentials is None:
+        raise RuntimeError("no AWS credentials to sign @connections requests with")
+    return ManagementApiPusher(
+        settings.management_endpoint,
+        region=settings.region,
+        credentials=credentials,
+        pool_size=settings.fanout_concurrency,
     )
 
 
@@ -52,5 +55,5 @@ def connection_store() -> DynamoConnectionStore:
 
 def reset() -> None:
     """Forget settings and clients (tests, and the local stack after changing the environment)."""
-    for cached in (get_settings, dynamodb, management_api, message_store, connection_store):
+    for cached in (get_settings, dynamodb, pusher, message_store, connection_store):
         cached.cache_clear()

@@ -1,13 +1,38 @@
-"""One Logger, Metrics and Tracer for the whole service (named by POWERTOOLS_* variables)."""
+"""One Logger, Metrics and tracer for the whole service (named by POWERTOOLS_* variables).
+
+Tracing: Lambda's own active tracing (template.yaml) records every invocation. Subsegments for
+each AWS call need powertools' Tracer, whose X-Ray SDK costs about as much at import as boto3
+itself (it builds X-Ray clients for sampling rules), so it is loaded only when
+POWERTOOLS_TRACE_DISABLED is not "true" (the template's TraceAwsCalls parameter). See
+docs/performance.md for the figures.
+"""
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true":
+
+    def traced(handler: Handler) -> Handler:
+        return handler
+
+else:
+    from aws_lambda_powertools import Tracer
+
+    _tracer = Tracer(patch_modules=("botocore",))  # only what the handlers call
+
+    def traced(handler: Handler) -> Handler:
+        return cast(Handler, _tracer.capture_lambda_handler(handler))
 
 
 def count(name: str, value: int = 1) -> None:

@@ -129,7 +129,7 @@ def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
     in_region("us-east-1", management_api.url)
     room = "fan-faults"
     throttled, broken, fine = (connect(room, context) for _ in range(3))
-    management_api.scripted[throttled] = [429, 429]  # then 200: botocore's standard retries back off
+    management_api.scripted[throttled] = [429, 429]  # then 200: retried with backoff
     management_api.scripted[broken] = [500] * 20  # fails every retry
     message_id = ulid.new()
     frame_of(
@@ -146,7 +146,7 @@ def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
     assert [f["message"]["id"] for f in management_api.frames_for(throttled)] == [message_id]
     assert management_api.attempts[throttled] == 3
     assert management_api.frames_for(broken) == []
-    assert management_api.attempts[broken] == 4  # the client's max_attempts
+    assert management_api.attempts[broken] == 4  # the pusher's attempts
     assert [f["message"]["id"] for f in management_api.frames_for(fine)] == [message_id]
     dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws_endpoint)
     kept = dynamodb.get_item(

@@ -6,20 +6,19 @@ from typing import Any
 
 from chat import clients
 from chat.fanout import fan_out, parse_records
-from chat.observability import count, logger, metrics, tracer
-from chat.push import ManagementApiPusher
+from chat.observability import count, logger, metrics, traced
 from chat.settings import get_settings
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = get_settings()
     result = fan_out(
         parse_records(event),
         connections=clients.connection_store(),
-        pusher=ManagementApiPusher(clients.management_api()),
+        pusher=clients.pusher(),
         region=settings.region,
         concurrency=settings.fanout_concurrency,
     )

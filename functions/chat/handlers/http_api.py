@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from chat import clients
 from chat.model import ChatError
-from chat.observability import count, logger, metrics, tracer
+from chat.observability import count, logger, metrics, traced
 from chat.service import accept_message, check_health, read_history
 from chat.settings import get_settings
 from chat.store import StoreError
@@ -98,6 +98,6 @@ def not_found(_: Exception) -> Response[str]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

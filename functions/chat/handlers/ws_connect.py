@@ -11,14 +11,14 @@ from typing import Any
 
 from chat import clients
 from chat.model import ChatError
-from chat.observability import logger, metrics, tracer
+from chat.observability import logger, metrics, traced
 from chat.service import open_connection
 from chat.settings import get_settings
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = event["requestContext"]["connectionId"]
     logger.append_keys(connection_id=connection_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from chat.model import ChatError
-from chat.observability import logger, metrics, tracer
+from chat.observability import logger, metrics, traced
 from chat.websocket import never_raises, parse_body
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 @never_raises
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     body = parse_body(event)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from chat import clients
-from chat.observability import logger, metrics, tracer
+from chat.observability import logger, metrics, traced
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = event["requestContext"]["connectionId"]
     logger.append_keys(connection_id=connection_id)

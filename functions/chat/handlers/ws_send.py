@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from chat import clients
-from chat.observability import count, logger, metrics, tracer
+from chat.observability import count, logger, metrics, traced
 from chat.service import accept_message
 from chat.settings import get_settings
 from chat.websocket import frame, never_raises, parse_body
@@ -14,7 +14,7 @@ from chat.websocket import frame, never_raises, parse_body
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 @never_raises
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.append_keys(connection_id=event["requestContext"]["connectionId"])
