@@ -36,15 +36,21 @@ COMPONENTS = ("aws_xray_sdk.core", "aws_lambda_powertools.logging", "aws_lambda_
 VENV = ROOT / ".tools" / "bench-py312"
 PACKAGE_LIMIT_BYTES = 5 * 1024 * 1024
 TARGET_RATIO = 1.5
-# What the Lambda environment sets before the runtime imports a handler (template.yaml's Globals).
-LAMBDA_ENV = {
-    "POWERTOOLS_SERVICE_NAME": "resilient-chat",
-    "POWERTOOLS_METRICS_NAMESPACE": "ResilientChat",
-    "AWS_REGION": "us-east-1",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "MESSAGES_TABLE": "resilient-chat-messages",
-    "CONNECTIONS_TABLE": "resilient-chat-connections",
-}
+
+
+def lambda_environment() -> dict[str, str]:
+    """What Lambda sets before the runtime imports a handler: the template's variables with its
+    default parameters (so TraceAwsCalls=false), resolved as for a us-east-1 deployment."""
+    from localcloud.template import load
+
+    template = load()
+    refs = {"ConnectionsTable": "resilient-chat-ConnectionsTable", "WebSocketApi": "abc123"}
+    context = template.context("us-east-1", "resilient-chat", {}, refs)
+    env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
+    for function in template.functions.values():
+        env.update({name: str(context.resolve(value)) for name, value in function.environment.items()})
+    return env
+
 PROBE = (
     "import sys, time\n"
     "t = time.perf_counter()\n"
@@ -90,7 +96,7 @@ def python312(create: bool) -> tuple[str, str]:
 
 
 def import_seconds(python: str, module: str) -> float:
-    env = {**os.environ, **LAMBDA_ENV, "PYTHONPATH": str(FUNCTIONS), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, **lambda_environment(), "PYTHONPATH": str(FUNCTIONS), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONSTARTUP", None)
     out = subprocess.run(
         [python, "-c", PROBE.format(module=module)], env=env, capture_output=True, text=True, check=True

@@ -7,7 +7,7 @@ Two layers are measured:
   the concurrency design alone.
 - `handler`: the real Lambda handler (chat.handlers.fanout.handler) with boto3: the room's
   connections in a moto server, posts signed by botocore to a management-API double (its own
-  process) that answers after 20 ms. This one includes botocore's CPU cost per post.
+  process) that answers after 20 ms. This one includes the real pusher's CPU cost per post.
 Both count the connections queries, which must be one per room per batch.
 """
 
