@@ -51,6 +51,7 @@ def lambda_environment() -> dict[str, str]:
         env.update({name: str(context.resolve(value)) for name, value in function.environment.items()})
     return env
 
+
 PROBE = (
     "import sys, time\n"
     "t = time.perf_counter()\n"

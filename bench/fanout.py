@@ -228,16 +228,18 @@ def run_handler(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int
 
 
 def _fill_room(dynamodb: Any, table: str, room: str, start: int, end: int) -> None:
+    from chat.store import connection_item
+
     items = [
         {
             "PutRequest": {
-                "Item": {
-                    "connectionId": {"S": f"conn{i:05d}="},
-                    "room": {"S": room},
-                    "author": {"S": f"user{i}"},
-                    "connectedAt": {"S": "2026-01-01T00:00:00.000Z"},
-                    "expiresAt": {"N": "4000000000"},
-                }
+                "Item": connection_item(
+                    f"conn{i:05d}=",
+                    room=room,
+                    author=f"user{i}",
+                    connected_at="2026-01-01T00:00:00.000Z",
+                    expires_at=4_000_000_000,
+                )
             }
         }
         for i in range(start, end)

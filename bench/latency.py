@@ -109,7 +109,7 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
     from chat import ulid
     from chat.fanout import message_frame
     from chat.model import Message, iso_time
-    from chat.store import ROOM_INDEX, message_to_item
+    from chat.store import ROOM_INDEX, connection_item, message_to_item
     from localcloud import provision, template
     from localcloud.streams import ShardReader
 
@@ -134,13 +134,13 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
                 tables[target]["connections"]: [
                     {
                         "PutRequest": {
-                            "Item": {
-                                "connectionId": {"S": f"floor{i:04d}{room}="},
-                                "room": {"S": room},
-                                "author": {"S": f"r{i}"},
-                                "connectedAt": {"S": "2026-01-01T00:00:00.000Z"},
-                                "expiresAt": {"N": "4000000000"},
-                            }
+                            "Item": connection_item(
+                                f"floor{i:04d}{room}=",
+                                room=room,
+                                author=f"r{i}",
+                                connected_at="2026-01-01T00:00:00.000Z",
+                                expires_at=4_000_000_000,
+                            )
                         }
                     }
                     for i in range(first, min(clients, first + 25))

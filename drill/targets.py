@@ -95,16 +95,7 @@ class LocalTarget:
 
     def take_out(self, region: str, mode: str) -> None:
         if mode == "invert":
-            check = self._check(region)
-            before = self.route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
-            was = bool(before.get("Inverted", False))
-            self.changes.append(
-                Change(
-                    f"health check {check} inverted (was {was})",
-                    lambda: self.route53.update_health_check(HealthCheckId=check, Inverted=was),
-                )
-            )
-            self.route53.update_health_check(HealthCheckId=check, Inverted=not was)
+            invert_health_check(self.route53, self._check(region), self.changes)
         else:
             self.changes.append(Change(f"{region} process stopped", lambda: self._control(region, "start")))
             self._control(region, "stop")
@@ -196,16 +187,7 @@ class AwsTarget:
 
     def take_out(self, region: str, mode: str) -> None:
         if mode == "invert":
-            check = self.health_check_id(region)
-            config = self.route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
-            was = bool(config.get("Inverted", False))
-            self.changes.append(
-                Change(
-                    f"health check {check} inverted (was {was})",
-                    lambda: self.route53.update_health_check(HealthCheckId=check, Inverted=was),
-                )
-            )
-            self.route53.update_health_check(HealthCheckId=check, Inverted=not was)
+            invert_health_check(self.route53, self.health_check_id(region), self.changes)
             return
         client = self.session.client("lambda", region_name=region)
         for name in self.functions(region):
@@ -242,6 +224,20 @@ class AwsTarget:
 
     def http_url(self, location: str) -> str:
         return f"https://api.{self.domain}"
+
+
+def invert_health_check(route53: Any, check: str, changes: list[Change]) -> None:
+    """Take a region out as the QCon demo did: the check reports the opposite of what it sees.
+    The undo is recorded before the change, so an interruption in between still restores."""
+    config = route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
+    was = bool(config.get("Inverted", False))
+    changes.append(
+        Change(
+            f"health check {check} inverted (was {was})",
+            lambda: route53.update_health_check(HealthCheckId=check, Inverted=was),
+        )
+    )
+    route53.update_health_check(HealthCheckId=check, Inverted=True)
 
 
 def _undo_all(changes: list[Change]) -> bool:

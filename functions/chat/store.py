@@ -54,6 +54,18 @@ def message_from_item(item: dict[str, Any]) -> Message:
     )
 
 
+def connection_item(
+    connection_id: str, *, room: str, author: str, connected_at: str, expires_at: int
+) -> dict[str, Any]:
+    return {
+        "connectionId": {"S": connection_id},
+        "room": {"S": room},
+        "author": {"S": author},
+        "connectedAt": {"S": connected_at},
+        "expiresAt": {"N": str(expires_at)},
+    }
+
+
 class DynamoMessageStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
@@ -130,13 +142,9 @@ class DynamoConnectionStore:
     def put_connection(
         self, connection_id: str, *, room: str, author: str, connected_at: str, expires_at: int
     ) -> None:
-        item = {
-            "connectionId": {"S": connection_id},
-            "room": {"S": room},
-            "author": {"S": author},
-            "connectedAt": {"S": connected_at},
-            "expiresAt": {"N": str(expires_at)},
-        }
+        item = connection_item(
+            connection_id, room=room, author=author, connected_at=connected_at, expires_at=expires_at
+        )
         try:
             self._client.put_item(TableName=self._table, Item=item)
         except (ClientError, BotoCoreError) as error:
