@@ -6,7 +6,7 @@ Two layers are measured:
 - `domain`: chat.fanout.fan_out with an in-memory connection store and a Pusher that sleeps 20 ms:
   the concurrency design alone.
 - `handler`: the real Lambda handler (chat.handlers.fanout.handler) with boto3: the room's
-  connections in a moto server, posts signed by botocore to a management-API double (its own
+  connections in a moto server, posts signed by chat.push to a management-API double (its own
   process) that answers after 20 ms. This one includes the real pusher's CPU cost per post.
 Both count the connections queries, which must be one per room per batch.
 """
@@ -168,6 +168,16 @@ def run_handler(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int
         with calls_lock:
             calls[model.name] += 1
 
+    from chat.push import ManagementApiPusher
+
+    real_push = ManagementApiPusher.push
+
+    def counted_push(self: ManagementApiPusher, connection_id: str, data: bytes) -> Any:
+        # The pusher signs and sends its posts itself (not through boto3): count them here.
+        with calls_lock:
+            calls["PostToConnection"] += 1
+        return real_push(self, connection_id, data)
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto: one line per call
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -194,6 +204,7 @@ def run_handler(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int
             boto3.setup_default_session()
             assert boto3.DEFAULT_SESSION is not None
             boto3.DEFAULT_SESSION.events.register("before-call", count)
+            ManagementApiPusher.push = counted_push  # type: ignore[method-assign]
             from chat.handlers import fanout as fanout_handler
 
             loaded = 0
@@ -219,6 +230,7 @@ def run_handler(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int
                         assert calls["Query"] == _query_batches(batch)
                     rows.append(_row("handler", size, concurrency, times, queries, posts))
     finally:
+        ManagementApiPusher.push = real_push  # type: ignore[method-assign]
         os.environ.clear()
         os.environ.update(saved_env)
         clients.reset()

@@ -74,8 +74,9 @@ class Connection:
 
 # ---- opt-in AWS call counter, for bench/cost.py (LOCALCLOUD_COUNT_AWS_CALLS=1) --------------------
 # Counts every botocore API call this process makes (the handlers' and the stream poller's) by
-# "service.Operation". Registered on boto3's default session before any client exists, so every
-# client inherits it. GET /_local/aws-calls on the WebSocket port reads the counts; DELETE resets.
+# "service.Operation", and the @connections posts it serves (the fan-out signs and sends those
+# itself, without boto3). Registered on boto3's default session before any client exists, so
+# every client inherits it. GET /_local/aws-calls on the WebSocket port reads the counts; DELETE resets.
 COUNT_AWS_CALLS = os.environ.get("LOCALCLOUD_COUNT_AWS_CALLS") == "1"
 _aws_calls: Counter[str] = Counter()
 _aws_calls_lock = threading.Lock()
@@ -439,6 +440,9 @@ class Region:
                 {"message": None}, status=410, headers={"x-amzn-ErrorType": "GoneException"}
             )
         if request.method == "POST":
+            if COUNT_AWS_CALLS:  # the opt-in counter: posts are signed HTTP calls, not boto3's
+                with _aws_calls_lock:
+                    _aws_calls["apigatewaymanagementapi.PostToConnection"] += 1
             data = await request.read()
             if len(data) > MAX_WS_MESSAGE:
                 return web.json_response(
