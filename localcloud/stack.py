@@ -377,24 +377,34 @@ def banner(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace) -> int:
     stack = Stack(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        info = await stack.start()
+        try:
+            info = await stack.start()
+        except (OSError, RuntimeError) as error:  # most often a port is taken (another `make local`?)
+            print(
+                f"cannot start the local stack: {error}\n"
+                f"choose other ports: make local ARGS='--port 9700' (or --port 0 for any free ones)",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
         print(banner(info), flush=True)
         print("READY " + str(Path(args.state_dir) / "stack.json"), flush=True)
         await stop.wait()
     finally:
         print("stopping the local stack...", flush=True)
         await stack.stop()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("aiohttp").setLevel(logging.WARNING)
-    asyncio.run(run(args))
+    sys.exit(asyncio.run(run(args)))
