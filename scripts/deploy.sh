@@ -60,3 +60,28 @@ for region in "$PRIMARY_REGION" "$SECONDARY_REGION"; do
   echo "== endpoints in $region"
   "$SAM" list stack-outputs --stack-name "$STACK_NAME" --region "$region" --output table
 done
+
+# The browser client's config.json (frontend/README.md): serve it beside frontend/'s files.
+config=".aws-sam/config.json"
+outputs=()
+for region in "$PRIMARY_REGION" "$SECONDARY_REGION"; do
+  outputs+=("$region" "$("$SAM" list stack-outputs --stack-name "$STACK_NAME" --region "$region" --output json)")
+done
+.venv/bin/python - "$config" "${DOMAIN_NAME:-}" "${outputs[@]}" <<'PY'
+import json, sys
+path, domain, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+regions = {}
+for region, raw in zip(rest[::2], rest[1::2]):
+    values = {o["OutputKey"]: o["OutputValue"] for o in json.loads(raw)}
+    regions[region] = {"httpUrl": values["HttpApiUrl"], "websocketUrl": values["WebSocketUrl"]}
+first = next(iter(regions.values()))
+config = {
+    "apiUrl": f"https://api.{domain}" if domain else first["httpUrl"],
+    "websocketUrl": f"wss://ws.{domain}" if domain else first["websocketUrl"],
+    "regions": regions,
+    "local": False,
+}
+with open(path, "w") as out:
+    json.dump(config, out, indent=2)
+print(f"== the chat page's config: {path} (host it with frontend/, as config.json)")
+PY
