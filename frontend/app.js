@@ -248,14 +248,28 @@ function setLocationCookie(location) {
   document.cookie = `${LOCATION_COOKIE}=${encodeURIComponent(location)}; path=/; max-age=31536000; SameSite=Lax`;
 }
 
+/**
+ * The front door routes a WebSocket by its `location` query parameter, so each window keeps its own
+ * simulated location (sessionStorage) and two windows of one browser can chat from two regions.
+ * HTTP calls to the routed name go by the cookie: the location last chosen in this browser.
+ */
+function routeFrom(config, location) {
+  const url = new URL(config.websocketUrl);
+  url.searchParams.set("location", location);
+  config.websocketUrl = url.toString();
+}
+
 function setUpLocalControls(config, chat) {
   if (!config.local) return;
   document.querySelector("#local-controls").hidden = false;
   const select = document.querySelector("#location");
   for (const location of config.locations ?? []) select.append(new Option(location, location));
-  select.value = config.location;
+  select.value = sessionStorage.getItem(LOCATION_COOKIE) ?? config.location;
+  routeFrom(config, select.value);
   select.addEventListener("change", () => {
+    sessionStorage.setItem(LOCATION_COOKIE, select.value);
     setLocationCookie(select.value);
+    routeFrom(config, select.value);
     ui.log(`simulated location: ${select.value}`);
     chat.current?.setLocation(select.value);
   });
