@@ -154,7 +154,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     ).stdout.strip()
     return {
         "quick": quick,
-        "python": python,
+        "python": os.path.relpath(python, ROOT) if python.startswith(str(ROOT)) else python,
         "pythonVersion": version,
         "interpreter": which,
         "repeats": repeats,
