@@ -7,17 +7,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 VENV="${VENV:-.venv}"
 
-# `sam build` needs the Lambda runtime's interpreter (python3.12) on PATH. A pyenv shim may exist
-# without being callable, so test it by running it and fall back to pyenv's installed versions.
-if ! python3.12 --version >/dev/null 2>&1; then
-  for dir in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12.*/bin /root/.pyenv/versions/3.12.*/bin; do
-    if [[ -x "$dir/python3.12" ]]; then
-      export PATH="$dir:$PATH"
-      break
-    fi
-  done
-fi
-python3.12 --version >/dev/null 2>&1 || { echo "check_template.sh: python3.12 not found (needed by sam build)" >&2; exit 1; }
+source scripts/runtime_python.sh
 
 SAM="$(bash scripts/install_sam.sh | tail -n 1)"
 # sam validate --lint and sam build never call AWS, but botocore wants a region.

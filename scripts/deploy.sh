@@ -22,12 +22,7 @@ if [[ -n "${DOMAIN_NAME:-}" && -z "${HOSTED_ZONE_ID:-}" ]]; then
   exit 2
 fi
 
-# sam build needs the runtime's interpreter; a pyenv shim may exist without being callable.
-if ! python3.12 --version >/dev/null 2>&1; then
-  for dir in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12.*/bin; do
-    [[ -x "$dir/python3.12" ]] && { export PATH="$dir:$PATH"; break; }
-  done
-fi
+source scripts/runtime_python.sh
 SAM="$(bash scripts/install_sam.sh | tail -n 1)"
 export SAM_CLI_TELEMETRY=0
 
