@@ -21,7 +21,8 @@ from moto.server import ThreadedMotoServer
 
 from tests.template.cfn import Template
 
-TABLE = "resilient-chat-messages"
+# moto's state is per process, shared with other tests' servers: a name of this module's own.
+TABLE = "replica-stream-lookup-test-messages"
 
 
 class ResponseUrl(HTTPServer):
