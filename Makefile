@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 .PHONY: help venv test unit integration e2e template lint local deploy delete drill bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 venv: $(VENV)/.installed ## create .venv with every development dependency
 
@@ -18,7 +18,16 @@ local: venv ## run both regions, replication, health checks and the front door o
 test: venv ## every check a reviewer would run: lint, template, unit, integration, end-to-end
 	bash scripts/test.sh
 
-lint: venv ## ruff and mypy --strict over functions/ and localcloud/
+unit: venv ## the unit tests (domain logic with fakes, no network)
+	$(PY) -m pytest tests/unit $(ARGS)
+
+integration: venv ## the handlers through boto3 against a moto server on 127.0.0.1
+	$(PY) -m pytest tests/integration $(ARGS)
+
+e2e: venv ## end to end: the local two-region stack over real HTTP and WebSockets
+	$(PY) -m pytest tests/e2e $(ARGS)
+
+lint: venv ## ruff over everything, mypy --strict over functions/, localcloud/ and drill/
 	bash scripts/lint.sh
 
 template: venv ## cfn-lint, sam validate --lint, sam build, and the template tests
@@ -27,7 +36,7 @@ template: venv ## cfn-lint, sam validate --lint, sam build, and the template tes
 deploy: venv ## sam build once, deploy the primary region then the other (see docs/deploy.md)
 	bash scripts/deploy.sh
 
-delete: venv ## tear both regions' stacks down
+delete: venv ## tear both regions' stacks down (switches the messages table's deletion protection off first)
 	bash scripts/delete.sh
 
 drill: venv ## failover drill against the local stack (ARGS="--region us-east-1 --mode invert|outage --hold 15")

@@ -321,7 +321,12 @@ def load(path: Path = TEMPLATE) -> Template:
         max_retries=int(props.get("MaximumRetryAttempts", -1)),
         filters=[f["Pattern"] for f in props.get("FilterCriteria", {}).get("Filters", [])],
     )
-    (health,) = _resources(raw, "AWS::Route53::HealthCheck").values()
+    # The endpoint probe of /health; the ws. record's calculated and alarm checks are not emulated.
+    (health,) = (
+        check
+        for check in _resources(raw, "AWS::Route53::HealthCheck").values()
+        if check["Properties"]["HealthCheckConfig"]["Type"] in ("HTTP", "HTTPS")
+    )
     return Template(
         raw=raw,
         functions=functions,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make delete`: tear down the secondary region's stack first (its fan-out reads a replica that the
-# primary owns), then the primary's (which deletes the global table and every replica).
-# Idempotent: a stack that is already gone is skipped.
+# `make delete`: tear both regions' stacks down, secondary first, switching the messages table's
+# deletion protection off on purpose just before the primary's stack deletes it (scripts/delete.py).
+# Only "stack does not exist" is skipped; any other failure (credentials, access) stops with exit 1.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,15 +10,10 @@ cd "$ROOT"
 PRIMARY_REGION="${PRIMARY_REGION:-us-east-1}"
 SECONDARY_REGION="${SECONDARY_REGION:-eu-west-2}"
 STACK_NAME="${STACK_NAME:-resilient-chat}"
+VENV="${VENV:-.venv}"
 
-SAM="$(bash scripts/install_sam.sh | tail -n 1)"
+SAM="${SAM:-$(bash scripts/install_sam.sh | tail -n 1)}"
 export SAM_CLI_TELEMETRY=0
 
-for region in "$SECONDARY_REGION" "$PRIMARY_REGION"; do
-  if "$SAM" list stack-outputs --stack-name "$STACK_NAME" --region "$region" --output json >/dev/null 2>&1; then
-    echo "== sam delete $STACK_NAME in $region"
-    "$SAM" delete --config-env "$region" --stack-name "$STACK_NAME" --region "$region" --no-prompts
-  else
-    echo "== $STACK_NAME is not deployed in $region (nothing to delete)"
-  fi
-done
+exec "$VENV/bin/python" scripts/delete.py --sam "$SAM" --stack-name "$STACK_NAME" \
+  --primary "$PRIMARY_REGION" --secondary "$SECONDARY_REGION"

@@ -16,6 +16,7 @@ cd "$ROOT"
 PRIMARY_REGION="${PRIMARY_REGION:-us-east-1}"
 SECONDARY_REGION="${SECONDARY_REGION:-eu-west-2}"
 STACK_NAME="${STACK_NAME:-resilient-chat}"
+VENV="${VENV:-.venv}"
 
 if [[ -n "${DOMAIN_NAME:-}" && -z "${HOSTED_ZONE_ID:-}" ]]; then
   echo "deploy.sh: DOMAIN_NAME needs HOSTED_ZONE_ID (the Route 53 public hosted zone of the domain)" >&2
@@ -56,27 +57,12 @@ for region in "$PRIMARY_REGION" "$SECONDARY_REGION"; do
   "$SAM" list stack-outputs --stack-name "$STACK_NAME" --region "$region" --output table
 done
 
-# The browser client's config.json (frontend/README.md): serve it beside frontend/'s files.
+# The browser client's config.json (frontend/README.md), from the stacks' outputs only: a re-deploy
+# that leaves DOMAIN_NAME unset keeps the stacks' domain, and so must the page.
 config=".aws-sam/config.json"
 outputs=()
 for region in "$PRIMARY_REGION" "$SECONDARY_REGION"; do
   outputs+=("$region" "$("$SAM" list stack-outputs --stack-name "$STACK_NAME" --region "$region" --output json)")
 done
-.venv/bin/python - "$config" "${DOMAIN_NAME:-}" "${outputs[@]}" <<'PY'
-import json, sys
-path, domain, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
-regions = {}
-for region, raw in zip(rest[::2], rest[1::2]):
-    values = {o["OutputKey"]: o["OutputValue"] for o in json.loads(raw)}
-    regions[region] = {"httpUrl": values["HttpApiUrl"], "websocketUrl": values["WebSocketUrl"]}
-first = next(iter(regions.values()))
-config = {
-    "apiUrl": f"https://api.{domain}" if domain else first["httpUrl"],
-    "websocketUrl": f"wss://ws.{domain}" if domain else first["websocketUrl"],
-    "regions": regions,
-    "local": False,
-}
-with open(path, "w") as out:
-    json.dump(config, out, indent=2)
-print(f"== the chat page's config: {path} (host it with frontend/, as config.json)")
-PY
+"$VENV/bin/python" scripts/frontend_config.py "$config" "${outputs[@]}"
+echo "== the chat page's config: $config (host it with frontend/, as config.json)"

@@ -60,8 +60,7 @@ def test_given_the_template_then_domain_resources_and_whatever_uses_them_sit_beh
 def test_given_a_region_then_its_health_check_probes_its_own_execute_api_host_often(
     template: Template,
 ) -> None:
-    (check,) = resources_of_type(template, "AWS::Route53::HealthCheck").values()
-    config = check["Properties"]["HealthCheckConfig"]
+    config = template["Resources"]["HealthCheck"]["Properties"]["HealthCheckConfig"]
     assert config["Type"] == "HTTPS"
     assert config["Port"] == 443
     assert config["ResourcePath"] == "/health"
@@ -83,7 +82,7 @@ def test_given_both_names_then_each_is_a_latency_alias_tied_to_this_regions_heal
     for name, record in records.items():
         properties: dict[str, Any] = record["Properties"]
         assert properties["Region"] == {"Ref": "AWS::Region"}, name
-        assert properties["HealthCheckId"] == {"Ref": "HealthCheck"}, name
+        assert "HealthCheck" in _checks_behind(template, properties["HealthCheckId"]["Ref"]), name
         assert properties["SetIdentifier"], name
         target = properties["AliasTarget"]
         domain = target["DNSName"]["Fn::GetAtt"][0]
@@ -104,3 +103,48 @@ def test_given_both_custom_domains_then_each_maps_to_its_api_with_a_dns_validate
         assert properties["ValidationMethod"] == "DNS"
         for option in properties["DomainValidationOptions"]:
             assert option["HostedZoneId"] == {"Ref": "HostedZoneId"}
+
+
+def _checks_behind(template: Template, check: str) -> set[str]:
+    """The check itself and, for a calculated check that needs every child healthy, its children's."""
+    config = template["Resources"][check]["Properties"]["HealthCheckConfig"]
+    if config["Type"] != "CALCULATED":
+        return {check}
+    children = [child["Ref"] for child in config["ChildHealthChecks"]]
+    assert config["HealthThreshold"] == len(children), f"{check} must need every child healthy"
+    return {check}.union(*(_checks_behind(template, child) for child in children))
+
+
+def _record(template: Template, domain: str) -> dict[str, Any]:
+    (record,) = (
+        r["Properties"]
+        for r in resources_of_type(template, "AWS::Route53::RecordSet").values()
+        if r["Properties"]["AliasTarget"]["DNSName"]["Fn::GetAtt"][0] == domain
+    )
+    return record
+
+
+def test_given_the_websocket_name_then_it_also_leaves_a_region_whose_websocket_api_is_failing(
+    template: Template,
+) -> None:
+    behind = _checks_behind(template, _record(template, "WebSocketCustomDomain")["HealthCheckId"]["Ref"])
+    alarms = {
+        template["Resources"][check]["Properties"]["HealthCheckConfig"]["AlarmIdentifier"]["Name"]["Ref"]
+        for check in behind
+        if template["Resources"][check]["Properties"]["HealthCheckConfig"]["Type"] == "CLOUDWATCH_METRIC"
+    }
+    watched = {
+        dimension["Value"]["Ref"]
+        for alarm in alarms
+        for dimension in template["Resources"][alarm]["Properties"]["Dimensions"]
+        if dimension["Name"] == "ApiId"
+    }
+    assert watched == {"WebSocketApi"}
+    for alarm in alarms:  # what Route 53 can evaluate: one plain metric, a basic statistic
+        properties = template["Resources"][alarm]["Properties"]
+        assert "Metrics" not in properties
+        assert properties["Statistic"] in {"Sum", "Average", "Maximum"}
+
+
+def test_given_the_http_name_then_it_follows_this_regions_health_endpoint_only(template: Template) -> None:
+    assert _record(template, "HttpCustomDomain")["HealthCheckId"] == {"Ref": "HealthCheck"}

@@ -92,3 +92,32 @@ def test_given_the_function_errors_alarm_then_it_sums_every_chat_function(
         for dimension in metric["MetricStat"]["Metric"]["Dimensions"]
     }
     assert watched == set(functions)
+
+
+def test_given_the_alarm_topic_then_cloudwatch_may_use_its_key_so_alarms_really_notify(
+    template: Template,
+) -> None:
+    resources = template["Resources"]
+    key_ref = resources["AlarmTopic"]["Properties"].get("KmsMasterKeyId")
+    if key_ref is None:  # an unencrypted topic: CloudWatch can always publish to it
+        return
+    # The AWS-managed key (alias/aws/sns) cannot grant CloudWatch: only a key of this stack can.
+    assert isinstance(key_ref, dict), key_ref
+    key = resources[key_ref["Ref"]]
+    assert key["Type"] == "AWS::KMS::Key"
+    cloudwatch = ("cloudwatch.amazonaws.com", ["cloudwatch.amazonaws.com"])
+    granted = {
+        action
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]
+        if statement["Effect"] == "Allow" and statement["Principal"].get("Service") in cloudwatch
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= granted
+    assert key["Properties"]["EnableKeyRotation"] is True
+
+
+def test_given_any_alarm_then_it_notifies_the_alarm_topic(template: Template) -> None:
+    for name, alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").items():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name

@@ -80,3 +80,14 @@ def test_given_either_region_then_replication_latency_is_watched_towards_the_oth
         dimensions = {d["Name"]: stack.resolve(d["Value"]) for d in alarm["Dimensions"]}
         assert alarm["MetricName"] == "ReplicationLatency"
         assert dimensions == {"TableName": "resilient-chat-messages", "ReceivingRegion": other}
+
+
+def test_given_the_messages_table_then_every_replica_has_point_in_time_recovery_and_deletion_protection(
+    primary_stack: Stack,
+) -> None:
+    replicas = primary_stack.resources()["MessagesTable"]["Properties"]["Replicas"]
+    assert len(replicas) == 2
+    for replica in replicas:
+        region = primary_stack.resolve(replica["Region"])
+        assert replica.get("DeletionProtectionEnabled") is True, region
+        assert replica.get("PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True}, region
