@@ -264,7 +264,28 @@ class FrontDoor:
             {**self.config, "location": self.location_of(request), "locations": list(LATENCY_MS)}
         )
 
+    @staticmethod
+    def _control_refusal(request: web.Request) -> str | None:
+        """Why a control request may not act, or None. Any page the developer opens can send a
+        "simple" cross-origin POST (text/plain, no preflight) to loopback; a JSON body forces a
+        preflight, which the front door never grants, and an Origin header is either absent (a
+        tool: curl, the drill, the tests) or this front door's own."""
+        if request.content_type != "application/json":
+            return "control requests must be Content-Type: application/json"
+        origin = request.headers.get("Origin")
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        port = sockname[1] if sockname else None
+        if origin is not None and origin not in {
+            f"http://{host}:{port}" for host in ("127.0.0.1", "localhost")
+        }:
+            return f"control requests are refused from origin {origin}"
+        return None
+
     async def handle_control(self, request: web.Request) -> web.Response:
+        refusal = self._control_refusal(request)
+        if refusal is not None:
+            log.warning("refused a control request to %s: %s", request.path, refusal)
+            return web.json_response({"error": {"code": "forbidden", "message": refusal}}, status=403)
         kind, name = request.match_info["kind"], request.match_info["name"]
         try:
             body = await request.json()
