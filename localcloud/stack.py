@@ -353,6 +353,17 @@ class Stack:
         (self.state / "stack.json").unlink(missing_ok=True)
 
 
+def aws_cli(endpoint: str, command: str) -> str:
+    """An AWS CLI command line against the local endpoint that works as pasted into any shell.
+
+    The CLI wants a region and credentials before it sends anything; moto checks neither, so
+    dummy ones do. The CLI is the one `make venv` installs, named by its path: a fresh shell
+    has no `aws` on its PATH."""
+    cli = Path(sys.executable).parent / "aws"
+    credentials = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
+    return f"{credentials} {cli} --region us-east-1 --endpoint-url {endpoint} {command}"
+
+
 def banner(info: dict[str, Any]) -> str:
     lines = [
         "",
@@ -366,11 +377,13 @@ def banner(info: dict[str, Any]) -> str:
         lines.append(f"  {region:<16} {endpoints['httpUrl']}  {endpoints['websocketUrl']}")
     lines += [
         f"  endpoints in     {Path(info['regions']['us-east-1']['log']).parent.parent / 'stack.json'}",
-        "  take a region out:  aws --endpoint-url "
-        + info["awsEndpointUrl"]
-        + " route53 update-health-check --health-check-id "
-        + info["regions"]["us-east-1"]["healthCheckId"]
-        + " --inverted",
+        "  take a region out (Route 53 health check inverted; --no-inverted puts it back):",
+        "    "
+        + aws_cli(
+            info["awsEndpointUrl"],
+            "route53 update-health-check --inverted --health-check-id "
+            + info["regions"]["us-east-1"]["healthCheckId"],
+        ),
         "Ctrl-C stops everything.",
         "",
     ]
