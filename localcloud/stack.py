@@ -11,13 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -86,6 +90,66 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _port(base: int, offset: int) -> int:
     return 0 if base == 0 else base + offset
+
+
+PORTS_PER_STACK = 6  # the front door, the AWS endpoint, and HTTP and WebSocket per region
+
+
+class StackRunning(Exception):
+    """Another live local stack owns this state directory."""
+
+
+@contextlib.contextmanager
+def claim_state_dir(state: Path) -> Iterator[None]:
+    """Hold the state directory for this stack's life, or raise StackRunning before touching it.
+
+    An exclusive lock, not the pid in stack.json: the kernel drops it when its holder dies,
+    however it dies, and it covers the start-up seconds before stack.json exists."""
+    state.mkdir(parents=True, exist_ok=True)
+    with (state / "stack.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                running = json.loads((state / "stack.json").read_text())
+                owner = f" (pid {running['pid']}, front door {running['frontDoorUrl']})"
+            except (OSError, ValueError, KeyError, TypeError):
+                owner = " (still starting)"
+            raise StackRunning(
+                f"a local stack is already running with state in {state}{owner}: "
+                "stop it (Ctrl-C) or give this one another --state-dir"
+            ) from None
+        yield
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def taken_ports(host: str, base: int) -> list[int]:
+    """The ports of a stack based at `base` that something else holds now."""
+    return [port for port in range(base, base + PORTS_PER_STACK) if not _bindable(host, port)]
+
+
+def free_base_port(host: str, taken_base: int) -> int:
+    """A --port whose ports are all free now, away from `taken_base`; 0 (any free ports) if none."""
+    for base in range(taken_base + 100, min(taken_base + 2000, 65536 - PORTS_PER_STACK), 100):
+        if not taken_ports(host, base):
+            return base
+    return 0
+
+
+def port_hint(host: str, base: int) -> str:
+    suggested = free_base_port(host, base) if base else 0
+    if suggested:
+        return f"choose other ports: make local ARGS='--port {suggested}' (or --port 0 for any free ones)"
+    return "choose other ports: make local ARGS='--port 0' (any free ones)"
 
 
 def spawn(module: str, args: list[str], log_file: IO[str]) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
@@ -390,7 +454,25 @@ def banner(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def refuse(reason: str) -> int:
+    print(f"cannot start the local stack: {reason}", file=sys.stderr, flush=True)
+    return 1
+
+
 async def run(args: argparse.Namespace) -> int:
+    # Nothing in the state directory is touched before it is ours: another stack may be using it.
+    try:
+        with claim_state_dir(Path(args.state_dir)):
+            return await run_claimed(args)
+    except StackRunning as error:
+        return refuse(str(error))
+
+
+async def run_claimed(args: argparse.Namespace) -> int:
+    taken = taken_ports(args.host, args.port) if args.port else []
+    if taken:
+        ports = ", ".join(str(port) for port in taken)
+        return refuse(f"{args.host} port {ports} is taken\n{port_hint(args.host, args.port)}")
     stack = Stack(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -399,14 +481,12 @@ async def run(args: argparse.Namespace) -> int:
     try:
         try:
             info = await stack.start()
-        except (OSError, RuntimeError) as error:  # most often a port is taken (another `make local`?)
-            print(
-                f"cannot start the local stack: {error}\n"
-                f"choose other ports: make local ARGS='--port 9700' (or --port 0 for any free ones)",
-                file=sys.stderr,
-                flush=True,
-            )
-            return 1
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:  # taken since the check above
+                return refuse(f"{error}\n{port_hint(args.host, args.port)}")
+            return refuse(str(error))
+        except RuntimeError as error:  # a part exited before it was ready: its log says why
+            return refuse(str(error))
         print(banner(info), flush=True)
         print("READY " + str(Path(args.state_dir) / "stack.json"), flush=True)
         await stop.wait()
