@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -93,6 +93,21 @@ def _port(base: int, offset: int) -> int:
 
 
 PORTS_PER_STACK = 6  # the front door, the AWS endpoint, and HTTP and WebSocket per region
+
+
+LOGS = {"AWS endpoint": "aws.log", "replication": "replication.log"}  # beside <region>.log
+MAX_RESTARTS, CRASH_WINDOW = 3, 60.0  # a gateway that dies more often than this is not transient
+
+
+def exit_reason(process: subprocess.Popen[bytes], log_file: Path) -> str:
+    """How a child ended, and the last line it logged (usually the error)."""
+    code = process.returncode
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+    try:
+        last = next((line for line in reversed(log_file.read_text().splitlines()) if line.strip()), "")
+    except OSError:
+        last = ""
+    return f"{how}" + (f" (last in {log_file}: {last.strip()[:300]})" if last else f" (see {log_file})")
 
 
 class StackRunning(Exception):
@@ -180,6 +195,9 @@ class RegionProcess:
     ws_port: int
     process: subprocess.Popen[bytes] | None = None
     stage: str = "prod"
+    wanted: bool = True  # False while stopped on purpose (a drill's outage): not a crash
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    crashes: list[float] = field(default_factory=list)
 
 
 class Stack:
@@ -220,7 +238,7 @@ class Stack:
         fd_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.frontdoor_url = f"http://{host}:{fd_port}"
 
-        aws_log = (self.logs / "aws.log").open("a")
+        aws_log = (self.logs / LOGS["AWS endpoint"]).open("a")
         self.aws, ready = await asyncio.to_thread(
             spawn, "localcloud.aws", ["--host", host, "--port", str(_port(base, 1))], aws_log
         )
@@ -262,7 +280,7 @@ class Stack:
                 "--host",
                 host,
             ],
-            (self.logs / "replication.log").open("a"),
+            (self.logs / LOGS["replication"]).open("a"),
         )
         self.replication_url = f"http://{host}:{ready['port']}"
         self._tasks.append(asyncio.create_task(self.frontdoor.probe_forever()))
@@ -288,8 +306,13 @@ class Stack:
 
     async def start_region(self, region: str) -> None:
         process = self.regions[region]
-        if process.process is not None and process.process.poll() is None:
-            return
+        async with process.lock:
+            process.wanted = True
+            if process.process is None or process.process.poll() is not None:
+                await self._spawn_region(process)
+
+    async def _spawn_region(self, process: RegionProcess) -> None:
+        region = process.region
         log_file = (self.logs / f"{region}.log").open("a")
         process.process, ready = await asyncio.to_thread(
             spawn,
@@ -318,10 +341,43 @@ class Stack:
         process.http_port, process.ws_port, process.stage = ready["http"], ready["ws"], ready["stage"]
 
     async def stop_region(self, region: str) -> None:
-        process = self.regions[region].process
-        if process is not None and process.poll() is None:
-            process.kill()  # an outage, not a graceful shutdown
-            await asyncio.to_thread(process.wait)
+        async with self.regions[region].lock:
+            self.regions[region].wanted = False
+            process = self.regions[region].process
+            if process is not None and process.poll() is None:
+                process.kill()  # an outage, not a graceful shutdown
+                await asyncio.to_thread(process.wait)
+
+    # ------------------------------------------------------------------ supervision
+    async def supervise(self, interval: float = 0.2) -> str:
+        """Watch every child process; return why the stack must stop.
+
+        A region's gateway that dies unasked is started again on its ports, and its stream
+        poller resumes from its checkpoint; one that keeps dying, or any other part dying
+        (the AWS endpoint holds every table in memory, replication its place in both streams),
+        stops the whole stack."""
+        while True:
+            await asyncio.sleep(interval)
+            for name, part in (("AWS endpoint", self.aws), ("replication", self.replication)):
+                if part is not None and part.poll() is not None:
+                    return f"the {name} (pid {part.pid}) {exit_reason(part, self.logs / LOGS[name])}"
+            for region, process in self.regions.items():
+                async with process.lock:
+                    child = process.process
+                    if not process.wanted or child is None or child.poll() is None:
+                        continue
+                    ended = exit_reason(child, self.logs / f"{region}.log")
+                    why = f"{region}'s gateway (pid {child.pid}) {ended}"
+                    now = time.monotonic()
+                    process.crashes = [t for t in process.crashes if now - t < CRASH_WINDOW] + [now]
+                    if len(process.crashes) > MAX_RESTARTS:
+                        return f"{why}, {len(process.crashes)} times in {CRASH_WINDOW:.0f} s"
+                    log.warning("%s: starting it again", why)
+                    try:
+                        await self._spawn_region(process)
+                    except (OSError, RuntimeError) as error:
+                        return f"{why}, and could not start again: {error}"
+                self._rewrite_pids()
 
     def describe(self, routing: dict[str, Any], startup_seconds: float) -> dict[str, Any]:
         return {
@@ -330,6 +386,7 @@ class Stack:
             "startedAt": time.time(),
             "startupSeconds": round(startup_seconds, 2),
             "awsEndpointUrl": self.aws_endpoint,
+            "awsEndpointPid": self.aws.pid if self.aws else None,
             "frontDoorUrl": self.frontdoor_url,
             "frontDoorWebsocketUrl": self.frontdoor_url.replace("http", "ws", 1),
             "statusUrl": f"{self.frontdoor_url}/_frontdoor/status",
@@ -489,11 +546,18 @@ async def run_claimed(args: argparse.Namespace) -> int:
             return refuse(str(error))
         print(banner(info), flush=True)
         print("READY " + str(Path(args.state_dir) / "stack.json"), flush=True)
-        await stop.wait()
+        supervisor = asyncio.create_task(stack.supervise())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({supervisor, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not supervisor.done():
+            supervisor.cancel()
+            return 0
+        print(f"the local stack cannot go on: {supervisor.result()}", file=sys.stderr, flush=True)
+        return 1
     finally:
         print("stopping the local stack...", flush=True)
         await stack.stop()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
