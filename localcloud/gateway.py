@@ -33,7 +33,7 @@ from aiohttp import WSMsgType, web
 
 from localcloud import provision
 from localcloud.events import LambdaContext, http_event, new_connection_id, websocket_event
-from localcloud.runtime import load_handler, region_environment
+from localcloud.runtime import invoke, load_handler, region_environment
 from localcloud.streams import ShardReader, lambda_record, passes_filters, read_with_retries
 from localcloud.template import HttpRoute, Template, load
 
@@ -175,7 +175,7 @@ class Region:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self.executor, self.handlers[function_id], event, context),
+                loop.run_in_executor(self.executor, invoke, self.handlers[function_id], event, context),
                 timeout=function.timeout,
             )
         finally:
