@@ -25,6 +25,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from yarl import URL
 
 log = logging.getLogger("frontdoor")
 
@@ -344,21 +347,25 @@ class FrontDoor:
 
     async def proxy_websocket(self, request: web.Request) -> web.StreamResponse:
         region = self.route(self.location_of(request))
-        headers = {
-            "User-Agent": request.headers.get("User-Agent", ""),
-            "X-Forwarded-For": request.remote or "",
-        }
         try:
-            upstream = await self.session.ws_connect(
-                region.websocket_url,
-                params=self._forward_query(request),
-                headers=headers,
-                max_msg_size=0,
-                autoping=True,
+            # The websockets client keeps a refusal's body (aiohttp's drops it), so a client
+            # refused through the front door reads the region's JSON error, as it would direct.
+            upstream = await connect(
+                str(URL(region.websocket_url).with_query(self._forward_query(request))),
+                additional_headers={"X-Forwarded-For": request.remote or ""},
+                user_agent_header=request.headers.get("User-Agent"),
+                compression=None,
+                max_size=None,
+                ping_interval=None,
             )
-        except aiohttp.WSServerHandshakeError as error:
-            return web.Response(status=error.status, text=error.message)
-        except aiohttp.ClientError as error:
+        except InvalidStatus as refused:
+            answer = refused.response
+            return web.Response(
+                status=answer.status_code,
+                body=bytes(answer.body),
+                content_type=answer.headers.get("Content-Type", "text/plain").split(";")[0],
+            )
+        except (OSError, InvalidHandshake, TimeoutError) as error:
             return web.json_response(
                 {"message": "Bad Gateway", "region": region.region, "error": type(error).__name__}, status=502
             )
@@ -373,20 +380,24 @@ class FrontDoor:
         return client
 
     @staticmethod
-    async def _pump(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-        async def relay(source: Any, sink: Any) -> None:
-            async for msg in source:
-                if msg.type == WSMsgType.TEXT:
-                    await sink.send_str(msg.data)
-                elif msg.type == WSMsgType.BINARY:
-                    await sink.send_bytes(msg.data)
+    async def _pump(client: web.WebSocketResponse, upstream: ClientConnection) -> None:
+        async def from_client() -> None:
+            async for msg in client:
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await upstream.send(msg.data)
                 else:
                     break
 
-        tasks = [asyncio.create_task(relay(client, upstream)), asyncio.create_task(relay(upstream, client))]
+        async def from_upstream() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for data in upstream:
+                    await (client.send_str(data) if isinstance(data, str) else client.send_bytes(data))
+
+        tasks = [asyncio.create_task(from_client()), asyncio.create_task(from_upstream())]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             task.cancel()
         code = upstream.close_code or client.close_code or 1000
-        await upstream.close(code=code)
+        with contextlib.suppress(ConnectionClosed):
+            await upstream.close(code=code)
         await client.close(code=code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -156,5 +157,46 @@ def test_a_client_that_dropped_catches_up_from_history_with_nothing_missing(stac
         assert page["next"] is None
         for client in (ada, watcher, bo):
             await client.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("via", ["frontDoor", "region"])
+def test_a_refused_handshake_answers_the_regions_json_error(stack: dict[str, Any], via: str) -> None:
+    url = (
+        stack["frontDoorWebsocketUrl"]
+        if via == "frontDoor"
+        else stack["regions"]["us-east-1"]["websocketUrl"]
+    ).replace("ws", "http", 1)
+    handshake = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    }
+
+    async def scenario() -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, params={"room": "lobby"}, headers=handshake) as response,
+        ):
+            assert response.status == 400
+            body = json.loads(await response.text())
+            assert body["error"]["code"] == "missing_field"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("via", ["frontDoor", "region"])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("DELETE", "/rooms/lobby/messages")])
+def test_a_path_or_method_no_route_serves_gets_api_gateways_own_404(
+    stack: dict[str, Any], via: str, method: str, path: str
+) -> None:
+    base = stack["frontDoorUrl"] if via == "frontDoor" else stack["regions"]["eu-west-2"]["httpUrl"]
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session, session.request(method, base + path) as response:
+            assert response.status == 404
+            assert await response.json() == {"message": "Not Found"}
 
     asyncio.run(scenario())
