@@ -45,7 +45,7 @@ def test_a_state_dir_is_free_again_once_its_stack_has_ended(tmp_path: Path) -> N
 
 
 def test_a_taken_port_is_named(listening: int) -> None:
-    assert taken_ports(HOST, listening) == [listening]
+    assert taken_ports(HOST, listening)[0] == listening  # its neighbours may be anyone's
 
 
 def test_the_suggested_ports_are_free_and_avoid_the_taken_one(listening: int) -> None:
