@@ -9,8 +9,6 @@ import logging
 import os
 import time
 
-from moto.server import ThreadedMotoServer
-
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -18,6 +16,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--ready-fd", type=int, default=None)
     args = parser.parse_args(argv)
+    # moto's server answers every origin's CORS preflight by default, so any page the developer
+    # opens could read and write the local tables. moto reads this once, at import.
+    os.environ["MOTO_DISABLE_GLOBAL_CORS"] = "true"
+    from moto.server import ThreadedMotoServer
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is too many
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()

@@ -25,6 +25,9 @@ from typing import Any
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from yarl import URL
 
 log = logging.getLogger("frontdoor")
 
@@ -264,7 +267,28 @@ class FrontDoor:
             {**self.config, "location": self.location_of(request), "locations": list(LATENCY_MS)}
         )
 
+    @staticmethod
+    def _control_refusal(request: web.Request) -> str | None:
+        """Why a control request may not act, or None. Any page the developer opens can send a
+        "simple" cross-origin POST (text/plain, no preflight) to loopback; a JSON body forces a
+        preflight, which the front door never grants, and an Origin header is either absent (a
+        tool: curl, the drill, the tests) or this front door's own."""
+        if request.content_type != "application/json":
+            return "control requests must be Content-Type: application/json"
+        origin = request.headers.get("Origin")
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        port = sockname[1] if sockname else None
+        if origin is not None and origin not in {
+            f"http://{host}:{port}" for host in ("127.0.0.1", "localhost")
+        }:
+            return f"control requests are refused from origin {origin}"
+        return None
+
     async def handle_control(self, request: web.Request) -> web.Response:
+        refusal = self._control_refusal(request)
+        if refusal is not None:
+            log.warning("refused a control request to %s: %s", request.path, refusal)
+            return web.json_response({"error": {"code": "forbidden", "message": refusal}}, status=403)
         kind, name = request.match_info["kind"], request.match_info["name"]
         try:
             body = await request.json()
@@ -323,21 +347,25 @@ class FrontDoor:
 
     async def proxy_websocket(self, request: web.Request) -> web.StreamResponse:
         region = self.route(self.location_of(request))
-        headers = {
-            "User-Agent": request.headers.get("User-Agent", ""),
-            "X-Forwarded-For": request.remote or "",
-        }
         try:
-            upstream = await self.session.ws_connect(
-                region.websocket_url,
-                params=self._forward_query(request),
-                headers=headers,
-                max_msg_size=0,
-                autoping=True,
+            # The websockets client keeps a refusal's body (aiohttp's drops it), so a client
+            # refused through the front door reads the region's JSON error, as it would direct.
+            upstream = await connect(
+                str(URL(region.websocket_url).with_query(self._forward_query(request))),
+                additional_headers={"X-Forwarded-For": request.remote or ""},
+                user_agent_header=request.headers.get("User-Agent"),
+                compression=None,
+                max_size=None,
+                ping_interval=None,
             )
-        except aiohttp.WSServerHandshakeError as error:
-            return web.Response(status=error.status, text=error.message)
-        except aiohttp.ClientError as error:
+        except InvalidStatus as refused:
+            answer = refused.response
+            return web.Response(
+                status=answer.status_code,
+                body=bytes(answer.body),
+                content_type=answer.headers.get("Content-Type", "text/plain").split(";")[0],
+            )
+        except (OSError, InvalidHandshake, TimeoutError) as error:
             return web.json_response(
                 {"message": "Bad Gateway", "region": region.region, "error": type(error).__name__}, status=502
             )
@@ -352,20 +380,24 @@ class FrontDoor:
         return client
 
     @staticmethod
-    async def _pump(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-        async def relay(source: Any, sink: Any) -> None:
-            async for msg in source:
-                if msg.type == WSMsgType.TEXT:
-                    await sink.send_str(msg.data)
-                elif msg.type == WSMsgType.BINARY:
-                    await sink.send_bytes(msg.data)
+    async def _pump(client: web.WebSocketResponse, upstream: ClientConnection) -> None:
+        async def from_client() -> None:
+            async for msg in client:
+                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    await upstream.send(msg.data)
                 else:
                     break
 
-        tasks = [asyncio.create_task(relay(client, upstream)), asyncio.create_task(relay(upstream, client))]
+        async def from_upstream() -> None:
+            with contextlib.suppress(ConnectionClosed):
+                async for data in upstream:
+                    await (client.send_str(data) if isinstance(data, str) else client.send_bytes(data))
+
+        tasks = [asyncio.create_task(from_client()), asyncio.create_task(from_upstream())]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             task.cancel()
         code = upstream.close_code or client.close_code or 1000
-        await upstream.close(code=code)
+        with contextlib.suppress(ConnectionClosed):
+            await upstream.close(code=code)
         await client.close(code=code)

@@ -33,8 +33,8 @@ from aiohttp import WSMsgType, web
 
 from localcloud import provision
 from localcloud.events import LambdaContext, http_event, new_connection_id, websocket_event
-from localcloud.runtime import load_handler, region_environment
-from localcloud.streams import ShardReader, lambda_record, passes_filters
+from localcloud.runtime import invoke, load_handler, region_environment
+from localcloud.streams import ShardReader, lambda_record, passes_filters, read_with_retries
 from localcloud.template import HttpRoute, Template, load
 
 log = logging.getLogger("gateway")
@@ -175,7 +175,7 @@ class Region:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self.executor, self.handlers[function_id], event, context),
+                loop.run_in_executor(self.executor, invoke, self.handlers[function_id], event, context),
                 timeout=function.timeout,
             )
         finally:
@@ -493,15 +493,18 @@ class Region:
     async def poll_stream(self) -> None:
         mapping = self.template.stream
         streams = provision.client("dynamodbstreams", self.aws_endpoint, self.region)
-        reader = await asyncio.to_thread(
-            ShardReader,
-            streams,
-            self.tables["stream"],
-            starting_position=mapping.starting_position,
-            checkpoint=self._load_checkpoint(),
-        )
+
+        def open_reader() -> ShardReader:
+            return ShardReader(
+                streams,
+                self.tables["stream"],
+                starting_position=mapping.starting_position,
+                checkpoint=self._load_checkpoint(),
+            )
+
+        reader: ShardReader | None = None
         while True:
-            records = await asyncio.to_thread(reader.read, mapping.batch_size)
+            reader, records = await read_with_retries(open_reader, mapping.batch_size, reader)
             if not records:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.poke.wait(), timeout=self.poll_interval)

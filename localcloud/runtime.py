@@ -3,10 +3,13 @@ imported unchanged from functions/."""
 
 from __future__ import annotations
 
+import contextvars
 import importlib
+import logging
 import re
 import sys
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any
 
 from localcloud.template import ROOT, Template
@@ -64,4 +67,63 @@ def load_handler(handler: str) -> Handler:
         sys.path.insert(0, code)
     module, _, name = handler.rpartition(".")
     function: Handler = getattr(importlib.import_module(module), name)
+    _isolate_log_keys()
     return function
+
+
+# ---- one invocation's log keys ---------------------------------------------------------------
+# In Lambda a container runs one invocation at a time, so a module-level powertools Logger can
+# keep the invocation's keys (function name, request id, connection id...) in one dict. Here a
+# region's functions run concurrently on threads of one process around that one Logger, and each
+# would tag the others' records. So every invocation runs in a context of its own, and the
+# formatters keep the keys an invocation appends in that context, on top of the keys set at
+# import (the container's).
+_invocation_keys: contextvars.ContextVar[dict[int, dict[str, Any]]] = contextvars.ContextVar(
+    "invocation_log_keys"
+)
+
+
+class _InvocationKeys:
+    """Mixed into a powertools formatter's class: its `log_format` dict, per invocation."""
+
+    @property
+    def log_format(self) -> dict[str, Any]:
+        container: dict[str, Any] = self.__dict__["log_format"]
+        scopes = _invocation_keys.get(None)
+        return container if scopes is None else scopes.setdefault(id(self), dict(container))
+
+    @log_format.setter
+    def log_format(self, value: dict[str, Any]) -> None:
+        scopes = _invocation_keys.get(None)
+        if scopes is None:
+            self.__dict__["log_format"] = value
+        else:
+            scopes[id(self)] = value
+
+
+@cache
+def _per_invocation(formatter_class: type) -> type:
+    return type(f"PerInvocation{formatter_class.__name__}", (_InvocationKeys, formatter_class), {})
+
+
+def _isolate_log_keys() -> None:
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            formatter = handler.formatter
+            if isinstance(formatter, LambdaPowertoolsFormatter) and not isinstance(
+                formatter, _InvocationKeys
+            ):
+                formatter.__class__ = _per_invocation(type(formatter))
+
+
+def invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
+    """Call a handler as one Lambda invocation, with log keys of its own."""
+    return contextvars.Context().run(_invoke, handler, event, context)
+
+
+def _invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
+    _invocation_keys.set({})
+    return handler(event, context)

@@ -11,14 +11,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import fcntl
 import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -88,6 +92,81 @@ def _port(base: int, offset: int) -> int:
     return 0 if base == 0 else base + offset
 
 
+PORTS_PER_STACK = 6  # the front door, the AWS endpoint, and HTTP and WebSocket per region
+
+
+LOGS = {"AWS endpoint": "aws.log", "replication": "replication.log"}  # beside <region>.log
+MAX_RESTARTS, CRASH_WINDOW = 3, 60.0  # a gateway that dies more often than this is not transient
+
+
+def exit_reason(process: subprocess.Popen[bytes], log_file: Path) -> str:
+    """How a child ended, and the last line it logged (usually the error)."""
+    code = process.returncode
+    how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+    try:
+        last = next((line for line in reversed(log_file.read_text().splitlines()) if line.strip()), "")
+    except OSError:
+        last = ""
+    return f"{how}" + (f" (last in {log_file}: {last.strip()[:300]})" if last else f" (see {log_file})")
+
+
+class StackRunning(Exception):
+    """Another live local stack owns this state directory."""
+
+
+@contextlib.contextmanager
+def claim_state_dir(state: Path) -> Iterator[None]:
+    """Hold the state directory for this stack's life, or raise StackRunning before touching it.
+
+    An exclusive lock, not the pid in stack.json: the kernel drops it when its holder dies,
+    however it dies, and it covers the start-up seconds before stack.json exists."""
+    state.mkdir(parents=True, exist_ok=True)
+    with (state / "stack.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                running = json.loads((state / "stack.json").read_text())
+                owner = f" (pid {running['pid']}, front door {running['frontDoorUrl']})"
+            except (OSError, ValueError, KeyError, TypeError):
+                owner = " (still starting)"
+            raise StackRunning(
+                f"a local stack is already running with state in {state}{owner}: "
+                "stop it (Ctrl-C) or give this one another --state-dir"
+            ) from None
+        yield
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def taken_ports(host: str, base: int) -> list[int]:
+    """The ports of a stack based at `base` that something else holds now."""
+    return [port for port in range(base, base + PORTS_PER_STACK) if not _bindable(host, port)]
+
+
+def free_base_port(host: str, taken_base: int) -> int:
+    """A --port whose ports are all free now, away from `taken_base`; 0 (any free ports) if none."""
+    for base in range(taken_base + 100, min(taken_base + 2000, 65536 - PORTS_PER_STACK), 100):
+        if not taken_ports(host, base):
+            return base
+    return 0
+
+
+def port_hint(host: str, base: int) -> str:
+    suggested = free_base_port(host, base) if base else 0
+    if suggested:
+        return f"choose other ports: make local ARGS='--port {suggested}' (or --port 0 for any free ones)"
+    return "choose other ports: make local ARGS='--port 0' (any free ones)"
+
+
 def spawn(module: str, args: list[str], log_file: IO[str]) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     """Start `python -m module` and wait for the JSON line it writes on its ready pipe."""
     read_fd, write_fd = os.pipe()
@@ -116,6 +195,9 @@ class RegionProcess:
     ws_port: int
     process: subprocess.Popen[bytes] | None = None
     stage: str = "prod"
+    wanted: bool = True  # False while stopped on purpose (a drill's outage): not a crash
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    crashes: list[float] = field(default_factory=list)
 
 
 class Stack:
@@ -156,7 +238,7 @@ class Stack:
         fd_port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.frontdoor_url = f"http://{host}:{fd_port}"
 
-        aws_log = (self.logs / "aws.log").open("a")
+        aws_log = (self.logs / LOGS["AWS endpoint"]).open("a")
         self.aws, ready = await asyncio.to_thread(
             spawn, "localcloud.aws", ["--host", host, "--port", str(_port(base, 1))], aws_log
         )
@@ -198,7 +280,7 @@ class Stack:
                 "--host",
                 host,
             ],
-            (self.logs / "replication.log").open("a"),
+            (self.logs / LOGS["replication"]).open("a"),
         )
         self.replication_url = f"http://{host}:{ready['port']}"
         self._tasks.append(asyncio.create_task(self.frontdoor.probe_forever()))
@@ -224,8 +306,13 @@ class Stack:
 
     async def start_region(self, region: str) -> None:
         process = self.regions[region]
-        if process.process is not None and process.process.poll() is None:
-            return
+        async with process.lock:
+            process.wanted = True
+            if process.process is None or process.process.poll() is not None:
+                await self._spawn_region(process)
+
+    async def _spawn_region(self, process: RegionProcess) -> None:
+        region = process.region
         log_file = (self.logs / f"{region}.log").open("a")
         process.process, ready = await asyncio.to_thread(
             spawn,
@@ -254,10 +341,43 @@ class Stack:
         process.http_port, process.ws_port, process.stage = ready["http"], ready["ws"], ready["stage"]
 
     async def stop_region(self, region: str) -> None:
-        process = self.regions[region].process
-        if process is not None and process.poll() is None:
-            process.kill()  # an outage, not a graceful shutdown
-            await asyncio.to_thread(process.wait)
+        async with self.regions[region].lock:
+            self.regions[region].wanted = False
+            process = self.regions[region].process
+            if process is not None and process.poll() is None:
+                process.kill()  # an outage, not a graceful shutdown
+                await asyncio.to_thread(process.wait)
+
+    # ------------------------------------------------------------------ supervision
+    async def supervise(self, interval: float = 0.2) -> str:
+        """Watch every child process; return why the stack must stop.
+
+        A region's gateway that dies unasked is started again on its ports, and its stream
+        poller resumes from its checkpoint; one that keeps dying, or any other part dying
+        (the AWS endpoint holds every table in memory, replication its place in both streams),
+        stops the whole stack."""
+        while True:
+            await asyncio.sleep(interval)
+            for name, part in (("AWS endpoint", self.aws), ("replication", self.replication)):
+                if part is not None and part.poll() is not None:
+                    return f"the {name} (pid {part.pid}) {exit_reason(part, self.logs / LOGS[name])}"
+            for region, process in self.regions.items():
+                async with process.lock:
+                    child = process.process
+                    if not process.wanted or child is None or child.poll() is None:
+                        continue
+                    ended = exit_reason(child, self.logs / f"{region}.log")
+                    why = f"{region}'s gateway (pid {child.pid}) {ended}"
+                    now = time.monotonic()
+                    process.crashes = [t for t in process.crashes if now - t < CRASH_WINDOW] + [now]
+                    if len(process.crashes) > MAX_RESTARTS:
+                        return f"{why}, {len(process.crashes)} times in {CRASH_WINDOW:.0f} s"
+                    log.warning("%s: starting it again", why)
+                    try:
+                        await self._spawn_region(process)
+                    except (OSError, RuntimeError) as error:
+                        return f"{why}, and could not start again: {error}"
+                self._rewrite_pids()
 
     def describe(self, routing: dict[str, Any], startup_seconds: float) -> dict[str, Any]:
         return {
@@ -266,6 +386,7 @@ class Stack:
             "startedAt": time.time(),
             "startupSeconds": round(startup_seconds, 2),
             "awsEndpointUrl": self.aws_endpoint,
+            "awsEndpointPid": self.aws.pid if self.aws else None,
             "frontDoorUrl": self.frontdoor_url,
             "frontDoorWebsocketUrl": self.frontdoor_url.replace("http", "ws", 1),
             "statusUrl": f"{self.frontdoor_url}/_frontdoor/status",
@@ -353,6 +474,17 @@ class Stack:
         (self.state / "stack.json").unlink(missing_ok=True)
 
 
+def aws_cli(endpoint: str, command: str) -> str:
+    """An AWS CLI command line against the local endpoint that works as pasted into any shell.
+
+    The CLI wants a region and credentials before it sends anything; moto checks neither, so
+    dummy ones do. The CLI is the one `make venv` installs, named by its path: a fresh shell
+    has no `aws` on its PATH."""
+    cli = Path(sys.executable).parent / "aws"
+    credentials = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local"
+    return f"{credentials} {cli} --region us-east-1 --endpoint-url {endpoint} {command}"
+
+
 def banner(info: dict[str, Any]) -> str:
     lines = [
         "",
@@ -366,18 +498,38 @@ def banner(info: dict[str, Any]) -> str:
         lines.append(f"  {region:<16} {endpoints['httpUrl']}  {endpoints['websocketUrl']}")
     lines += [
         f"  endpoints in     {Path(info['regions']['us-east-1']['log']).parent.parent / 'stack.json'}",
-        "  take a region out:  aws --endpoint-url "
-        + info["awsEndpointUrl"]
-        + " route53 update-health-check --health-check-id "
-        + info["regions"]["us-east-1"]["healthCheckId"]
-        + " --inverted",
+        "  take a region out (Route 53 health check inverted; --no-inverted puts it back):",
+        "    "
+        + aws_cli(
+            info["awsEndpointUrl"],
+            "route53 update-health-check --inverted --health-check-id "
+            + info["regions"]["us-east-1"]["healthCheckId"],
+        ),
         "Ctrl-C stops everything.",
         "",
     ]
     return "\n".join(lines)
 
 
+def refuse(reason: str) -> int:
+    print(f"cannot start the local stack: {reason}", file=sys.stderr, flush=True)
+    return 1
+
+
 async def run(args: argparse.Namespace) -> int:
+    # Nothing in the state directory is touched before it is ours: another stack may be using it.
+    try:
+        with claim_state_dir(Path(args.state_dir)):
+            return await run_claimed(args)
+    except StackRunning as error:
+        return refuse(str(error))
+
+
+async def run_claimed(args: argparse.Namespace) -> int:
+    taken = taken_ports(args.host, args.port) if args.port else []
+    if taken:
+        ports = ", ".join(str(port) for port in taken)
+        return refuse(f"{args.host} port {ports} is taken\n{port_hint(args.host, args.port)}")
     stack = Stack(args)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -386,21 +538,26 @@ async def run(args: argparse.Namespace) -> int:
     try:
         try:
             info = await stack.start()
-        except (OSError, RuntimeError) as error:  # most often a port is taken (another `make local`?)
-            print(
-                f"cannot start the local stack: {error}\n"
-                f"choose other ports: make local ARGS='--port 9700' (or --port 0 for any free ones)",
-                file=sys.stderr,
-                flush=True,
-            )
-            return 1
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:  # taken since the check above
+                return refuse(f"{error}\n{port_hint(args.host, args.port)}")
+            return refuse(str(error))
+        except RuntimeError as error:  # a part exited before it was ready: its log says why
+            return refuse(str(error))
         print(banner(info), flush=True)
         print("READY " + str(Path(args.state_dir) / "stack.json"), flush=True)
-        await stop.wait()
+        supervisor = asyncio.create_task(stack.supervise())
+        stopped = asyncio.create_task(stop.wait())
+        await asyncio.wait({supervisor, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not supervisor.done():
+            supervisor.cancel()
+            return 0
+        print(f"the local stack cannot go on: {supervisor.result()}", file=sys.stderr, flush=True)
+        return 1
     finally:
         print("stopping the local stack...", flush=True)
         await stack.stop()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

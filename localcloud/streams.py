@@ -3,9 +3,16 @@ the shape Lambda hands a function, and the event filter patterns of the template
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+log = logging.getLogger("streams")
 
 
 def lambda_record(record: dict[str, Any], region: str, stream_arn: str) -> dict[str, Any]:
@@ -48,6 +55,7 @@ class ShardReader:
         shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
         self._shard = shards[0]["ShardId"]  # moto keeps one shard per table
         self.checkpoint = checkpoint
+        self._starting_position = starting_position
         self._iterator = self._iterator_from(checkpoint, starting_position)
 
     def _iterator_from(self, checkpoint: str | None, starting_position: str) -> str:
@@ -65,6 +73,11 @@ class ShardReader:
         records: list[dict[str, Any]] = page["Records"]
         return records
 
+    def resume(self) -> None:
+        """A new iterator just after the checkpoint: after a failed read the old one may be
+        spent or expired, and nothing past the checkpoint has been handed on yet."""
+        self._iterator = self._iterator_from(self.checkpoint, self._starting_position)
+
     def commit(self, sequence_number: str) -> None:
         self.checkpoint = sequence_number
 
@@ -76,3 +89,32 @@ class ShardReader:
             ShardIteratorType="AT_SEQUENCE_NUMBER",
             SequenceNumber=sequence_number,
         )["ShardIterator"]
+
+
+async def read_with_retries(
+    open_reader: Callable[[], ShardReader],
+    limit: int,
+    reader: ShardReader | None = None,
+    *,
+    first_delay: float = 0.1,
+    max_delay: float = 5.0,
+) -> tuple[ShardReader, list[dict[str, Any]]]:
+    """The next records, as an event source mapping reads them: a failed call to the stream
+    (the endpoint unreachable, throttled, an expired iterator) is retried with exponential
+    backoff from the checkpoint, for as long as it takes; it never ends the poller."""
+    delay = 0.0
+    while True:
+        try:
+            if reader is None:
+                reader = await asyncio.to_thread(open_reader)
+            elif delay:
+                await asyncio.to_thread(reader.resume)
+            records = await asyncio.to_thread(reader.read, limit)
+        except (BotoCoreError, ClientError) as error:
+            delay = min(max_delay, max(first_delay, delay * 2))
+            log.warning("cannot read the stream (%s); retrying in %.1f s", error, delay)
+            await asyncio.sleep(delay)
+            continue
+        if delay:
+            log.info("reading the stream again")
+        return reader, records

@@ -47,3 +47,60 @@ def test_region_apis_answer_cors_only_for_the_chat_pages_origin(
                 assert response.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
 
     asyncio.run(scenario())
+
+
+async def region_running(stack: dict[str, Any], region: str) -> bool:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(stack["statusUrl"]) as response:
+            processes: dict[str, bool] = (await response.json())["processes"]
+        async with session.get(f"{stack['regions'][region]['httpUrl']}/health") as health:
+            return processes[region] and health.status == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "origin"),
+    [
+        ("text/plain", "https://evil.example"),  # a "simple" request: no preflight in any browser
+        ("text/plain", None),
+        ("application/x-www-form-urlencoded", None),
+        ("application/json", "https://evil.example"),
+        ("application/json", "null"),  # a sandboxed frame or a file:// page
+    ],
+)
+def test_a_control_request_a_web_page_could_send_is_refused_and_changes_nothing(
+    stack: dict[str, Any], content_type: str, origin: str | None
+) -> None:
+    async def scenario() -> None:
+        headers = {"Content-Type": content_type} | ({"Origin": origin} if origin else {})
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{stack['frontDoorUrl']}/_local/regions/eu-west-2",
+                data='{"action":"stop"}',
+                headers=headers,
+            ) as response,
+        ):
+            assert response.status == 403
+            body = await response.json()
+            assert body["error"]["code"] == "forbidden"
+            assert "Access-Control-Allow-Origin" not in response.headers
+        assert await region_running(stack, "eu-west-2")
+
+    asyncio.run(scenario())
+
+
+def test_the_aws_endpoint_allows_no_other_origin(stack: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        headers = {
+            "Origin": "https://evil.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,x-amz-target",
+        }
+        async with (
+            aiohttp.ClientSession() as session,
+            session.options(f"{stack['awsEndpointUrl']}/", headers=headers) as preflight,
+        ):
+            allowed = preflight.headers.get("Access-Control-Allow-Origin")
+            assert allowed not in ("https://evil.example", "*"), dict(preflight.headers)
+
+    asyncio.run(scenario())

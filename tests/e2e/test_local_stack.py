@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -121,8 +118,7 @@ def test_a_killed_region_fails_its_health_check_and_routing_moves(stack: dict[st
     async def scenario() -> None:
         londoner = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-kill", "bo", location="london")
         assert londoner.region == "eu-west-2"
-        current = json.loads((Path(stack["stateDir"]) / "stack.json").read_text())  # a drill may restart it
-        os.kill(current["regions"]["eu-west-2"]["pid"], signal.SIGKILL)
+        assert not (await control("stop"))["running"]  # killed, as an outage: no restart
         try:
             await until_health(stack["statusUrl"], "eu-west-2", healthy=False)
             with pytest.raises(Exception, match=r"1006|no close frame|closed"):
@@ -161,5 +157,46 @@ def test_a_client_that_dropped_catches_up_from_history_with_nothing_missing(stac
         assert page["next"] is None
         for client in (ada, watcher, bo):
             await client.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("via", ["frontDoor", "region"])
+def test_a_refused_handshake_answers_the_regions_json_error(stack: dict[str, Any], via: str) -> None:
+    url = (
+        stack["frontDoorWebsocketUrl"]
+        if via == "frontDoor"
+        else stack["regions"]["us-east-1"]["websocketUrl"]
+    ).replace("ws", "http", 1)
+    handshake = {
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    }
+
+    async def scenario() -> None:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(url, params={"room": "lobby"}, headers=handshake) as response,
+        ):
+            assert response.status == 400
+            body = json.loads(await response.text())
+            assert body["error"]["code"] == "missing_field"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("via", ["frontDoor", "region"])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("DELETE", "/rooms/lobby/messages")])
+def test_a_path_or_method_no_route_serves_gets_api_gateways_own_404(
+    stack: dict[str, Any], via: str, method: str, path: str
+) -> None:
+    base = stack["frontDoorUrl"] if via == "frontDoor" else stack["regions"]["eu-west-2"]["httpUrl"]
+
+    async def scenario() -> None:
+        async with aiohttp.ClientSession() as session, session.request(method, base + path) as response:
+            assert response.status == 404
+            assert await response.json() == {"message": "Not Found"}
 
     asyncio.run(scenario())
