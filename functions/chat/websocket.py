@@ -10,7 +10,7 @@ from typing import Any
 
 from chat.model import ChatError, parse_json
 from chat.observability import logger
-from chat.store import StoreError
+from chat.ports import StoreError
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 FrameHandler = Callable[[Any, dict[str, Any]], dict[str, Any]]

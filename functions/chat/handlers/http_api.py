@@ -14,9 +14,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from chat import clients
 from chat.model import ChatError, parse_json
 from chat.observability import count, logger, metrics, traced
+from chat.ports import StoreError
 from chat.service import accept_message, check_health, read_history
 from chat.settings import get_settings
-from chat.store import StoreError
 
 app = APIGatewayHttpResolver()
 

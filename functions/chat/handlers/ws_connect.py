@@ -12,9 +12,9 @@ from typing import Any
 from chat import clients
 from chat.model import ChatError
 from chat.observability import logger, metrics, traced
+from chat.ports import StoreError
 from chat.service import open_connection
 from chat.settings import get_settings
-from chat.store import StoreError
 
 
 def _refusal(status: int, code: str, message: str) -> dict[str, Any]:
