@@ -107,7 +107,8 @@ class SleepingPusher:
 
 
 def run_domain(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int) -> list[dict[str, Any]]:
-    from chat.fanout import fan_out, parse_records
+    from chat.fanout import fan_out
+    from chat.handlers.fanout import parse_records
 
     rows = []
     for size in sizes:
@@ -277,7 +278,8 @@ def _run(quick: bool) -> dict[str, Any]:
     repeats = 1 if quick else 3
     domain = run_domain(sizes, concurrencies, repeats)
     # A batch of 6 messages in 2 rooms: still one connections query per room.
-    from chat.fanout import fan_out, parse_records
+    from chat.fanout import fan_out
+    from chat.handlers.fanout import parse_records
 
     store = CountingStore({ROOM: ["a", "b"], "second-room": ["c"]})
     fan_out(

@@ -13,19 +13,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from chat.model import Message
-from chat.observability import logger
-from chat.ports import ConnectionStore, Delivery, Pusher
-from chat.store import StoreError, message_from_item
+from chat.ports import ConnectionStore, Delivery, Pusher, StoreError
 
 
 @dataclass(frozen=True)
 class StreamRecord:
+    """A new message as the stream delivered it (the handler decodes the stream's images)."""
+
     sequence_number: str
-    event_name: str
-    new_image: dict[str, Any] | None
+    message: Message
 
 
 @dataclass
@@ -35,17 +33,9 @@ class FanoutResult:
     delivered: int = 0
     gone: int = 0
     failed_posts: int = 0
-
-
-def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
-    return [
-        StreamRecord(
-            sequence_number=record["dynamodb"]["SequenceNumber"],
-            event_name=record["eventName"],
-            new_image=record["dynamodb"].get("NewImage"),
-        )
-        for record in event.get("Records", [])
-    ]
+    # Errors as values: the handler logs them, so the domain needs no logger (and no SDK).
+    unreadable_rooms: list[tuple[str, str]] = field(default_factory=list)  # (room, error)
+    kept_gone: list[tuple[str, str]] = field(default_factory=list)  # (connection id, error)
 
 
 def message_frame(message: Message, region: str) -> bytes:
@@ -67,16 +57,7 @@ def fan_out(
     result = FanoutResult()
     by_room: dict[str, list[tuple[str, Message]]] = defaultdict(list)
     for record in records:
-        # Only inserts are new messages: a MODIFY is replication settling a same-id race.
-        if record.event_name != "INSERT" or record.new_image is None:
-            continue
-        try:
-            message = message_from_item(record.new_image)
-        except (KeyError, TypeError):
-            # Retrying cannot fix a malformed item; reporting it would block the shard.
-            logger.error("skipping a record that is not a message", sequence=record.sequence_number)
-            continue
-        by_room[message.room].append((record.sequence_number, message))
+        by_room[record.message.room].append((record.sequence_number, record.message))
 
     # Per connection, the frames it must get, in stream order.
     outbox: dict[str, list[bytes]] = defaultdict(list)
@@ -84,7 +65,7 @@ def fan_out(
         try:
             recipients = connections.connections_in_room(room)
         except StoreError as error:
-            logger.warning("cannot read the room's connections", room=room, error=str(error))
+            result.unreadable_rooms.append((room, str(error)))
             result.failed.extend(sequence for sequence, _ in entries)
             continue
         result.messages += len(entries)
@@ -113,13 +94,9 @@ def fan_out(
             result.failed_posts += failed
             if gone:
                 result.gone += 1
-                _forget(connections, connection_id)
+                try:
+                    connections.delete_connection(connection_id)
+                except StoreError as error:
+                    # The item's TTL removes it later; the next batch gets another 410 and retries.
+                    result.kept_gone.append((connection_id, str(error)))
     return result
-
-
-def _forget(connections: ConnectionStore, connection_id: str) -> None:
-    try:
-        connections.delete_connection(connection_id)
-    except StoreError as error:
-        # The item's TTL removes it later; the next batch will get another 410 and retry this.
-        logger.warning("cannot remove a gone connection", connection_id=connection_id, error=str(error))

@@ -5,6 +5,7 @@ Plain Python on purpose: no pydantic, so importing a handler stays cheap (BRIEF 
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -18,6 +19,15 @@ MAX_AUTHOR_CHARS = 40
 ROOM_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+# API Gateway's WebSocket message limit; a message of 4,000 characters, each escaped as a
+# surrogate pair (12 bytes), is under half of it.
+MAX_BODY_BYTES = 128 * 1024
+# A message is one object of strings; the cap keeps json.loads far from the recursion limit.
+MAX_DEPTH = 16
+_LIMIT_PATTERN = re.compile(r"0*([0-9]{1,3})")  # ASCII digits: str.isdigit() accepts '²'
+# A JSON string (an unterminated one runs to the end, matched in one pass) or a bracket.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 Transport = Literal["websocket", "http"]
 
@@ -38,6 +48,10 @@ class ChatError(Exception):
 
 class InvalidInput(ChatError):
     """Bad input: nothing was written."""
+
+
+class TooLarge(InvalidInput):
+    status = 413
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,39 @@ def iso_time(ms: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
+def _too_deep(text: str) -> bool:
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        depth += _NESTING.get(token.group(), 0)
+        if depth > MAX_DEPTH:
+            return True
+    return False
+
+
+def _not_json(constant: str) -> Any:
+    raise InvalidInput("malformed_json", f"{constant} is not JSON")
+
+
+def parse_json(raw: str | bytes) -> Any:
+    """A frame's or body's JSON, parsed once, its size and depth capped before parsing.
+
+    Numbers are read as floats: no message field is a number, and a float has no digit limit
+    where int() refuses more than 4,300 digits."""
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
+        raise TooLarge("too_large", f"the message is {size} bytes; the limit is {MAX_BODY_BYTES}")
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as error:
+        raise InvalidInput("malformed_json", "the message is not UTF-8") from error
+    if _too_deep(text):
+        raise InvalidInput("too_deep", f"the JSON is nested more than {MAX_DEPTH} levels deep")
+    try:
+        return json.loads(text, parse_int=float, parse_constant=_not_json)
+    except ValueError as error:
+        raise InvalidInput("malformed_json", "the message is not valid JSON") from error
+
+
 def _string(payload: dict[str, Any], field: str) -> str:
     if field not in payload or payload[field] is None:
         raise InvalidInput("missing_field", f"'{field}' is required")
@@ -98,12 +145,12 @@ def _string(payload: dict[str, Any], field: str) -> str:
 
 def _check_unicode(field: str, value: str) -> None:
     # json.loads accepts lone surrogates ("\ud800"); they cannot be stored as UTF-8.
-    # Control characters other than tab and newline have no place in a chat line.
+    # Control characters other than tab and newline have no place in a chat line, and none in a name.
     for char in value:
         category = unicodedata.category(char)
         if category == "Cs":
             raise InvalidInput(f"invalid_{field}", f"'{field}' is not valid Unicode (lone surrogate)")
-        if category == "Cc" and char not in "\n\t":
+        if category == "Cc" and (field == "author" or char not in "\n\t"):
             raise InvalidInput(f"invalid_{field}", f"'{field}' contains a control character")
 
 
@@ -168,6 +215,7 @@ def parse_page(after: str | None, limit: str | None) -> tuple[str | None, int]:
         raise InvalidInput("invalid_after", "'after' must be a message id (ULID)")
     if limit is None:
         return after, DEFAULT_PAGE
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+    digits = _LIMIT_PATTERN.fullmatch(limit)
+    if digits is None or not 1 <= int(digits[1]) <= MAX_PAGE:
         raise InvalidInput("invalid_limit", f"'limit' must be a whole number from 1 to {MAX_PAGE}")
-    return after, int(limit)
+    return after, int(digits[1])

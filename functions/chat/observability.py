@@ -32,7 +32,8 @@ else:
     _tracer = Tracer(patch_modules=("botocore",))  # only what the handlers call
 
     def traced(handler: Handler) -> Handler:
-        return cast(Handler, _tracer.capture_lambda_handler(handler))
+        # A handler's response holds message text and history pages: never X-Ray metadata.
+        return cast(Handler, _tracer.capture_lambda_handler(handler, capture_response=False))
 
 
 def count(name: str, value: int = 1) -> None:

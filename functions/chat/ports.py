@@ -1,5 +1,5 @@
-"""What the domain needs from the outside world. Adapters live in store.py and push.py;
-unit tests hand in fakes."""
+"""What the domain needs from the outside world, and the errors it hears from it. Adapters live
+in store.py and push.py; unit tests hand in fakes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,15 @@ from enum import Enum
 from typing import Protocol
 
 from chat.model import Message
+
+
+class StoreError(Exception):
+    """A store could not do what we asked (throttled, unavailable, misconfigured). Adapters raise
+    it with their own error code, so the domain never needs to know an AWS exception."""
+
+    def __init__(self, operation: str, code: str) -> None:
+        super().__init__(f"{operation} failed: {code}")
+        self.code = code
 
 
 class MessageStore(Protocol):

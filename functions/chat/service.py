@@ -17,9 +17,8 @@ from chat.model import (
     validate_author,
     validate_room,
 )
-from chat.ports import ConnectionStore, MessageStore
+from chat.ports import ConnectionStore, MessageStore, StoreError
 from chat.settings import Settings
-from chat.store import StoreError
 from chat.ulid import timestamp_ms
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chat.model import Message
+from chat.ports import StoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -15,13 +16,9 @@ if TYPE_CHECKING:
 ROOM_INDEX = "room-index"
 
 
-class StoreError(Exception):
-    """DynamoDB could not do what we asked (throttled, unavailable, misconfigured)."""
-
-    def __init__(self, operation: str, cause: Exception) -> None:
-        code = cause.response["Error"]["Code"] if isinstance(cause, ClientError) else type(cause).__name__
-        super().__init__(f"{operation} failed: {code}")
-        self.code = code
+def _failed(operation: str, cause: Exception) -> StoreError:
+    code = cause.response["Error"]["Code"] if isinstance(cause, ClientError) else type(cause).__name__
+    return StoreError(operation, code)
 
 
 def message_key(room: str, message_id: str) -> dict[str, Any]:
@@ -41,7 +38,7 @@ def message_to_item(message: Message, expires_at: int) -> dict[str, Any]:
     }
 
 
-def message_from_item(item: dict[str, Any]) -> Message:
+def message_from_item(item: Mapping[str, Any]) -> Message:
     """Read a message from a DynamoDB item or stream image (the same wire format)."""
     return Message(
         id=item["id"]["S"],
@@ -81,11 +78,11 @@ class DynamoMessageStore:
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise StoreError("PutItem", error) from error
+                raise _failed("PutItem", error) from error
             stored: dict[str, Any] | None = error.response.get("Item")  # type: ignore[assignment]
             return (message_from_item(stored) if stored else self._get(message)), False
         except BotoCoreError as error:
-            raise StoreError("PutItem", error) from error
+            raise _failed("PutItem", error) from error
         return message, True
 
     def _get(self, message: Message) -> Message:
@@ -94,7 +91,7 @@ class DynamoMessageStore:
                 TableName=self._table, Key=message_key(message.room, message.id), ConsistentRead=True
             ).get("Item")
         except (ClientError, BotoCoreError) as error:
-            raise StoreError("GetItem", error) from error
+            raise _failed("GetItem", error) from error
         return message_from_item(item) if item else message
 
     def list_messages(self, room: str, *, after: str | None, limit: int) -> tuple[list[Message], str | None]:
@@ -112,7 +109,7 @@ class DynamoMessageStore:
                 Limit=limit,
             )
         except (ClientError, BotoCoreError) as error:
-            raise StoreError("Query", error) from error
+            raise _failed("Query", error) from error
         messages = [message_from_item(item) for item in page.get("Items", [])]
         more = "LastEvaluatedKey" in page and messages
         return messages, (messages[-1].id if more else None)
@@ -129,9 +126,9 @@ class DynamoMessageStore:
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return
-            raise StoreError("PutItem", error) from error
+            raise _failed("PutItem", error) from error
         except BotoCoreError as error:
-            raise StoreError("PutItem", error) from error
+            raise _failed("PutItem", error) from error
 
 
 class DynamoConnectionStore:
@@ -148,13 +145,13 @@ class DynamoConnectionStore:
         try:
             self._client.put_item(TableName=self._table, Item=item)
         except (ClientError, BotoCoreError) as error:
-            raise StoreError("PutItem", error) from error
+            raise _failed("PutItem", error) from error
 
     def delete_connection(self, connection_id: str) -> None:
         try:
             self._client.delete_item(TableName=self._table, Key={"connectionId": {"S": connection_id}})
         except (ClientError, BotoCoreError) as error:
-            raise StoreError("DeleteItem", error) from error
+            raise _failed("DeleteItem", error) from error
 
     def connections_in_room(self, room: str) -> Sequence[str]:
         ids: list[str] = []
@@ -172,7 +169,7 @@ class DynamoConnectionStore:
                     return ids
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except (ClientError, BotoCoreError) as error:
-            raise StoreError("Query", error) from error
+            raise _failed("Query", error) from error
 
     def probe(self, region: str, now: int) -> None:
         """Write then read this region's health item (it lives in the regional table)."""
@@ -184,4 +181,4 @@ class DynamoConnectionStore:
             )
             self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
         except (ClientError, BotoCoreError) as error:
-            raise StoreError("PutItem/GetItem", error) from error
+            raise _failed("PutItem/GetItem", error) from error

@@ -8,11 +8,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chat.model import ChatError
+from chat.model import ChatError, parse_json
 from chat.observability import logger
-from chat.store import StoreError
+from chat.ports import StoreError
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+FrameHandler = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
 
 def frame(payload: dict[str, Any]) -> dict[str, Any]:
@@ -30,40 +31,29 @@ def error_frame(message_id: Any, code: str, message: str) -> dict[str, Any]:
     )
 
 
-def parse_body(event: dict[str, Any]) -> Any:
-    try:
-        return json.loads(event.get("body") or "")
-    except (ValueError, TypeError) as error:
-        raise ChatError("malformed_json", "the frame is not valid JSON") from error
+def frame_route(handle: FrameHandler) -> Handler:
+    """A route that answers a client's frame: `handle(body, event)` gets the frame's JSON, parsed
+    once, and returns the answer frame.
 
+    It never raises: API Gateway would answer a bare "Internal server error" frame that names no
+    message. Chat errors become error frames naming the message's id when one could be read;
+    anything else is logged and becomes an `internal_error` frame."""
 
-def message_id_of(event: dict[str, Any]) -> Any:
-    """The id the client sent, if any can be read, so that even an error names its message."""
-    try:
-        body = json.loads(event.get("body") or "")
-    except (ValueError, TypeError):
-        return None
-    return body.get("id") if isinstance(body, dict) else None
-
-
-def never_raises(handler: Handler) -> Handler:
-    """A WebSocket handler must not raise: API Gateway would answer a bare "Internal server
-    error" frame that names no message. Chat errors become error frames; anything else is
-    logged and becomes an `internal_error` frame."""
-
-    @functools.wraps(handler)
-    def guarded(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    @functools.wraps(handle)
+    def route(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        message_id: Any = None
         try:
-            return handler(event, context)
+            body = parse_json(event.get("body") or "")
+            if isinstance(body, dict):
+                message_id = body.get("id")
+            return handle(body, event)
         except ChatError as error:
-            return error_frame(message_id_of(event), error.code, error.message)
+            return error_frame(message_id, error.code, error.message)
         except StoreError as error:
             logger.warning("store unavailable", error=str(error))
-            return error_frame(
-                message_id_of(event), "unavailable", "this region could not store the message; retry it"
-            )
+            return error_frame(message_id, "unavailable", "this region could not store the message; retry it")
         except Exception:  # noqa: BLE001 - a WebSocket handler never raises
             logger.exception("websocket handler failed")
-            return error_frame(message_id_of(event), "internal_error", "the message was not stored; retry it")
+            return error_frame(message_id, "internal_error", "the message was not stored; retry it")
 
-    return guarded
+    return route

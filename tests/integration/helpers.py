@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayProxyEventV2Model,
@@ -58,8 +59,10 @@ def http(
     params: dict[str, str] | None = None,
     query: str = "",
     body: bytes = b"",
+    headers: list[tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
-    pairs = [tuple(p.split("=", 1)) for p in query.split("&") if p]
+    # API Gateway hands the handler each query parameter percent-decoded.
+    pairs = [tuple(unquote(part) for part in p.split("=", 1)) for p in query.split("&") if p]
     event = http_event(
         api_id="xyz789",
         domain="xyz789.execute-api.us-east-1.amazonaws.com",
@@ -67,7 +70,7 @@ def http(
         path=path,
         raw_query=query,
         query_pairs=pairs,  # type: ignore[arg-type]
-        headers=[("content-type", "application/json"), ("user-agent", "pytest")],
+        headers=[("content-type", "application/json"), ("user-agent", "pytest"), *(headers or [])],
         route_key=route,
         path_parameters=params or {},
         body=body,

@@ -202,3 +202,18 @@ def test_a_store_failure_becomes_an_error_frame_never_an_exception(
         "code": "unavailable",
         "message": "this region could not store the message; retry it",
     }
+
+
+def test_a_connect_the_store_cannot_take_is_refused_as_unavailable(
+    in_region: Callable[..., None], context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_region("us-east-1")
+    monkeypatch.setenv("CONNECTIONS_TABLE", "no-such-table")
+    from chat import clients
+
+    clients.reset()
+    response = ws_connect.handler(
+        ws("$connect", new_connection_id(), query={"room": "r", "author": "ada"}), context
+    )
+    assert response["statusCode"] == 503
+    assert json.loads(response["body"])["error"]["code"] == "unavailable"

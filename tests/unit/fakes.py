@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chat.model import Message
-from chat.ports import Delivery
-from chat.store import StoreError
+from chat.ports import Delivery, StoreError
 
 
 class FakeMessageStore:
@@ -53,7 +52,7 @@ class FakeConnectionStore:
     def connections_in_room(self, room: str) -> Sequence[str]:
         self.queries.append(room)
         if room in self.unreadable:
-            raise StoreError("Query", RuntimeError("throttled"))
+            raise StoreError("Query", "ThrottlingException")
         return list(self.rooms.get(room, []))
 
     def probe(self, region: str, now: int) -> None:

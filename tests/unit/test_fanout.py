@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from chat import ulid
 from chat.fanout import StreamRecord, fan_out
+from chat.handlers.fanout import parse_records
 from chat.model import Message
 from chat.store import message_to_item
 from tests.unit.fakes import FakeConnectionStore, FakePusher
@@ -13,8 +15,8 @@ from tests.unit.fakes import FakeConnectionStore, FakePusher
 NOW = 1_790_000_000_000
 
 
-def record(seq: int, room: str, event: str = "INSERT") -> StreamRecord:
-    message = Message(
+def message(seq: int, room: str) -> Message:
+    return Message(
         id=ulid.new(NOW + seq),
         room=room,
         author="a",
@@ -23,7 +25,18 @@ def record(seq: int, room: str, event: str = "INSERT") -> StreamRecord:
         acceptedRegion="eu-west-2",
         transport="http",
     )
-    return StreamRecord(str(seq), event, message_to_item(message, 0))
+
+
+def record(seq: int, room: str) -> StreamRecord:
+    return StreamRecord(str(seq), message(seq, room))
+
+
+def stream_record(seq: int, event: str, image: dict[str, Any] | None) -> dict[str, Any]:
+    """A record as DynamoDB Streams hands it to the function."""
+    dynamodb: dict[str, Any] = {"SequenceNumber": str(seq)}
+    if image is not None:
+        dynamodb["NewImage"] = image
+    return {"eventName": event, "dynamodb": dynamodb}
 
 
 def run(records: list[StreamRecord], connections: FakeConnectionStore, pusher: FakePusher):  # type: ignore[no-untyped-def]
@@ -49,16 +62,18 @@ def test_one_connections_query_per_room_per_batch() -> None:
     assert sorted(connections.queries) == ["a", "b"]
 
 
-def test_only_inserts_are_fanned_out() -> None:
-    connections = FakeConnectionStore({"r": ["c1"]})
-    pusher = FakePusher()
-    run(
-        [record(1, "r", "MODIFY"), record(2, "r", "REMOVE"), StreamRecord("3", "INSERT", None)],
-        connections,
-        pusher,
-    )
-    assert pusher.posts == []
-    assert connections.queries == []
+def test_only_inserts_are_new_messages() -> None:
+    new = message(4, "r")
+    image = message_to_item(new, 0)
+    event = {
+        "Records": [
+            stream_record(1, "MODIFY", image),
+            stream_record(2, "REMOVE", None),
+            stream_record(3, "INSERT", None),
+            stream_record(4, "INSERT", image),
+        ]
+    }
+    assert parse_records(event) == [StreamRecord("4", new)]
 
 
 def test_gone_connections_are_removed_and_the_rest_still_delivered() -> None:
@@ -80,13 +95,16 @@ def test_a_room_whose_connections_cannot_be_read_fails_only_its_records() -> Non
     pusher = FakePusher()
     result = run([record(1, "ok"), record(2, "bad"), record(3, "ok")], connections, pusher)
     assert result.failed == ["2"]
+    assert [room for room, _ in result.unreadable_rooms] == ["bad"]
     assert [cid for cid, _ in pusher.posts] == ["c1", "c1"]
 
 
 def test_a_malformed_image_is_skipped_not_retried_forever() -> None:
-    connections = FakeConnectionStore({"r": ["c1"]})
-    result = run(
-        [StreamRecord("1", "INSERT", {"pk": {"S": "room#r"}}), record(2, "r")], connections, FakePusher()
-    )
-    assert result.failed == []
-    assert result.delivered == 1
+    good = message(2, "r")
+    event = {
+        "Records": [
+            stream_record(1, "INSERT", {"pk": {"S": "room#r"}}),
+            stream_record(2, "INSERT", message_to_item(good, 0)),
+        ]
+    }
+    assert parse_records(event) == [StreamRecord("2", good)]

@@ -6,9 +6,9 @@ import pytest
 
 from chat import ulid
 from chat.model import InvalidInput
+from chat.ports import StoreError
 from chat.service import accept_message, check_health, open_connection, read_history
 from chat.settings import Settings
-from chat.store import StoreError
 from tests.unit.fakes import FakeConnectionStore, FakeMessageStore
 
 NOW = 1_790_000_000_000
@@ -89,7 +89,7 @@ def test_health_is_ok_when_both_tables_answer() -> None:
 
 def test_health_names_the_failing_table() -> None:
     messages = FakeMessageStore()
-    messages.fail = StoreError("PutItem", RuntimeError("down"))
+    messages.fail = StoreError("PutItem", "ServiceUnavailable")
     healthy, body = check_health(
         messages=messages, connections=FakeConnectionStore(), region="us-east-1", now_ms=NOW
     )

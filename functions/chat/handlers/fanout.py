@@ -5,9 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from chat import clients
-from chat.fanout import fan_out, parse_records
+from chat.fanout import StreamRecord, fan_out
 from chat.observability import count, logger, metrics, traced
 from chat.settings import get_settings
+from chat.store import message_from_item
+
+
+def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
+    """The batch's new messages. Only inserts are new messages: a MODIFY is replication settling
+    a same-id race. An image that is not a message is skipped, never reported: retrying cannot
+    fix it, and reporting it would block the shard."""
+    records = []
+    for record in event.get("Records", []):
+        image = record["dynamodb"].get("NewImage")
+        sequence = record["dynamodb"]["SequenceNumber"]
+        if record["eventName"] != "INSERT" or image is None:
+            continue
+        try:
+            records.append(StreamRecord(sequence, message_from_item(image)))
+        except (KeyError, TypeError):
+            logger.error("skipping a record that is not a message", sequence=sequence)
+    return records
 
 
 @logger.inject_lambda_context
@@ -26,6 +44,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     count("Deliveries", result.delivered)
     count("StaleConnectionsRemoved", result.gone)
     count("FailedDeliveries", result.failed_posts)
+    for room, error in result.unreadable_rooms:
+        logger.warning("cannot read the room's connections", room=room, error=error)
+    for connection_id, error in result.kept_gone:
+        logger.warning("cannot remove a gone connection", connection_id=connection_id, error=error)
     logger.info(
         "fan-out done",
         records=len(event.get("Records", [])),

@@ -3,6 +3,7 @@ can be opened). Errors are `{"error": {"code", "message"}}` with a 4xx or 5xx st
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -11,11 +12,11 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from chat import clients
-from chat.model import ChatError
+from chat.model import ChatError, parse_json
 from chat.observability import count, logger, metrics, traced
+from chat.ports import StoreError
 from chat.service import accept_message, check_health, read_history
 from chat.settings import get_settings
-from chat.store import StoreError
 
 app = APIGatewayHttpResolver()
 
@@ -57,14 +58,17 @@ def history(room: str) -> Response[str]:
     return _json(200, page)
 
 
+def _raw_body() -> str | bytes:
+    """The body as the client sent it: API Gateway base64-encodes bodies that are not text."""
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body
+
+
 @app.post("/rooms/<room>/messages")
 def post_message(room: str) -> Response[str]:
-    try:
-        payload = json.loads(app.current_event.decoded_body or "")
-    except (ValueError, TypeError) as error:
-        raise ChatError("malformed_json", "the body is not valid JSON") from error
     message, created = accept_message(
-        payload,
+        parse_json(_raw_body()),
         room=room,
         transport="http",
         store=clients.message_store(),
@@ -86,6 +90,13 @@ def store_error(error: StoreError) -> Response[str]:
     return _json(
         503, {"error": {"code": "unavailable", "message": "this region cannot reach its table; retry"}}
     )
+
+
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def unexpected_error(error: Exception) -> Response[str]:
+    # The client gets our JSON error shape rather than API Gateway's bare 500 for a crashed function.
+    logger.exception("http handler failed")
+    return _json(500, {"error": {"code": "internal_error", "message": "the request failed; retry it"}})
 
 
 @app.not_found

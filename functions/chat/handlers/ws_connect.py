@@ -12,8 +12,13 @@ from typing import Any
 from chat import clients
 from chat.model import ChatError
 from chat.observability import logger, metrics, traced
+from chat.ports import StoreError
 from chat.service import open_connection
 from chat.settings import get_settings
+
+
+def _refusal(status: int, code: str, message: str) -> dict[str, Any]:
+    return {"statusCode": status, "body": json.dumps({"error": {"code": code, "message": message}})}
 
 
 @logger.inject_lambda_context
@@ -32,12 +37,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
     except ChatError as error:
         logger.info("connection refused", error=error.code)
-        return {"statusCode": error.status, "body": json.dumps({"error": error.to_json()})}
+        return _refusal(error.status, error.code, error.message)
+    except StoreError as error:
+        logger.warning("store unavailable", error=str(error))
+        return _refusal(503, "unavailable", "this region cannot register the connection; retry")
     except Exception:  # noqa: BLE001 - a WebSocket handler never raises
         logger.exception("connect failed")
-        return {
-            "statusCode": 500,
-            "body": json.dumps({"error": {"code": "internal_error", "message": "retry"}}),
-        }
+        return _refusal(500, "internal_error", "retry")
     logger.info("connected", room=connection.room)
     return {"statusCode": 200}

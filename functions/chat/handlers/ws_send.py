@@ -9,17 +9,17 @@ from chat import clients
 from chat.observability import count, logger, metrics, traced
 from chat.service import accept_message
 from chat.settings import get_settings
-from chat.websocket import frame, never_raises, parse_body
+from chat.websocket import frame, frame_route
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @traced
-@never_raises
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+@frame_route
+def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     logger.append_keys(connection_id=event["requestContext"]["connectionId"])
     message, created = accept_message(
-        parse_body(event),
+        body,
         transport="websocket",
         store=clients.message_store(),
         settings=get_settings(),
