@@ -137,10 +137,22 @@ def test_bad_history_queries_get_400(
     assert body["error"]["code"] == code
 
 
-def test_an_unknown_path_reaching_the_function_gets_a_404_error_body(
+def test_an_unknown_path_reaching_the_function_gets_api_gateways_own_404(
     in_region: Callable[..., None], context: LambdaContext
 ) -> None:
     in_region("us-east-1")
     status, body = call(http("GET", "/nope", route="$default"), context)
     assert status == 404
-    assert body["error"]["code"] == "not_found"
+    assert body == {"message": "Not Found"}
+
+
+@pytest.mark.parametrize("segment", ['a"b', "caf%C3%A9!", "%22%3E"])
+def test_a_room_segment_the_router_cannot_match_is_a_bad_room_not_a_missing_route(
+    in_region: Callable[..., None], context: LambdaContext, segment: str
+) -> None:
+    in_region("us-east-1")
+    status, body = call(
+        http("GET", f"/rooms/{segment}/messages", route="GET /rooms/{room}/messages"), context
+    )
+    assert status == 400
+    assert body["error"]["code"] == "invalid_room"

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from chat import clients
-from chat.model import ChatError, parse_json
+from chat.model import ChatError, parse_json, validate_room
 from chat.observability import count, logger, metrics, traced
 from chat.ports import StoreError
 from chat.service import accept_message, check_health, read_history
@@ -101,10 +101,16 @@ def unexpected_error(error: Exception) -> Response[str]:
 
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
-    event = app.current_event
-    return _json(
-        404, {"error": {"code": "not_found", "message": f"no route {event.http_method} {event.path}"}}
-    )
+    # API Gateway routes `/rooms/{room}/messages` for any one segment, but the resolver matches only
+    # its own character class: such a segment is a bad room (400), not a missing route.
+    path = app.current_event.path
+    if path.startswith("/rooms/") and path.endswith("/messages") and path.count("/") == 3:
+        try:
+            validate_room(path.split("/")[2])
+        except ChatError as error:
+            return chat_error(error)
+    # Anything else never reaches a function in AWS: answer as API Gateway does for no route.
+    return Response(status_code=404, content_type="application/json", body='{"message":"Not Found"}')
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
