@@ -108,7 +108,7 @@ def not_found(_: Exception) -> Response[str]:
         try:
             validate_room(path.split("/")[2])
         except ChatError as error:
-            return chat_error(error)
+            return _json(error.status, {"error": error.to_json()})
     # Anything else never reaches a function in AWS: answer as API Gateway does for no route.
     return Response(status_code=404, content_type="application/json", body='{"message":"Not Found"}')
 
