@@ -33,8 +33,8 @@ lint: venv ## ruff over everything, mypy --strict over functions/, localcloud/ a
 template: venv ## cfn-lint, sam validate --lint, sam build, and the template tests
 	bash scripts/check_template.sh
 
-deploy: venv ## sam build once, deploy the primary region then the other (see docs/deploy.md)
-	bash scripts/deploy.sh
+deploy: venv ## build, deploy both regions, upload the chat page, print its URL (ARGS=--dry-run: print the AWS calls)
+	bash scripts/deploy.sh $(ARGS)
 
 delete: venv ## tear both regions' stacks down (switches the messages table's deletion protection off first)
 	bash scripts/delete.sh
