@@ -36,7 +36,7 @@ template: venv ## cfn-lint, sam validate --lint, sam build, and the template tes
 deploy: venv ## build, deploy both regions, upload the chat page, print its URL (ARGS=--dry-run: print the AWS calls)
 	bash scripts/deploy.sh $(ARGS)
 
-delete: venv ## tear both regions' stacks down (switches the messages table's deletion protection off first)
+delete: venv ## tear both regions down: empties the page buckets, switches the messages table's deletion protection off, says what it leaves
 	bash scripts/delete.sh
 
 drill: venv ## failover drill against the local stack (ARGS="--region us-east-1 --mode invert|outage --hold 15")

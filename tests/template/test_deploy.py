@@ -3,6 +3,7 @@ and the dry run (every AWS call, in order, without credentials)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -205,3 +206,44 @@ def test_given_a_domain_without_its_zone_when_deploying_then_it_stops_before_any
     assert run.returncode == 1
     assert "HOSTED_ZONE_ID" in run.stderr
     assert not _calls(run.stdout.splitlines())
+
+
+def test_given_s3_when_the_page_is_uploaded_then_a_listing_shows_each_files_md5_so_unchanged_files_stay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real adapter against a moto server on 127.0.0.1: S3's ETag is what make deploy compares."""
+    from moto.server import ThreadedMotoServer
+
+    from scripts import aws
+    from scripts.deploy import CACHE_CONTROL, AwsCloud
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        for name, value in {
+            "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }.items():
+            monkeypatch.setenv(name, value)
+        aws.client.cache_clear()
+        bucket = f"rc-page-{os.getpid()}-eu-west-2"
+        s3 = aws.client("s3", SECONDARY)
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": SECONDARY})
+        cloud = AwsCloud("sam", "resilient-chat")
+        body = (ROOT / "frontend" / "app.js").read_bytes()
+        cloud.put_page_file(SECONDARY, bucket, "app.js", body, "text/javascript; charset=utf-8")
+        assert cloud.list_page(SECONDARY, bucket) == {
+            "app.js": hashlib.md5(body, usedforsecurity=False).hexdigest()
+        }
+        stored = s3.head_object(Bucket=bucket, Key="app.js")
+        assert (stored["ContentType"], stored["CacheControl"]) == (
+            "text/javascript; charset=utf-8",
+            CACHE_CONTROL,
+        )
+        cloud.delete_page_files(SECONDARY, bucket, ["app.js"])
+        assert cloud.list_page(SECONDARY, bucket) == {}
+    finally:
+        aws.client.cache_clear()
+        server.stop()
