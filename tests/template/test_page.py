@@ -113,6 +113,8 @@ def test_given_the_distribution_then_its_origin_group_fails_over_between_both_re
     for member in members:
         assert origins[member]["OriginAccessControlId"] == {"Fn::GetAtt": ["PageOriginAccessControl", "Id"]}
         assert origins[member]["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    first = origins[members[0]]  # a dead region's bucket is given up on quickly
+    assert first["ConnectionAttempts"] * first["ConnectionTimeout"] <= 5
     codes = group["FailoverCriteria"]["StatusCodes"]
     assert {403, 500, 502, 503, 504} <= set(codes["Items"])
     assert codes["Quantity"] == len(codes["Items"])
