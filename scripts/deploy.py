@@ -302,11 +302,9 @@ class DryRunCloud:
                 args.index("--parameter-overrides") + 1 : args.index("--no-fail-on-empty-changeset")
             ]
             parameters = dict(item.split("=", 1) for item in overrides)
-            self.stacks[region] = self._imagined_outputs(
-                region, parameters.get("DomainName", '""').strip('"')
-            )
+            self.stacks[region] = self.imagined_outputs(region, parameters.get("DomainName", '""').strip('"'))
 
-    def _imagined_outputs(self, region: str, domain: str) -> dict[str, str]:
+    def imagined_outputs(self, region: str, domain: str) -> dict[str, str]:
         outputs = {
             "HttpApiUrl": f"https://<HttpApi id in {region}>.execute-api.{region}.amazonaws.com",
             "WebSocketUrl": f"wss://<WebSocketApi id in {region}>.execute-api.{region}.amazonaws.com/prod",

@@ -145,7 +145,7 @@ def test_given_any_stacks_already_there_when_deploying_then_each_ends_with_what_
     lines: list[str] = []
     cloud = DryRunCloud("resilient-chat", out=lines.append)
     for region in existing:  # e.g. the secondary deployed first, by hand
-        cloud.stacks[region] = cloud._imagined_outputs(region, domain="")
+        cloud.stacks[region] = cloud.imagined_outputs(region, domain="")
     settings = _settings(frontend)
     deploy(cloud, settings)
     last = dict(_deploys(lines))
