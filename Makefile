@@ -33,10 +33,10 @@ lint: venv ## ruff over everything, mypy --strict over functions/, localcloud/ a
 template: venv ## cfn-lint, sam validate --lint, sam build, and the template tests
 	bash scripts/check_template.sh
 
-deploy: venv ## sam build once, deploy the primary region then the other (see docs/deploy.md)
-	bash scripts/deploy.sh
+deploy: venv ## build, deploy both regions, upload the chat page, print its URL (ARGS=--dry-run: print the AWS calls)
+	bash scripts/deploy.sh $(ARGS)
 
-delete: venv ## tear both regions' stacks down (switches the messages table's deletion protection off first)
+delete: venv ## tear both regions down: empties the page buckets, switches the messages table's deletion protection off, says what it leaves
 	bash scripts/delete.sh
 
 drill: venv ## failover drill against the local stack (ARGS="--region us-east-1 --mode invert|outage --hold 15")

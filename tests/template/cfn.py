@@ -3,6 +3,7 @@ parameter defaults, and the evaluation of conditions for a given region."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +101,8 @@ class Stack:
     template: Template
     region: str
     overrides: dict[str, str] = field(default_factory=dict)
+    stack_name: str = "resilient-chat"
+    account: str = "123456789012"
 
     def parameter(self, name: str) -> Any:
         spec = self.template["Parameters"][name]
@@ -124,7 +127,32 @@ class Stack:
             if key == "Fn::If":
                 name, when_true, when_false = inner
                 return self.resolve(when_true if self.condition(name) else when_false)
+            if key == "Fn::Sub":
+                text, variables = (inner, {}) if isinstance(inner, str) else inner
+                return self._substitute(str(text), {k: self.resolve(v) for k, v in variables.items()})
         return value
+
+    def _substitute(self, text: str, variables: dict[str, Any]) -> str:
+        """Fn::Sub with this stack's parameters and pseudo parameters; a resource's ${Name} stays."""
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::StackName": self.stack_name,
+            "AWS::AccountId": self.account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if name in pseudo:
+                return pseudo[name]
+            if name in self.template["Parameters"]:
+                return str(self.parameter(name))
+            return match.group(0)
+
+        return re.sub(r"\$\{([^}!]+)\}", value, text)
 
     def condition(self, name: str) -> bool:
         return self._evaluate(self.template["Conditions"][name])

@@ -1,8 +1,9 @@
 """`make delete` (scripts/delete.sh) against a moto server on 127.0.0.1, with a stand-in `sam`.
 
-The stand-in does what the real `sam` would ask of CloudFormation here: `list stack-outputs` reads
-the stack, `delete` deletes it and, for the primary's stack, the messages table in both regions,
-which fails while a replica's deletion protection is on (as CloudFormation's delete would).
+The stand-in does what the real `sam` would ask of CloudFormation here: `delete` deletes the stack,
+its page bucket (which fails while the bucket holds objects, as CloudFormation's delete would) and,
+for the primary's stack, the messages table in both regions (which fails while a replica's deletion
+protection is on).
 
 moto keeps its state per process, shared with any other test's moto server: every test uses names
 of its own.
@@ -40,9 +41,8 @@ region, stack = args[args.index("--region") + 1], args[args.index("--stack-name"
 cloudformation = boto3.client("cloudformation", region_name=region)
 (found,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
 outputs = {{o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}}
-if args[:2] == ["list", "stack-outputs"]:
-    print(json.dumps(found.get("Outputs", [])))
-elif args[0] == "delete":
+if args[0] == "delete":
+    boto3.client("s3", region_name=region).delete_bucket(Bucket=outputs["PageBucketName"])
     if outputs.get("IsPrimaryRegion") == "true":
         for replica in ({primary!r}, {secondary!r}):
             boto3.client("dynamodb", region_name=replica).delete_table(TableName=outputs["MessagesTableName"])
@@ -74,6 +74,7 @@ class World:
                 "Outputs": {
                     "IsPrimaryRegion": {"Value": "true" if region == PRIMARY else "false"},
                     "MessagesTableName": {"Value": self.table},
+                    "PageBucketName": {"Value": self.bucket(region)},
                 },
             }
             self.client("cloudformation", region).create_stack(
@@ -86,6 +87,14 @@ class World:
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                 DeletionProtectionEnabled=True,
             )
+            s3 = self.client("s3", region)
+            location = {} if region == "us-east-1" else {"LocationConstraint": region}
+            s3.create_bucket(Bucket=self.bucket(region), CreateBucketConfiguration=location)
+            for key in ("index.html", "app.js", "config.json"):
+                s3.put_object(Bucket=self.bucket(region), Key=key, Body=b"page")
+
+    def bucket(self, region: str) -> str:
+        return f"{self.stack}-page-123456789012-{region}"
 
     def make_delete(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -149,6 +158,9 @@ def test_given_both_stacks_when_deleting_then_protection_goes_off_on_purpose_and
     assert run.returncode == 0, run.stderr
     for region in (PRIMARY, SECONDARY):
         assert f"switching deletion protection OFF for {world.table} in {region}" in run.stdout
+        assert f"emptying the chat page's bucket {world.bucket(region)} in {region} (3 objects)" in run.stdout
+        buckets = world.client("s3", region).list_buckets()["Buckets"]
+        assert world.bucket(region) not in {bucket["Name"] for bucket in buckets}
         assert world.table not in world.client("dynamodb", region).list_tables()["TableNames"]
         with pytest.raises(ClientError, match="does not exist"):
             world.client("cloudformation", region).describe_stacks(StackName=world.stack)
@@ -156,3 +168,6 @@ def test_given_both_stacks_when_deleting_then_protection_goes_off_on_purpose_and
         call.split("--region ")[1].split()[0] for call in world.sam_calls() if call.startswith("delete")
     ]
     assert deletes == [SECONDARY, PRIMARY]
+    leaves = run.stdout.split("make delete leaves:")[1]
+    for left in ("aws-sam-cli-managed-default", "backup", "KMS", "validation"):
+        assert left in leaves
