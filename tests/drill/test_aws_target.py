@@ -4,6 +4,7 @@ always puts them back, judges recovery from either region's side, and keeps to a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import time
@@ -304,9 +305,11 @@ def test_a_drill_recovers_whichever_region_the_operator_is_near_within_the_route
         "request-created.route53", lambda **_: route53_calls.append(time.monotonic())
     )
     args = parse_args(
-        ["--aws-domain", DOMAIN, "--region", drilled, "--hold", "1", "--warmup", "0.5", "--cooldown", "0.5"]
-        + ["--clients", "2", "--rate", "2", "--probe-interval", "0.1", "--settle", "5"]
-        + ["--output", str(tmp_path / "report.json")]
+        [
+            *("--aws-domain", DOMAIN, "--region", drilled, "--hold", "1", "--warmup", "0.5"),
+            *("--cooldown", "0.5", "--clients", "2", "--rate", "2", "--probe-interval", "0.1"),
+            *("--settle", "5", "--output", str(tmp_path / "report.json")),
+        ]
     )
     target.prepare()
     report = asyncio.run(Drill(args, target).run())
@@ -314,11 +317,12 @@ def test_a_drill_recovers_whichever_region_the_operator_is_near_within_the_route
     assert report["verdict"] == "PASS", report["failures"]
     assert report["restored"] is True
     assert report["recover_seconds"] is not None
-    assert report["sent"] > 0 and report["lost"] == 0
+    assert report["sent"] > 0
+    assert report["lost"] == 0
     assert all(set(c["regions"]) <= set(regions.urls) and c["regions"] for c in report["clients"])
     assert not inverted(aws, aws["ours"]["checks"][drilled])
     spacing = 1 / ROUTE53_CALLS_PER_SECOND
-    gaps = [later - earlier for earlier, later in zip(route53_calls, route53_calls[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(route53_calls)]
     assert len(route53_calls) >= 3
     assert min(gaps) >= spacing * 0.95
     assert all(
