@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from drill import report
+from drill import capacity, report
 from drill.clients import SyntheticClient
 from drill.targets import REGIONS, AwsTarget, LocalTarget, Target, TargetError
 
@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--settle",
         type=float,
         default=30.0,
-        help="seconds to wait, after the last send, for every client to hold every message",
+        help="seconds, after the last send, for the last acks and for every client to hold every "
+        "acknowledged message; every wait of that phase ends by then",
     )
     parser.add_argument(
         "--stack",
@@ -61,7 +62,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="drill a real deployment with this domain (api.<domain>, ws.<domain>) instead",
     )
-    parser.add_argument("--stack-name", default="resilient-chat", help="the deployed stacks' name (AWS)")
+    parser.add_argument(
+        "--stack-name",
+        default="resilient-chat",
+        help="the deployed stacks' name in both regions (AWS): the drill acts only on their "
+        "outputs and resources",
+    )
     parser.add_argument(
         "--output",
         type=Path,
@@ -76,14 +82,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 class Drill:
-    def __init__(self, args: argparse.Namespace, target: Target) -> None:
+    def __init__(self, args: argparse.Namespace, target: Target, warnings: list[str] | None = None) -> None:
         self.args = args
         self.target = target
         self.events: list[dict[str, Any]] = []
         self.started = time.time()
         self.out_location = target.locations()[args.region]
         self.other = next(r for r in REGIONS if r != args.region)
-        self.warnings: list[str] = []
+        self.warnings = warnings or []
 
     def event(self, kind: str, **details: Any) -> None:
         self.events.append({"at": time.time(), "event": kind, **details})
@@ -249,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         for step in target.plan(args.region, args.mode):
             print(f"  - {step}")
         print("  - then restore exactly that, even on Ctrl-C or an error")
+        warnings = capacity.warnings(args.clients, args.rate, target.capacity())
+        for warning in warnings:
+            print(f"warning: {warning}", flush=True)
         if args.dry_run:
             print("dry run: nothing changed")
             return 0
@@ -258,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # SIGTERM too must restore: turn it into the KeyboardInterrupt that unwinds through `finally`.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    drill = Drill(args, target)
+    drill = Drill(args, target, warnings)
     try:
         result = asyncio.run(drill.run())
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from drill import capacity
 from localcloud.template import load_raw
 
 # The stack's regions are a fact of the template (the replicas of the messages table).
@@ -34,6 +35,7 @@ class Target(Protocol):
     name: str
 
     def prepare(self) -> None: ...
+    def capacity(self) -> list[dict[str, Any]] | None: ...
     def plan(self, region: str, mode: str) -> list[str]: ...
     def take_out(self, region: str, mode: str) -> None: ...
     def restore(self) -> bool: ...
@@ -95,6 +97,10 @@ class LocalTarget:
 
     def prepare(self) -> None:
         """Nothing to look up: stack.json has it all."""
+
+    def capacity(self) -> list[dict[str, Any]] | None:
+        """What this machine's local stack serves, if `make bench ARGS=capacity` measured it."""
+        return capacity.measured()
 
     def locations(self) -> dict[str, str]:
         """A client location next to each region."""
@@ -208,6 +214,10 @@ class AwsTarget:
         )
         self.route53_budget = CallBudget(self.route53_calls_per_second)
         self.route53.meta.events.register("request-created.route53", self.route53_budget.wait)
+
+    def capacity(self) -> list[dict[str, Any]] | None:
+        """Unknown: AWS scales the functions; its limits are the account's quotas."""
+        return None
 
     def locations(self) -> dict[str, str]:
         """Labels only: in AWS every synthetic client sits where the operator does."""
