@@ -108,7 +108,7 @@ class Drill:
         while not stop.is_set():
             healthy = await asyncio.to_thread(self.target.healthy, self.args.region)
             routed = await asyncio.to_thread(self.target.routed_region, self.out_location)
-            if phase["name"] == "warmup":
+            if phase["name"] == "warmup" and routed is not None:
                 routed_before = routed
             if phase["name"] == "out":
                 if not healthy and not self.seen("detected"):

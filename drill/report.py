@@ -95,6 +95,7 @@ def build(
         "reroute_seconds": round(rerouted - took_out, 2) if rerouted else None,
         "recover_seconds": round(recovered - restored_at, 2) if recovered and restored_at else None,
         "restored": undone and recovered is not None,
+        "undone": undone,
         "replication_delay_ms": {
             "p50": _ms(statistics.median(delays)) if delays else None,
             "max": _ms(max(delays)) if delays else None,
@@ -134,6 +135,13 @@ def summary(report: dict[str, Any]) -> str:
     def seconds(value: float | None) -> str:
         return "not seen" if value is None else f"{value:.1f} s"
 
+    restored = (
+        "yes"
+        if report["restored"]
+        else "changes undone, but the region was not back in time"
+        if report["undone"]
+        else "NO - check the region by hand"
+    )
     worst = max((c["without_service_seconds"] for c in report["clients"]), default=0.0)
     lines = [
         f"Failover drill ({report['target']}): {report['region']} taken out by '{report['mode']}' "
@@ -151,7 +159,7 @@ def summary(report: dict[str, Any]) -> str:
         f"  replication delay seen    p50 {report['replication_delay_ms']['p50']} ms, "
         f"max {report['replication_delay_ms']['max']} ms",
         f"  worst time without service {worst:.1f} s",
-        f"  restored                  {'yes' if report['restored'] else 'NO - check the region by hand'}",
+        f"  restored                  {restored}",
         *(f"  why it failed: {reason}" for reason in report["failures"]),
         *(f"  warning: {warning}" for warning in report["warnings"]),
         "  clients:",

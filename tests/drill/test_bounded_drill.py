@@ -78,6 +78,7 @@ def test_a_drill_of_a_stalled_stack_ends_within_its_settle_time_and_says_why_it_
     times = {event["event"]: event["t"] for event in report["timeline"]}
     assert times["settled"] - times["stopped_sending"] <= SETTLE + 1.0
     assert report["verdict"] == "FAIL"
+    assert report["undone"] is True  # nothing was left changed: the failure is the stack's
     assert report["unacked"] > 0
     assert report["lost"] > 0
     failures = " | ".join(report["failures"])
