@@ -23,6 +23,9 @@ class StalledTarget:
     name: str = "stalled"
 
     def prepare(self) -> None: ...
+    def capacity(self) -> None:
+        return None
+
     def plan(self, region: str, mode: str) -> list[str]:
         return []
 
@@ -73,7 +76,7 @@ def test_a_drill_of_a_stalled_stack_ends_within_its_settle_time_and_says_why_it_
             *("--output", str(tmp_path / "report.json")),
         ]
     )
-    report = asyncio.run(Drill(args, StalledTarget(stalled)).run())
+    report = asyncio.run(Drill(args, StalledTarget(stalled), ["over capacity"]).run())
 
     times = {event["event"]: event["t"] for event in report["timeline"]}
     assert times["settled"] - times["stopped_sending"] <= SETTLE + 1.0
@@ -84,6 +87,8 @@ def test_a_drill_of_a_stalled_stack_ends_within_its_settle_time_and_says_why_it_
     failures = " | ".join(report["failures"])
     assert f"{report['unacked']} messages never acknowledged" in failures
     assert f"{report['lost']} acknowledged messages were not held by every client" in failures
+    assert "the drill asked for more than the stack can serve (see the warning)" in failures
+    assert report["warnings"] == ["over capacity"]
     settled = next(e for e in report["timeline"] if e["event"] == "settled")
     assert settled["clients_behind"] > 0
     assert settled["awaiting_ack"] == 2  # the two clients of the stalled region
