@@ -24,7 +24,9 @@ def build(
     started: float,
     took_out: float,
     restored_at: float | None,
-    restored: bool,
+    undone: bool,
+    recovery_wait: float,
+    warnings: list[str],
     settings: dict[str, Any],
     ended: float,
 ) -> dict[str, Any]:
@@ -44,6 +46,27 @@ def build(
         for message_id, regions in c.live_frames.items()
         if len(regions) > 1
     ]
+    rejected = sum(len(c.rejected) for c in clients)
+    unacked = len(sent) - len(acked) - rejected
+    failures: list[str] = []
+    if lost:
+        failures.append(
+            f"{len(lost)} acknowledged messages were not held by every client "
+            f"{settings['settle_seconds']} s after the last send"
+        )
+    if duplicated:
+        failures.append(f"{duplicated} messages shown twice")
+    if unacked:
+        failures.append(f"{unacked} messages never acknowledged: the stack did not answer them")
+    if not undone:
+        failures.append("could not undo every change: check the region by hand")
+    if recovered is None:
+        failures.append(
+            f"{region} was not healthy and serving on its own endpoint "
+            f"within {recovery_wait:.0f} s of the restore"
+        )
+    if failures and warnings:
+        failures.append("the drill asked for more than the stack can serve (see the warning)")
     delays = [
         client.seen[message_id]["at"] - acked_at
         for client in clients
@@ -58,8 +81,8 @@ def build(
         "target": target,
         "sent": len(sent),
         "acked": len(acked),
-        "rejected": sum(len(c.rejected) for c in clients),
-        "unacked": len(sent) - len(acked) - sum(len(c.rejected) for c in clients),
+        "rejected": rejected,
+        "unacked": unacked,
         "delivered_to_every_client": sum(all(m in c.seen for c in clients) for m in acked),
         "delivered_live": sum(v["via"] == "live" for c in clients for v in c.seen.values()),
         "recovered_from_history": sum(v["via"] == "history" for c in clients for v in c.seen.values()),
@@ -71,7 +94,8 @@ def build(
         "detect_seconds": round(detected - took_out, 2) if detected else None,
         "reroute_seconds": round(rerouted - took_out, 2) if rerouted else None,
         "recover_seconds": round(recovered - restored_at, 2) if recovered and restored_at else None,
-        "restored": restored,
+        "restored": undone and recovered is not None,
+        "undone": undone,
         "replication_delay_ms": {
             "p50": _ms(statistics.median(delays)) if delays else None,
             "max": _ms(max(delays)) if delays else None,
@@ -97,6 +121,9 @@ def build(
         ],
         "timeline": [{**e, "t": round(e["at"] - started, 2)} for e in events],
         "settings": settings,
+        "warnings": warnings,
+        "verdict": "FAIL" if failures else "PASS",
+        "failures": failures,
         "started_at": started,
         "took_out_at": round(took_out - started, 2),
         "restored_at": round(restored_at - started, 2) if restored_at else None,
@@ -108,11 +135,17 @@ def summary(report: dict[str, Any]) -> str:
     def seconds(value: float | None) -> str:
         return "not seen" if value is None else f"{value:.1f} s"
 
+    restored = (
+        "yes"
+        if report["restored"]
+        else "changes undone, but the region was not back in time"
+        if report["undone"]
+        else "NO - check the region by hand"
+    )
     worst = max((c["without_service_seconds"] for c in report["clients"]), default=0.0)
-    verdict = "PASS" if report["lost"] == 0 and report["duplicated"] == 0 and report["restored"] else "FAIL"
     lines = [
         f"Failover drill ({report['target']}): {report['region']} taken out by '{report['mode']}' "
-        f"for {report['settings']['hold_seconds']} s  -> {verdict}",
+        f"for {report['settings']['hold_seconds']} s  -> {report['verdict']}",
         f"  time to detect            {seconds(report['detect_seconds'])}",
         f"  new connections moved in  {seconds(report['reroute_seconds'])}",
         f"  back to healthy after     {seconds(report['recover_seconds'])} (from the restore)",
@@ -126,7 +159,9 @@ def summary(report: dict[str, Any]) -> str:
         f"  replication delay seen    p50 {report['replication_delay_ms']['p50']} ms, "
         f"max {report['replication_delay_ms']['max']} ms",
         f"  worst time without service {worst:.1f} s",
-        f"  restored                  {'yes' if report['restored'] else 'NO - check the region by hand'}",
+        f"  restored                  {restored}",
+        *(f"  why it failed: {reason}" for reason in report["failures"]),
+        *(f"  warning: {warning}" for warning in report["warnings"]),
         "  clients:",
     ]
     for client in report["clients"]:

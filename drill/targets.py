@@ -4,6 +4,8 @@ exactly what they changed, and report health and routing as their Route 53 sees 
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -11,17 +13,34 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
+from drill import capacity
+from localcloud.template import load_raw
+
+# The stack's regions are a fact of the template (the replicas of the messages table).
+REGIONS = tuple(str(load_raw()["Parameters"]["ReplicaRegions"]["Default"]).split(","))
 ROUTE53_HEALTHY_SHARE = 0.18  # Route 53 counts a check healthy when over 18% of checkers say so
+# Route 53's API allows 5 requests per second per account; the drill keeps well under it, so
+# that whatever else runs in the account (deploys, other tools) is not throttled either.
+ROUTE53_CALLS_PER_SECOND = 2.0
+
+
+class TargetError(Exception):
+    """The drill cannot act on its target; the message says why, in one line."""
 
 
 class Target(Protocol):
     name: str
 
+    def prepare(self) -> None: ...
+    def capacity(self) -> list[dict[str, Any]] | None: ...
     def plan(self, region: str, mode: str) -> list[str]: ...
     def take_out(self, region: str, mode: str) -> None: ...
     def restore(self) -> bool: ...
     def healthy(self, region: str) -> bool: ...
+    def serves(self, region: str) -> bool: ...
     def routed_region(self, location: str) -> str | None: ...
     def websocket_url(self, location: str) -> str: ...
     def http_url(self, location: str) -> str: ...
@@ -33,6 +52,14 @@ def _get_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own endpoints
         body: dict[str, Any] = json.loads(response.read())
         return body
+
+
+def _answers_as(health_url: str, region: str) -> bool:
+    """Whether a region's own /health answers 200 from that region."""
+    try:
+        return _get_json(health_url, timeout=2).get("region") == region
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 @dataclass
@@ -57,7 +84,7 @@ class LocalTarget:
         try:
             self.info = json.loads(self.stack_file.read_text())
         except FileNotFoundError as error:
-            raise SystemExit(
+            raise TargetError(
                 f"no local stack: {self.stack_file} is missing (start one with `make local`)"
             ) from error
         self.route53 = boto3.client(
@@ -67,6 +94,13 @@ class LocalTarget:
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - moto ignores credentials
         )
+
+    def prepare(self) -> None:
+        """Nothing to look up: stack.json has it all."""
+
+    def capacity(self) -> list[dict[str, Any]] | None:
+        """What this machine's local stack serves, if `make bench ARGS=capacity` measured it."""
+        return capacity.measured()
 
     def locations(self) -> dict[str, str]:
         """A client location next to each region."""
@@ -116,6 +150,9 @@ class LocalTarget:
         status = _get_json(self.info["statusUrl"])
         return bool(status["regions"][region]["healthy"])
 
+    def serves(self, region: str) -> bool:
+        return _answers_as(f"{self.info['regions'][region]['httpUrl']}/health", region)
+
     def routed_region(self, location: str) -> str | None:
         """Where a new connection from `location` lands now (a fresh request through the routed name)."""
         try:
@@ -132,49 +169,122 @@ class LocalTarget:
         return str(self.info["frontDoorUrl"])
 
 
+class CallBudget:
+    """At most `per_second` calls, evenly spaced and shared by every thread of the drill. Hooked on
+    botocore's `request-created`, so it paces every attempt, retries included."""
+
+    def __init__(self, per_second: float) -> None:
+        self.spacing = 1.0 / per_second
+        self.next_at = 0.0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def wait(self, **_: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            at = max(now, self.next_at)
+            self.next_at = at + self.spacing
+            self.calls += 1
+        time.sleep(at - now)
+
+
 @dataclass
 class AwsTarget:
-    """A real deployment: Route 53 health checks (API in us-east-1), the region's functions."""
+    """A real deployment: the two regional stacks named `stack_name`. Everything the drill touches
+    (health check, functions, each region's own endpoints) comes from those stacks' outputs and
+    resources, never from a search of the account, which may hold other deployments."""
 
     domain: str
     stack_name: str = "resilient-chat"
     name: str = "aws"
     session: Any = None
+    route53_calls_per_second: float = ROUTE53_CALLS_PER_SECOND
     changes: list[Change] = field(default_factory=list)
+    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    _inverted: dict[str, bool] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.session = self.session or boto3.session.Session()
-        self.route53 = self.session.client("route53", region_name="us-east-1")
+        # Route 53's API lives in us-east-1. Throttling is retried with backoff by botocore's
+        # standard mode; the budget keeps us from being throttled in the first place.
+        self.route53 = self.session.client(
+            "route53",
+            region_name="us-east-1",
+            config=Config(retries={"mode": "standard", "max_attempts": 8}),
+        )
+        self.route53_budget = CallBudget(self.route53_calls_per_second)
+        self.route53.meta.events.register("request-created.route53", self.route53_budget.wait)
+
+    def capacity(self) -> list[dict[str, Any]] | None:
+        """Unknown: AWS scales the functions; its limits are the account's quotas."""
+        return None
 
     def locations(self) -> dict[str, str]:
+        """Labels only: in AWS every synthetic client sits where the operator does."""
         return {"us-east-1": "us-east-1", "eu-west-2": "eu-west-2"}
 
+    def prepare(self) -> None:
+        """Read both stacks' outputs; say in one line why that is not possible."""
+        if self.outputs:
+            return
+        if self.session.get_credentials() is None:
+            raise TargetError(
+                "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) "
+                "for the account that holds the stacks"
+            )
+        outputs = {region: self._stack_outputs(region) for region in REGIONS}
+        for region, values in outputs.items():
+            routed = values.get("HttpCustomDomainUrl")
+            if routed != f"https://api.{self.domain}":
+                raise TargetError(
+                    f"stack {self.stack_name} in {region} serves {routed or 'no domain'}, "
+                    f"not api.{self.domain}: check --aws-domain and --stack-name"
+                )
+        self.outputs = outputs
+
+    def _stack_outputs(self, region: str) -> dict[str, str]:
+        client = self.session.client("cloudformation", region_name=region)
+        try:
+            stack = client.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        except (ClientError, BotoCoreError) as error:
+            raise TargetError(f"cannot read stack {self.stack_name} in {region}: {error}") from error
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
     def direct_endpoints(self) -> dict[str, tuple[str, str]]:
-        """Unknown here: the synthetic clients use the routed names only (DNS-only failover)."""
-        return {}
+        """Each region's own WebSocket and HTTP URLs (the stacks' outputs), as the page has them."""
+        self.prepare()
+        return {region: (o["WebSocketUrl"], o["HttpApiUrl"]) for region, o in self.outputs.items()}
 
     def health_check_id(self, region: str) -> str:
-        """The check that probes this region's own execute-api host (template.yaml's HealthCheck)."""
-        for page in self.route53.get_paginator("list_health_checks").paginate():
-            for check in page["HealthChecks"]:
-                fqdn = check["HealthCheckConfig"].get("FullyQualifiedDomainName", "")
-                if f".execute-api.{region}." in fqdn:
-                    check_id: str = check["Id"]
-                    return check_id
-        raise SystemExit(f"no Route 53 health check probes an execute-api host in {region}")
+        """This stack's own health check of the region (template.yaml's HealthCheckId output)."""
+        self.prepare()
+        return self.outputs[region]["HealthCheckId"]
 
     def functions(self, region: str) -> list[str]:
-        client = self.session.client("lambda", region_name=region)
-        names: list[str] = []
-        for page in client.get_paginator("list_functions").paginate():
-            names += [
-                f["FunctionName"]
-                for f in page["Functions"]
-                if f["FunctionName"].startswith(f"{self.stack_name}-")
+        """The Lambda functions of this region's stack, by their physical names."""
+        client = self.session.client("cloudformation", region_name=region)
+        try:
+            return [
+                resource["PhysicalResourceId"]
+                for page in client.get_paginator("list_stack_resources").paginate(StackName=self.stack_name)
+                for resource in page["StackResourceSummaries"]
+                if resource["ResourceType"] == "AWS::Lambda::Function"
             ]
-        return names
+        except (ClientError, BotoCoreError) as error:
+            raise TargetError(
+                f"cannot list stack {self.stack_name}'s resources in {region}: {error}"
+            ) from error
 
     def plan(self, region: str, mode: str) -> list[str]:
+        if self.session.get_credentials() is None:
+            what = (
+                f"route53 update-health-check --inverted on the check in stack {self.stack_name}'s "
+                f"HealthCheckId output ({region})"
+                if mode == "invert"
+                else f"lambda put-function-concurrency 0 on every function of stack {self.stack_name} "
+                f"in {region}"
+            )
+            return [what, "(no AWS credentials here: the ids are read from the stacks when the drill runs)"]
         if mode == "invert":
             return [
                 f"route53 update-health-check --health-check-id {self.health_check_id(region)} --inverted"
@@ -187,7 +297,9 @@ class AwsTarget:
 
     def take_out(self, region: str, mode: str) -> None:
         if mode == "invert":
-            invert_health_check(self.route53, self.health_check_id(region), self.changes)
+            check = self.health_check_id(region)
+            self._inverted.pop(check, None)
+            invert_health_check(self.route53, check, self.changes)
             return
         client = self.session.client("lambda", region_name=region)
         for name in self.functions(region):
@@ -203,17 +315,26 @@ class AwsTarget:
             client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=0)
 
     def restore(self) -> bool:
+        self._inverted.clear()
         return _undo_all(self.changes)
 
     def healthy(self, region: str) -> bool:
+        """One GetHealthCheckStatus per probe; the Inverted flag is read again only after the drill
+        changed it."""
         check = self.health_check_id(region)
         observations = self.route53.get_health_check_status(HealthCheckId=check)["HealthCheckObservations"]
+        if check not in self._inverted:
+            config = self.route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
+            self._inverted[check] = bool(config.get("Inverted", False))
         good = sum(o["StatusReport"]["Status"].startswith("Success") for o in observations)
-        config = self.route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
         raw = bool(observations) and good / len(observations) > ROUTE53_HEALTHY_SHARE
-        return raw != bool(config.get("Inverted", False))
+        return raw != self._inverted[check]
+
+    def serves(self, region: str) -> bool:
+        return _answers_as(f"{self.direct_endpoints()[region][1]}/health", region)
 
     def routed_region(self, location: str) -> str | None:
+        """Where the routed name sends this machine: DNS answers for where the operator sits."""
         try:
             return str(_get_json(f"{self.http_url(location)}/health", timeout=5)["region"])
         except (urllib.error.URLError, OSError, ValueError, KeyError):

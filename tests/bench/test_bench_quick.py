@@ -31,9 +31,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 
 
 def test_every_benchmark_writes_its_results_and_the_figures(results: dict[str, dict[str, Any]]) -> None:
-    assert {"latency", "fanout", "coldstart", "cost"} <= set(results)
+    assert {"latency", "fanout", "coldstart", "cost", "capacity"} <= set(results)
     assert results["_figures"]["names"] == ["fanout.png", "latency.png"]
-    for name in ("latency", "fanout", "coldstart", "cost"):
+    for name in ("latency", "fanout", "coldstart", "cost", "capacity"):
         result = results[name]
         assert result["benchmark"] == name
         assert result["quick"] is True
@@ -106,3 +106,18 @@ def test_cost_counts_one_write_one_query_per_region_and_one_post_per_recipient(
         assert money["total"] > 0
         assert money["scanInstead"][1]["total"] > money["total"]  # scanning a busy table costs more
     assert result["prices"]["websocketMessagePerMillion"] > 0
+
+
+def test_capacity_measures_messages_and_deliveries_per_second_for_each_room_size(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    rows = results["capacity"]["rows"]
+    assert [r["recipients"] for r in rows] == [1, 3]
+    for row in rows:
+        assert row["messages"] > 0
+        assert row["messagesPerSecond"] == pytest.approx(row["messages"] / row["seconds"], rel=0.05)
+        assert row["deliveriesPerSecond"] == pytest.approx(
+            row["messagesPerSecond"] * row["recipients"], rel=0.01
+        )
+        assert row["latencyMs"]["n"] == row["messages"] * row["recipients"]
+        _positive(row["latencyMs"])

@@ -1,115 +1,184 @@
-"""The drill's AWS side against moto: it changes the right thing and always puts it back."""
+"""The drill's AWS side against moto-backed stacks: it acts on this stack's own resources only,
+always puts them back, judges recovery from either region's side, and keeps to a Route 53 budget."""
 
 from __future__ import annotations
 
-import io
-import zipfile
+import asyncio
+import json
+import socket
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from drill.__main__ import main
-from drill.targets import AwsTarget
+from drill.__main__ import Drill, main, parse_args
+from drill.targets import ROUTE53_CALLS_PER_SECOND, AwsTarget
+from tests.drill.fake_regions import FakeRegions, fake_regions
+
+DOMAIN = "example.com"
+ROUTE53_ACCOUNT_LIMIT = 5  # requests per second per account
+
+
+def stack_template(region: str, urls: tuple[str, str]) -> str:
+    """What the drill reads of template.yaml's stack: the functions, the health check, the outputs."""
+    function = {
+        "Type": "AWS::Lambda::Function",
+        "Properties": {
+            "Runtime": "python3.12",
+            "Handler": "index.handler",
+            "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+            "Code": {"ZipFile": "def handler(event, context): return event"},
+        },
+    }
+    return json.dumps(
+        {
+            "Resources": {
+                "Role": {
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}},
+                },
+                "SendMessageFunction": function,
+                "FanoutFunction": function,
+                "HealthCheck": {
+                    "Type": "AWS::Route53::HealthCheck",
+                    "Properties": {"HealthCheckConfig": health_check_config(f"ours.execute-api.{region}")},
+                },
+            },
+            "Outputs": {
+                "HealthCheckId": {"Value": {"Ref": "HealthCheck"}},
+                "WebSocketUrl": {"Value": urls[0]},
+                "HttpApiUrl": {"Value": urls[1]},
+                "HttpCustomDomainUrl": {"Value": f"https://api.{DOMAIN}"},
+                "WebSocketCustomDomainUrl": {"Value": f"wss://ws.{DOMAIN}"},
+            },
+        }
+    )
+
+
+def health_check_config(host: str) -> dict[str, Any]:
+    return {
+        "Type": "HTTPS",
+        "FullyQualifiedDomainName": f"{host}.amazonaws.com",
+        "Port": 443,
+        "ResourcePath": "/health",
+        "RequestInterval": 10,
+        "FailureThreshold": 2,
+    }
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def regions() -> Iterator[FakeRegions]:
+    with fake_regions() as fake:
+        yield fake
+
+
+@pytest.fixture
+def aws(credentials: None, regions: FakeRegions) -> Iterator[dict[str, Any]]:
+    """Given another deployment in the same account, created first, and then our two stacks."""
     with mock_aws():
         route53 = boto3.client("route53", region_name="us-east-1")
-        checks = {}
-        for region, api in (("us-east-1", "abc123"), ("eu-west-2", "def456")):
-            checks[region] = route53.create_health_check(
-                CallerReference=region,
-                HealthCheckConfig={
-                    "Type": "HTTPS",
-                    "FullyQualifiedDomainName": f"{api}.execute-api.{region}.amazonaws.com",
-                    "Port": 443,
-                    "ResourcePath": "/health",
-                    "RequestInterval": 10,
-                    "FailureThreshold": 2,
-                },
+        theirs: dict[str, Any] = {"checks": {}, "functions": {}}
+        for region in regions.urls:
+            theirs["checks"][region] = route53.create_health_check(
+                CallerReference=f"theirs-{region}",
+                HealthCheckConfig=health_check_config(f"theirs.execute-api.{region}"),
             )["HealthCheck"]["Id"]
-        yield {"route53": route53, "checks": checks}
+            theirs["functions"][region] = make_function(region, "resilient-chat-staging-SendMessageFunction")
+        ours: dict[str, Any] = {"checks": {}, "functions": {}}
+        for region, urls in regions.urls.items():
+            cloudformation = boto3.client("cloudformation", region_name=region)
+            cloudformation.create_stack(
+                StackName="resilient-chat",
+                TemplateBody=stack_template(region, urls),
+                Capabilities=["CAPABILITY_IAM"],
+            )
+            outputs = cloudformation.describe_stacks(StackName="resilient-chat")["Stacks"][0]["Outputs"]
+            ours["checks"][region] = next(
+                o["OutputValue"] for o in outputs if o["OutputKey"] == "HealthCheckId"
+            )
+            ours["functions"][region] = [
+                r["PhysicalResourceId"]
+                for r in cloudformation.list_stack_resources(StackName="resilient-chat")[
+                    "StackResourceSummaries"
+                ]
+                if r["ResourceType"] == "AWS::Lambda::Function"
+            ]
+        yield {"route53": route53, "ours": ours, "theirs": theirs}
 
 
-def inverted(aws: dict[str, Any], region: str) -> bool:
-    config = aws["route53"].get_health_check(HealthCheckId=aws["checks"][region])["HealthCheck"]
-    return bool(config["HealthCheckConfig"].get("Inverted", False))
-
-
-def make_functions(region: str, names: list[str]) -> Any:
+def make_function(region: str, name: str) -> str:
     iam = boto3.client("iam", region_name=region)
-    role = iam.create_role(RoleName=f"role-{region}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("index.py", "def handler(e, c): return e")
+    role = iam.create_role(RoleName=f"role-{name}-{region}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda", region_name=region).create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18},  # an empty zip archive
+    )
+    return name
+
+
+def inverted(aws: dict[str, Any], check: str) -> bool:
+    config = aws["route53"].get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
+    return bool(config.get("Inverted", False))
+
+
+def concurrency(region: str, name: str) -> int | None:
     client = boto3.client("lambda", region_name=region)
-    for name in names:
-        client.create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=role,
-            Handler="index.handler",
-            Code={"ZipFile": code.getvalue()},
-        )
-    return client
+    value: int | None = client.get_function_concurrency(FunctionName=name).get("ReservedConcurrentExecutions")
+    return value
 
 
-def test_invert_changes_only_the_regions_own_health_check_and_restores_it(aws: dict[str, Any]) -> None:
-    target = AwsTarget(domain="example.com")
+def test_invert_flips_only_this_stacks_health_check_and_restores_it(aws: dict[str, Any]) -> None:
+    target = AwsTarget(domain=DOMAIN)
     target.take_out("eu-west-2", "invert")
-    assert inverted(aws, "eu-west-2")
-    assert not inverted(aws, "us-east-1")
+    assert inverted(aws, aws["ours"]["checks"]["eu-west-2"])
+    assert not inverted(aws, aws["theirs"]["checks"]["eu-west-2"])
+    assert not inverted(aws, aws["ours"]["checks"]["us-east-1"])
     assert target.restore()
-    assert not inverted(aws, "eu-west-2")
+    assert not inverted(aws, aws["ours"]["checks"]["eu-west-2"])
 
 
 def test_a_check_inverted_before_the_drill_is_left_inverted(aws: dict[str, Any]) -> None:
-    aws["route53"].update_health_check(HealthCheckId=aws["checks"]["us-east-1"], Inverted=True)
-    target = AwsTarget(domain="example.com")
+    check = aws["ours"]["checks"]["us-east-1"]
+    aws["route53"].update_health_check(HealthCheckId=check, Inverted=True)
+    target = AwsTarget(domain=DOMAIN)
     target.take_out("us-east-1", "invert")
     assert target.restore()
-    assert inverted(aws, "us-east-1")
+    assert inverted(aws, check)
 
 
-def test_outage_sets_the_stacks_functions_to_zero_and_restores_their_concurrency(aws: dict[str, Any]) -> None:
-    client = make_functions(
-        "eu-west-2",
-        ["resilient-chat-SendMessageFunction-X", "resilient-chat-FanoutFunction-Y", "someone-elses-function"],
+def test_outage_sets_only_this_stacks_functions_to_zero_and_restores_them(aws: dict[str, Any]) -> None:
+    ours = aws["ours"]["functions"]["eu-west-2"]
+    boto3.client("lambda", region_name="eu-west-2").put_function_concurrency(
+        FunctionName=ours[0], ReservedConcurrentExecutions=7
     )
-    client.put_function_concurrency(
-        FunctionName="resilient-chat-FanoutFunction-Y", ReservedConcurrentExecutions=7
-    )
-    target = AwsTarget(domain="example.com")
+    target = AwsTarget(domain=DOMAIN)
     target.take_out("eu-west-2", "outage")
-    for name in ("resilient-chat-SendMessageFunction-X", "resilient-chat-FanoutFunction-Y"):
-        assert client.get_function_concurrency(FunctionName=name)["ReservedConcurrentExecutions"] == 0
-    assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(
-        FunctionName="someone-elses-function"
-    )
+    assert [concurrency("eu-west-2", name) for name in ours] == [0, 0]
+    assert concurrency("eu-west-2", aws["theirs"]["functions"]["eu-west-2"]) is None
     assert target.restore()
-    assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(
-        FunctionName="resilient-chat-SendMessageFunction-X"
-    )
-    assert (
-        client.get_function_concurrency(FunctionName="resilient-chat-FanoutFunction-Y")[
-            "ReservedConcurrentExecutions"
-        ]
-        == 7
-    )
+    assert [concurrency("eu-west-2", name) for name in ours] == [7, None]
 
 
 def test_an_error_during_the_drill_still_restores(aws: dict[str, Any]) -> None:
-    target = AwsTarget(domain="example.com")
+    target = AwsTarget(domain=DOMAIN)
 
     def drill_that_breaks() -> None:
         try:
@@ -120,14 +189,137 @@ def test_an_error_during_the_drill_still_restores(aws: dict[str, Any]) -> None:
 
     with pytest.raises(RuntimeError, match="broke"):
         drill_that_breaks()
-    assert not inverted(aws, "us-east-1")
+    assert not inverted(aws, aws["ours"]["checks"]["us-east-1"])
 
 
-def test_a_dry_run_prints_the_plan_and_changes_nothing(
+def test_the_synthetic_clients_fall_back_to_each_regions_own_endpoints(
+    aws: dict[str, Any], regions: FakeRegions
+) -> None:
+    assert AwsTarget(domain=DOMAIN).direct_endpoints() == regions.urls
+
+
+def test_a_dry_run_prints_this_stacks_plan_and_changes_nothing(
     aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--aws-domain", "example.com", "--region", "us-east-1", "--dry-run"]) == 0
+    assert main(["--aws-domain", DOMAIN, "--region", "us-east-1", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert aws["checks"]["us-east-1"] in out
+    assert aws["ours"]["checks"]["us-east-1"] in out
+    assert aws["theirs"]["checks"]["us-east-1"] not in out
     assert "dry run: nothing changed" in out
-    assert not inverted(aws, "us-east-1")
+    assert not inverted(aws, aws["ours"]["checks"]["us-east-1"])
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+
+
+@pytest.mark.parametrize("mode", ["invert", "outage"])
+def test_a_dry_run_without_credentials_prints_its_plan(
+    no_credentials: None, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    assert main(["--aws-domain", DOMAIN, "--mode", mode, "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert "dry run: nothing changed" in captured.out
+    assert "no AWS credentials" in captured.out
+    assert captured.err == ""
+
+
+def test_a_real_run_without_credentials_says_so_in_one_line(
+    no_credentials: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--aws-domain", DOMAIN]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("drill: no AWS credentials")
+
+
+def test_a_drill_of_another_domain_is_refused_before_it_changes_anything(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--aws-domain", "other.example.org", "--clients", "1"]) == 2
+    assert "not api.other.example.org" in capsys.readouterr().err
+    assert not inverted(aws, aws["ours"]["checks"]["us-east-1"])
+
+
+def test_throttled_route53_calls_are_retried_with_backoff(aws: dict[str, Any]) -> None:
+    target = AwsTarget(domain=DOMAIN)
+    attempts: list[float] = []
+
+    def throttle_twice(request: Any, **_: Any) -> AWSResponse | None:
+        attempts.append(time.monotonic())
+        if len(attempts) > 2:
+            return None
+        body = (
+            b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+            b"<Message>Rate exceeded</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+        )
+        return AWSResponse(request.url, 400, {}, _Raw(body))
+
+    target.health_check_id("us-east-1")  # read the stacks first: only the status call is throttled
+    target.route53.meta.events.register_first("before-send.route53.GetHealthCheckStatus", throttle_twice)
+    assert target.healthy("us-east-1") is True
+    assert len(attempts) == 3
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+def refused_url() -> str:
+    """A loopback port nobody listens on: a routed name whose DNS answer is a dead region."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"ws://127.0.0.1:{probe.getsockname()[1]}/"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("drilled", "operator_near"),
+    [("us-east-1", "eu-west-2"), ("us-east-1", "us-east-1"), ("eu-west-2", "us-east-1")],
+)
+def test_a_drill_recovers_whichever_region_the_operator_is_near_within_the_route53_budget(
+    aws: dict[str, Any],
+    regions: FakeRegions,
+    drilled: str,
+    operator_near: str,
+    tmp_path: Path,
+) -> None:
+    """Given the routed names answer from the region nearest the operator, and the routed
+    WebSocket name refuses connections, when a region is drilled, then the clients chat through
+    each region's own endpoint, the drill recovers and passes, and Route 53 is called at most at
+    the drill's budget, far under the account's limit."""
+    target = AwsTarget(domain=DOMAIN)
+    target.http_url = lambda location: regions.urls[operator_near][1]  # type: ignore[method-assign]
+    target.websocket_url = lambda location: refused_url()  # type: ignore[method-assign]
+    route53_calls: list[float] = []
+    target.route53.meta.events.register(
+        "request-created.route53", lambda **_: route53_calls.append(time.monotonic())
+    )
+    args = parse_args(
+        [
+            *("--aws-domain", DOMAIN, "--region", drilled, "--hold", "1", "--warmup", "0.5"),
+            *("--cooldown", "0.5", "--clients", "2", "--rate", "2", "--probe-interval", "0.1"),
+            *("--settle", "5", "--output", str(tmp_path / "report.json")),
+        ]
+    )
+    target.prepare()
+    report = asyncio.run(Drill(args, target).run())
+
+    assert report["verdict"] == "PASS", report["failures"]
+    assert report["restored"] is True
+    assert report["recover_seconds"] is not None
+    assert report["sent"] > 0
+    assert report["lost"] == 0
+    assert all(set(c["regions"]) <= set(regions.urls) and c["regions"] for c in report["clients"])
+    assert not inverted(aws, aws["ours"]["checks"][drilled])
+    assert len(route53_calls) >= 3
+    per_second = [sum(start <= t < start + 1 for t in route53_calls) for start in route53_calls]
+    assert max(per_second) <= ROUTE53_CALLS_PER_SECOND + 1 < ROUTE53_ACCOUNT_LIMIT

@@ -63,6 +63,9 @@ def test_a_drill_loses_nothing_and_restores_the_region(
     assert report["lost"] == 0
     assert report["duplicated"] == 0
     assert report["restored"] is True
+    assert report["verdict"] == "PASS", report["failures"]
+    assert report["failures"] == []
+    assert report["unacked"] == 0
     assert report["delivered_to_every_client"] == report["acked"]
     order = {event["event"]: event["t"] for event in report["timeline"]}
     assert order["took_out"] <= order["detected"] <= order["restore"] < order["recovered"]

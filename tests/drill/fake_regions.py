@@ -1,0 +1,106 @@
+"""Two chat regions on loopback, small enough to reason about, for driving the drill without the
+local stack: each serves `/health`, the rooms' history and a WebSocket that acks every message and
+pushes it to every connection in both regions (instant replication). A region can be made to
+stall: it still accepts connections and requests, and never answers them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+REGIONS = ("us-east-1", "eu-west-2")
+
+
+@dataclass
+class FakeRegions:
+    urls: dict[str, tuple[str, str]] = field(default_factory=dict)  # region -> (ws, http)
+    stalled: set[str] = field(default_factory=set)
+    deliver: bool = True  # False: ack but never push (as if replication and fan-out were stuck)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+
+    def app(self, region: str) -> web.Application:
+        async def stall_if_asked() -> None:
+            if region in self.stalled:
+                await asyncio.Event().wait()  # accepted, never answered
+
+        async def health(request: web.Request) -> web.Response:
+            await stall_if_asked()
+            return web.json_response({"status": "ok", "region": region})
+
+        async def history(request: web.Request) -> web.Response:
+            await stall_if_asked()
+            room = request.match_info["room"]
+            after = request.query.get("after", "")
+            found = [m for m in self.messages if m["room"] == room and m["id"] > after]
+            return web.json_response({"messages": found, "region": region, "next": None})
+
+        async def websocket(request: web.Request) -> web.WebSocketResponse:
+            socket = web.WebSocketResponse()
+            await socket.prepare(request)
+            self.sockets.append(socket)
+            async for raw in socket:
+                if raw.type != WSMsgType.TEXT or region in self.stalled:
+                    continue
+                frame = json.loads(raw.data)
+                message = {key: frame[key] for key in ("id", "room", "author", "text")} | {
+                    "sentAt": "",
+                    "acceptedRegion": region,
+                    "transport": "websocket",
+                }
+                if all(m["id"] != message["id"] for m in self.messages):
+                    self.messages.append(message)
+                await socket.send_json({"type": "ack", "id": message["id"], "acceptedRegion": region})
+                if self.deliver:
+                    for other in list(self.sockets):
+                        with contextlib.suppress(ConnectionError, RuntimeError):
+                            await other.send_json(
+                                {"type": "message", "message": message, "deliveredBy": region}
+                            )
+            return socket
+
+        app = web.Application()
+        app.router.add_get("/health", health)
+        app.router.add_get("/rooms/{room}/messages", history)
+        app.router.add_get("/", websocket)
+        return app
+
+
+@contextlib.contextmanager
+def fake_regions() -> Iterator[FakeRegions]:
+    """Both regions on free loopback ports, served by a thread of their own."""
+    fake = FakeRegions()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    runners: list[web.AppRunner] = []
+
+    async def start() -> None:
+        for region in REGIONS:
+            runner = web.AppRunner(fake.app(region), access_log=None, shutdown_timeout=0.1)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            fake.urls[region] = (f"ws://127.0.0.1:{port}/", f"http://127.0.0.1:{port}")
+            runners.append(runner)
+        ready.set()
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
+    ready.wait(timeout=10)
+    try:
+        yield fake
+    finally:
+        fake.stalled.clear()
+        for runner in runners:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
