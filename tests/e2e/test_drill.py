@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.local_stack import ROOT
+from localcloud.cloudformation import ROOT
 
 pytestmark = pytest.mark.e2e
 

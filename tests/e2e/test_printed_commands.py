@@ -11,14 +11,15 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud.stack import banner
+from localcloud.cli import banner
+from localcloud.state import StateDir
 from tests.e2e.chat import until_health
 
 pytestmark = pytest.mark.e2e
 
 
 def printed_command(info: dict[str, Any], heading: str) -> str:
-    lines = banner(info).splitlines()
+    lines = banner(info, StateDir(Path(info["stateDir"]))).splitlines()
     at = next(i for i, line in enumerate(lines) if line.strip().startswith(heading))
     return lines[at + 1].strip()
 

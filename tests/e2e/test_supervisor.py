@@ -19,8 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from localcloud.stack import PORTS_PER_STACK, taken_ports
-from tests.local_stack import FAST, ROOT
+from localcloud.cli import PORTS_PER_STACK, taken_ports
+from localcloud.cloudformation import ROOT
+from localcloud.running import QUICK
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +91,7 @@ def stack_file(state: Path) -> dict[str, Any]:
     return info
 
 
-def test_a_gateway_that_dies_is_reported_and_started_again_on_its_ports(stack: dict[str, Any]) -> None:
+def test_a_region_process_that_dies_is_reported_and_started_again_on_its_ports(stack: dict[str, Any]) -> None:
     state = Path(stack["stateDir"])
     region = stack_file(state)["regions"]["us-east-1"]
     os.kill(region["pid"], signal.SIGKILL)
@@ -106,12 +107,12 @@ def test_a_gateway_that_dies_is_reported_and_started_again_on_its_ports(stack: d
 
     assert asyncio.run(health()) == 200  # the same URL: it came back on its ports
     said = (state / "stack.log").read_text()
-    assert f"us-east-1's gateway (pid {region['pid']}) was killed by SIGKILL" in said
+    assert f"us-east-1's process (pid {region['pid']}) was killed by SIGKILL" in said
 
 
 def test_when_the_aws_endpoint_dies_the_stack_says_why_and_stops_everything(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "localcloud", "--port", "0", "--state-dir", str(tmp_path), *FAST],
+        [sys.executable, "-m", "localcloud", "--port", "0", "--state-dir", str(tmp_path), *QUICK],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -131,4 +132,4 @@ def test_when_the_aws_endpoint_dies_the_stack_says_why_and_stops_everything(tmp_
     assert f"AWS endpoint (pid {info['awsEndpointPid']}) was killed by SIGKILL" in said
     assert not (tmp_path / "stack.json").exists()
     for region in info["regions"].values():
-        assert not Path(f"/proc/{region['pid']}").exists(), "a gateway outlived the stack"
+        assert not Path(f"/proc/{region['pid']}").exists(), "a region's process outlived the stack"
