@@ -25,6 +25,12 @@ LATENCY_MS: dict[str, dict[str, int]] = {
 LOCATION_COOKIE = "rc-location"
 
 
+def nearest(location: str) -> str:
+    """The region with the shortest round trip from `location`."""
+    latency = LATENCY_MS[location]
+    return min(latency, key=latency.__getitem__)
+
+
 class LatencyRouter:
     def __init__(self, health: HealthChecker, *, location: str) -> None:
         self._health = health

@@ -22,6 +22,7 @@ import pytest
 from localcloud.cli import PORTS_PER_STACK, taken_ports
 from localcloud.cloudformation import ROOT
 from localcloud.running import QUICK
+from tests.e2e.chat import NEAR_NEW_YORK
 
 pytestmark = pytest.mark.e2e
 
@@ -93,12 +94,12 @@ def stack_file(state: Path) -> dict[str, Any]:
 
 def test_a_region_process_that_dies_is_reported_and_started_again_on_its_ports(stack: dict[str, Any]) -> None:
     state = Path(stack["stateDir"])
-    region = stack_file(state)["regions"]["us-east-1"]
+    region = stack_file(state)["regions"][NEAR_NEW_YORK]
     os.kill(region["pid"], signal.SIGKILL)
 
     deadline = time.monotonic() + 60
-    while stack_file(state)["regions"]["us-east-1"]["pid"] in (region["pid"], None):
-        assert time.monotonic() < deadline, "the supervisor never started us-east-1 again"
+    while stack_file(state)["regions"][NEAR_NEW_YORK]["pid"] in (region["pid"], None):
+        assert time.monotonic() < deadline, f"the supervisor never started {NEAR_NEW_YORK} again"
         time.sleep(0.1)
 
     async def health() -> int:
@@ -107,7 +108,7 @@ def test_a_region_process_that_dies_is_reported_and_started_again_on_its_ports(s
 
     assert asyncio.run(health()) == 200  # the same URL: it came back on its ports
     said = (state / "stack.log").read_text()
-    assert f"us-east-1's process (pid {region['pid']}) was killed by SIGKILL" in said
+    assert f"{NEAR_NEW_YORK}'s process (pid {region['pid']}) was killed by SIGKILL" in said
 
 
 def test_when_the_aws_endpoint_dies_the_stack_says_why_and_stops_everything(tmp_path: Path) -> None:
