@@ -36,6 +36,10 @@ HOP_BY_HOP = {
 }
 
 
+# Close codes that say how a connection ended and may never be sent in a close frame (RFC 6455).
+NEVER_SENT = {1005, 1006, 1015}
+
+
 class NoSuchControl(LookupError):
     pass
 
@@ -256,6 +260,11 @@ async def _pump(client: web.WebSocketResponse, upstream: ClientConnection) -> No
     for task in tasks:
         task.cancel()
     code = upstream.close_code or client.close_code or 1000
-    with contextlib.suppress(ConnectionClosed):
-        await upstream.close(code=code)
+    if code in NEVER_SENT:
+        # The client went without a close frame: so does its connection to the region, as a
+        # client's dropped TCP reaches API Gateway in AWS (there, no proxy is in between).
+        upstream.transport.abort()
+    else:
+        with contextlib.suppress(ConnectionClosed):
+            await upstream.close(code=code)
     await client.close(code=code)

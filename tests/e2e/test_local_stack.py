@@ -74,6 +74,33 @@ def test_the_front_door_sends_each_client_to_its_nearest_region(stack: dict[str,
     asyncio.run(scenario())
 
 
+async def connections_in(stack: dict[str, Any], region: str) -> int:
+    url = stack["regions"][region]["managementUrl"].rsplit("/", 1)[0] + "/_local/stats"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        count: int = (await response.json())["connections"]
+        return count
+
+
+def test_a_client_that_vanishes_behind_the_front_door_leaves_no_connection_in_its_region(
+    stack: dict[str, Any],
+) -> None:
+    async def scenario() -> None:
+        # given a client connected through the front door
+        before = await connections_in(stack, NEAR_NEW_YORK)
+        client = await Client.connect(
+            stack["frontDoorWebsocketUrl"], "e2e-vanish", "ada", location="new-york"
+        )
+        assert await connections_in(stack, NEAR_NEW_YORK) == before + 1
+        # when it vanishes without a close frame (a laptop lid shut, a process killed)
+        client.socket.transport.abort()
+        # then its region lets the connection go, as API Gateway does when the client's TCP ends
+        async with asyncio.timeout(15):
+            while await connections_in(stack, NEAR_NEW_YORK) != before:
+                await asyncio.sleep(0.1)
+
+    asyncio.run(scenario())
+
+
 def test_inverting_a_health_check_moves_new_clients_to_the_other_region(stack: dict[str, Any]) -> None:
     check = stack["regions"][NEAR_NEW_YORK]["healthCheckId"]
     api = route53(stack)
