@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
+from localcloud.cloudformation import ROOT
 from localcloud.events import LambdaContext
-from localcloud.template import ROOT, Template
+from localcloud.template import Template
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

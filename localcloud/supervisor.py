@@ -208,7 +208,10 @@ class Supervisor:
                         await self._spawn_region(process)
                     except (OSError, RuntimeError) as error:
                         return f"{why}, and could not start again: {error}"
-                self.state.update_pids({r: p.pid for r, p in self.regions.items()})
+                self._record_pids()
+
+    def _record_pids(self) -> None:
+        self.state.update_pids({r: p.pid for r, p in self.regions.items()})
 
     def describe(self, routing: dict[str, Any], startup_seconds: float) -> dict[str, Any]:
         return {
@@ -256,7 +259,7 @@ class Supervisor:
             raise ValueError('POST /_local/regions/<region> with {"action": "stop" | "start"}')
         await (self.stop_region(region) if action == "stop" else self.start_region(region))
         process = self.regions[region]
-        self.state.update_pids({r: p.pid for r, p in self.regions.items()})
+        self._record_pids()
         return {"region": region, "running": process.running, "pid": process.pid}
 
     async def _control_replication(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -272,8 +275,8 @@ class Supervisor:
             try:
                 async with self._session.get(f"{self.replication_url}/status") as response:
                     replication = await response.json()
-            except (aiohttp.ClientError, ValueError):
-                replication = None
+            except (OSError, aiohttp.ClientError, ValueError):
+                replication = None  # replication's process is gone: the supervisor is stopping
         return {"replication": replication, "processes": {r: p.running for r, p in self.regions.items()}}
 
     # ------------------------------------------------------------------ stop

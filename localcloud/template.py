@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.cloudformation import (
-    ROOT,
     TEMPLATE,
     Context,
     Raw,
@@ -23,7 +22,7 @@ from localcloud.cloudformation import (
 )
 
 # drill/targets.py reads the template's raw parameters through `load_raw` (until it uses `load().regions`).
-__all__ = ["ROOT", "Template", "load", "load_raw"]
+__all__ = ["Template", "load", "load_raw"]
 
 
 @dataclass(frozen=True)
