@@ -17,12 +17,12 @@ import uuid
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many
-from bench.common import FUNCTIONS, local_stack, summary_ms
+from bench.common import FUNCTIONS, REGIONS, local_stack, summary_ms
 
 if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
 
-REGION = "us-east-1"
+REGION = REGIONS[0]
 SENDERS = 4
 IN_FLIGHT = 16  # messages sent and not yet delivered everywhere, over all senders
 TIMEOUT = 30.0

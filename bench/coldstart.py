@@ -20,17 +20,12 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import FUNCTIONS, ROOT
+from bench.common import FUNCTIONS, REGIONS, ROOT, TEMPLATE
+from localcloud import provision
 
 BASELINE = "boto3"
-MODULES = (
-    "chat.handlers.ws_connect",
-    "chat.handlers.ws_disconnect",
-    "chat.handlers.ws_send",
-    "chat.handlers.ws_default",
-    "chat.handlers.http_api",
-    "chat.handlers.fanout",
-)
+# Every function's handler module, as the template names it ("chat.handlers.ws_send.handler").
+MODULES = tuple(function.handler.rsplit(".", 1)[0] for function in TEMPLATE.functions.values())
 # Not targets: what the handlers' import time is made of (full runs only).
 COMPONENTS = ("aws_xray_sdk.core", "aws_lambda_powertools.logging", "aws_lambda_powertools.metrics")
 VENV = ROOT / ".tools" / "bench-py312"
@@ -40,14 +35,11 @@ TARGET_RATIO = 1.5
 
 def lambda_environment() -> dict[str, str]:
     """What Lambda sets before the runtime imports a handler: the template's variables with its
-    default parameters (so TraceAwsCalls=false), resolved as for a us-east-1 deployment."""
-    from localcloud.template import load
-
-    template = load()
-    refs = {"ConnectionsTable": "resilient-chat-ConnectionsTable", "WebSocketApi": "abc123"}
-    context = template.context("us-east-1", "resilient-chat", {}, refs)
-    env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
-    for function in template.functions.values():
+    default parameters (so TraceAwsCalls=false), resolved as for a deployment in its first region."""
+    region = REGIONS[0]
+    context = TEMPLATE.context(region, refs=provision.table_names(TEMPLATE) | {"WebSocketApi": "abc123"})
+    env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    for function in TEMPLATE.functions.values():
         env.update({name: str(context.resolve(value)) for name, value in function.environment.items()})
     return env
 

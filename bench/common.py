@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
@@ -16,9 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from localcloud.running import running_stack
+from localcloud.template import load
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 FUNCTIONS = ROOT / "functions"
+TEMPLATE = load()
+REGIONS = tuple(TEMPLATE.regions)  # where the chat runs; the first holds the global table
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -81,58 +85,20 @@ def local_stack(
     health_interval: float = 600.0,
     env: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """`python -m localcloud` in a subprocess on free ports, as tests/e2e/conftest.py starts it.
+    """The local stack on free ports (localcloud.running), with how long it took to start.
 
     The health interval is long by default: the front door's deep probes write to the tables and
     would both add load and pollute the AWS call counts (no benchmark goes through the front door).
     """
-    state = Path(tempfile.mkdtemp(prefix="bench-stack-"))
+    options = [
+        *("--health-interval", str(health_interval)),
+        *("--failure-threshold", "2"),
+        *("--replication-delay", str(replication_delay)),
+        *("--poll-interval", str(poll_interval)),
+    ]
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "localcloud",
-            "--port",
-            "0",
-            "--state-dir",
-            str(state),
-            "--health-interval",
-            str(health_interval),
-            "--failure-threshold",
-            "2",
-            "--replication-delay",
-            str(replication_delay),
-            "--poll-interval",
-            str(poll_interval),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    for line in process.stdout:
-        output.append(line)
-        if line.startswith("READY "):
-            break
-    else:
-        process.wait()
-        raise RuntimeError("the local stack did not start:\n" + "".join(output))
-    info: dict[str, Any] = json.loads((state / "stack.json").read_text())
-    info["stateDir"] = str(state)
-    info["benchStartupSeconds"] = round(time.perf_counter() - started, 2)
-    try:
-        yield info
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+    with running_stack(Path(tempfile.mkdtemp(prefix="bench-stack-")), options, env=env) as info:
+        yield {**info, "benchStartupSeconds": round(time.perf_counter() - started, 2)}
 
 
 @contextmanager

@@ -20,13 +20,12 @@ import uuid
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many
-from bench.common import FUNCTIONS, local_stack
+from bench.common import FUNCTIONS, REGIONS, local_stack
 
 if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
 
-REGIONS = ("us-east-1", "eu-west-2")
-SENDER_REGION = "us-east-1"
+SENDER_REGION = REGIONS[0]
 POST = "apigatewaymanagementapi.PostToConnection"
 # us-east-1 on-demand prices, the ones docs/deploy.md's cost section uses (USD).
 PRICES_SOURCE = "docs/deploy.md (AWS pricing pages for us-east-1, as read for that document in 2026-11)"

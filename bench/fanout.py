@@ -25,12 +25,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bench.common import FUNCTIONS, slow_endpoint
+from bench.common import FUNCTIONS, REGIONS, TEMPLATE, slow_endpoint
 
 if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
 
 POST_SECONDS = 0.020
+REGION = REGIONS[0]  # the fan-out of one region
 ROOM = "bench-fanout"
 
 
@@ -38,7 +39,7 @@ def _record(sequence: int, room: str, item_of: Callable[..., dict[str, Any]], me
     return {
         "eventName": "INSERT",
         "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
+        "awsRegion": REGION,
         "dynamodb": {"SequenceNumber": str(sequence), "NewImage": item_of(message, 2_000_000_000)},
     }
 
@@ -59,7 +60,7 @@ def make_batch(messages: int, rooms: Sequence[str] = (ROOM,)) -> dict[str, Any]:
             author="bench",
             text=f"message {index}",
             sentAt=iso_time(ulid.timestamp_ms(message_id)),
-            acceptedRegion="us-east-1",
+            acceptedRegion=REGION,
             transport="websocket",
         )
         records.append(_record(index + 1, room, message_to_item, message))
@@ -121,7 +122,7 @@ def run_domain(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int)
                 records = parse_records(make_batch(1))
                 started = time.perf_counter()
                 result = fan_out(
-                    records, connections=store, pusher=pusher, region="us-east-1", concurrency=concurrency
+                    records, connections=store, pusher=pusher, region=REGION, concurrency=concurrency
                 )
                 times.append(time.perf_counter() - started)
                 queries.append(store.queries)
@@ -157,11 +158,10 @@ def run_handler(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int
     from moto.server import ThreadedMotoServer
 
     from chat import clients
-    from localcloud import provision, template
+    from localcloud import provision
     from localcloud.events import LambdaContext
     from localcloud.runtime import region_environment
 
-    region = "us-east-1"
     calls: Counter[str] = Counter()
     calls_lock = threading.Lock()
 
@@ -187,14 +187,13 @@ def run_handler(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        chat_template = template.load()
-        tables = provision.create_tables(chat_template, endpoint, region)
-        dynamodb = provision.client("dynamodb", endpoint, region)
+        tables = provision.create_tables(TEMPLATE, endpoint, REGION)
+        dynamodb = provision.client("dynamodb", endpoint, REGION)
         with slow_endpoint(POST_SECONDS) as management_url:
             os.environ.update(
                 region_environment(
-                    chat_template,
-                    region,
+                    TEMPLATE,
+                    REGION,
                     refs={"ConnectionsTable": tables["connections"]},
                     aws_endpoint=endpoint,
                     local_urls={"WebSocketApi": management_url.removesuffix("/prod")},
@@ -215,12 +214,12 @@ def run_handler(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int
                 for concurrency in concurrencies:
                     os.environ["FANOUT_CONCURRENCY"] = str(concurrency)
                     clients.reset()  # new settings, and a management client pooled for them
-                    fanout_handler.handler(make_batch(1), LambdaContext("bench", region, 512, 60))  # warm
+                    fanout_handler.handler(make_batch(1), LambdaContext("bench", REGION, 512, 60))  # warm
                     times, queries, posts = [], [], []
                     for _ in range(1 if concurrency == 1 and size > 100 else repeats):
                         batch = make_batch(1)
                         calls.clear()
-                        context = LambdaContext("bench-fanout", region, 512, 60)
+                        context = LambdaContext("bench-fanout", REGION, 512, 60)
                         started = time.perf_counter()
                         with contextlib.redirect_stdout(io.StringIO()):
                             response = fanout_handler.handler(batch, context)
@@ -286,7 +285,7 @@ def _run(quick: bool) -> dict[str, Any]:
         parse_records(make_batch(6, (ROOM, "second-room"))),
         connections=store,
         pusher=SleepingPusher(0.0),
-        region="us-east-1",
+        region=REGION,
         concurrency=64,
     )
     handler = run_handler(sizes, concurrencies, repeats)

@@ -1,6 +1,6 @@
 """Message latency on the local stack: send to receive over real WebSockets, for 1, 10 and 50
-clients in one room, in the sender's region and across regions (sender in us-east-1, receivers in
-eu-west-2, through the replication delay); p50/p90/p99 and messages per second.
+clients in one room, in the sender's region and across regions (sender in the template's first
+region, receivers in its second, through the replication delay); p50/p90/p99 and messages per second.
 
 The floor is the same AWS calls made directly with boto3 against the same moto server (tables of
 the same definition, in two regions the stack does not use, so its pollers ignore them): the
@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.chatclients import ChatClient, Tracker, close_all, connect_many
-from bench.common import FUNCTIONS, local_stack, slow_endpoint, summary_ms
+from bench.common import FUNCTIONS, REGIONS, TEMPLATE, local_stack, slow_endpoint, summary_ms
 
 if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
@@ -29,7 +29,7 @@ if str(FUNCTIONS) not in sys.path:
 REPLICATION_DELAY = 0.05
 POLL_INTERVAL = 0.05
 TIMEOUT = 15.0
-SOURCE, REPLICA = "us-east-1", "eu-west-2"
+SOURCE, REPLICA = REGIONS[:2]
 FLOOR_REGIONS = ("us-west-2", "eu-west-1")
 TARGET = {"clients": 50, "p50": 25.0, "p99": 150.0}
 
@@ -110,11 +110,10 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
     from chat.fanout import message_frame
     from chat.model import Message, iso_time
     from chat.store import ROOM_INDEX, connection_item, message_to_item
-    from localcloud import provision, template
+    from localcloud import provision
     from localcloud.streams import ShardReader
 
-    chat_template = template.load()
-    tables = {r: provision.create_tables(chat_template, aws_endpoint, r) for r in FLOOR_REGIONS}
+    tables = {r: provision.create_tables(TEMPLATE, aws_endpoint, r) for r in FLOOR_REGIONS}
     dynamodb = {r: provision.client("dynamodb", aws_endpoint, r) for r in FLOOR_REGIONS}
     readers = {
         r: ShardReader(
@@ -245,6 +244,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         }
     return {
         "quick": quick,
+        "regions": {"sender": SOURCE, "crossReceivers": REPLICA},
         "replicationDelaySeconds": REPLICATION_DELAY,
         "pollIntervalSeconds": POLL_INTERVAL,
         "stackStartupSeconds": startup,

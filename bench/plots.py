@@ -66,8 +66,9 @@ def latency_figure(result: dict[str, Any], path: Path) -> Path:
         ax.set_xticks(range(len(rows)), labels)
         ax.set_xlabel("clients in the room")
         ax.set_ylabel("send to receive, ms")
-        delay = result["replicationDelaySeconds"]
-        ax.set_title("same region" if not cross else f"us-east-1 → eu-west-2 (replication {delay} s)")
+        regions, delay = result["regions"], result["replicationDelaySeconds"]
+        cross_title = f"{regions['sender']} → {regions['crossReceivers']} (replication {delay} s)"
+        ax.set_title(cross_title if cross else "same region")
         ax.grid(True, axis="y", alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()

@@ -16,7 +16,9 @@ import aiohttp
 
 from drill import capacity, report
 from drill.clients import SyntheticClient
-from drill.targets import REGIONS, AwsTarget, LocalTarget, Target, TargetError
+from drill.targets import REGIONS, STACK_NAME, AwsTarget, LocalTarget, Target, TargetError
+from localcloud.cloudformation import ROOT
+from localcloud.state import StateDir
 
 SETTLE_CONCURRENCY = 4  # history reads in flight at once while settling
 
@@ -27,7 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--region", choices=REGIONS, default="us-east-1", help="the region to take out")
+    parser.add_argument("--region", choices=REGIONS, default=REGIONS[0], help="the region to take out")
     parser.add_argument(
         "--mode",
         choices=("invert", "outage"),
@@ -52,10 +54,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "acknowledged message; every wait of that phase ends by then",
     )
     parser.add_argument(
-        "--stack",
+        "--state-dir",
         type=Path,
-        default=Path(".local/stack.json"),
-        help="the local stack's endpoints (local target)",
+        default=ROOT / ".local",
+        help="the local stack's state directory, as given to `make local` (local target)",
     )
     parser.add_argument(
         "--aws-domain",
@@ -64,7 +66,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stack-name",
-        default="resilient-chat",
+        default=STACK_NAME,
         help="the deployed stacks' name in both regions (AWS): the drill acts only on their "
         "outputs and resources",
     )
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         target: Target = (
             AwsTarget(domain=args.aws_domain, stack_name=args.stack_name)
             if args.aws_domain
-            else LocalTarget(args.stack)
+            else LocalTarget(StateDir(args.state_dir))
         )
         print(f"Drill against {target.name}: take {args.region} out by '{args.mode}' for {args.hold} s.")
         print("It will:")

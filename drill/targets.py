@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
@@ -17,10 +16,14 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drill import capacity
-from localcloud.template import load_raw
+from localcloud.latency_routing import LATENCY_MS, nearest
+from localcloud.provision import ROUTE53_REGION
+from localcloud.state import StateDir
+from localcloud.template import load
 
-# The stack's regions are a fact of the template (the replicas of the messages table).
-REGIONS = tuple(str(load_raw()["Parameters"]["ReplicaRegions"]["Default"]).split(","))
+TEMPLATE = load()
+REGIONS = tuple(TEMPLATE.regions)
+STACK_NAME = TEMPLATE.stack_name
 ROUTE53_HEALTHY_SHARE = 0.18  # Route 53 counts a check healthy when over 18% of checkers say so
 # Route 53's API allows 5 requests per second per account; the drill keeps well under it, so
 # that whatever else runs in the account (deploys, other tools) is not throttled either.
@@ -73,24 +76,24 @@ class Change:
 
 @dataclass
 class LocalTarget:
-    """The local stack, found through `.local/stack.json`."""
+    """The local stack, found through the `stack.json` of its state directory."""
 
-    stack_file: Path
+    state: StateDir
     name: str = "local"
     info: dict[str, Any] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         try:
-            self.info = json.loads(self.stack_file.read_text())
-        except FileNotFoundError as error:
+            self.info = self.state.read()
+        except (OSError, ValueError) as error:
             raise TargetError(
-                f"no local stack: {self.stack_file} is missing (start one with `make local`)"
+                f"no local stack: cannot read {self.state.stack_file} (start one with `make local`): {error}"
             ) from error
         self.route53 = boto3.client(
             "route53",
             endpoint_url=self.info["awsEndpointUrl"],
-            region_name="us-east-1",
+            region_name=ROUTE53_REGION,
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - moto ignores credentials
         )
@@ -103,8 +106,12 @@ class LocalTarget:
         return capacity.measured()
 
     def locations(self) -> dict[str, str]:
-        """A client location next to each region."""
-        return {"us-east-1": "new-york", "eu-west-2": "london"}
+        """A client location next to each region: the simulated city with the shortest round trip."""
+        cities = [location for location in LATENCY_MS if location not in REGIONS]
+        return {
+            region: min((c for c in cities if nearest(c) == region), key=lambda c: LATENCY_MS[c][region])
+            for region in REGIONS
+        }
 
     def direct_endpoints(self) -> dict[str, tuple[str, str]]:
         """Each region's own WebSocket and HTTP URLs, for clients whose routed name fails them."""
@@ -195,7 +202,7 @@ class AwsTarget:
     resources, never from a search of the account, which may hold other deployments."""
 
     domain: str
-    stack_name: str = "resilient-chat"
+    stack_name: str = STACK_NAME
     name: str = "aws"
     session: Any = None
     route53_calls_per_second: float = ROUTE53_CALLS_PER_SECOND
@@ -205,11 +212,11 @@ class AwsTarget:
 
     def __post_init__(self) -> None:
         self.session = self.session or boto3.session.Session()
-        # Route 53's API lives in us-east-1. Throttling is retried with backoff by botocore's
-        # standard mode; the budget keeps us from being throttled in the first place.
+        # Throttling is retried with backoff by botocore's standard mode; the budget keeps us
+        # from being throttled in the first place.
         self.route53 = self.session.client(
             "route53",
-            region_name="us-east-1",
+            region_name=ROUTE53_REGION,
             config=Config(retries={"mode": "standard", "max_attempts": 8}),
         )
         self.route53_budget = CallBudget(self.route53_calls_per_second)
@@ -221,7 +228,7 @@ class AwsTarget:
 
     def locations(self) -> dict[str, str]:
         """Labels only: in AWS every synthetic client sits where the operator does."""
-        return {"us-east-1": "us-east-1", "eu-west-2": "eu-west-2"}
+        return {region: region for region in REGIONS}
 
     def prepare(self) -> None:
         """Read both stacks' outputs; say in one line why that is not possible."""

@@ -21,8 +21,7 @@ from localcloud.cloudformation import (
     stack_name,
 )
 
-# drill/targets.py reads the template's raw parameters through `load_raw` (until it uses `load().regions`).
-__all__ = ["Template", "load", "load_raw"]
+__all__ = ["Template", "load"]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import pytest
 
 from drill import capacity
 from drill.__main__ import main
+from drill.targets import REGIONS
+from localcloud.state import StateDir
 
 ROWS = [
     {"recipients": 1, "messagesPerSecond": 90.0, "deliveriesPerSecond": 90.0},
@@ -48,17 +50,14 @@ def test_the_warning_is_printed_before_the_drill_starts(
     measured = tmp_path / "capacity.json"
     measured.write_text(json.dumps({"rows": ROWS}))
     monkeypatch.setattr(capacity, "MEASURED", measured)
-    stack = tmp_path / "stack.json"
-    stack.write_text(
-        json.dumps(
-            {
-                "awsEndpointUrl": "http://127.0.0.1:9",
-                "frontDoorUrl": "http://127.0.0.1:9",
-                "regions": {"us-east-1": {"pid": 1}, "eu-west-2": {"pid": 2}},
-            }
-        )
+    StateDir(tmp_path).write(
+        {
+            "awsEndpointUrl": "http://127.0.0.1:9",
+            "frontDoorUrl": "http://127.0.0.1:9",
+            "regions": {region: {"pid": pid} for pid, region in enumerate(REGIONS, 1)},
+        }
     )
-    args = ["--stack", str(stack), "--mode", "outage", "--clients", "30", "--rate", "4", "--dry-run"]
+    args = ["--state-dir", str(tmp_path), "--mode", "outage", "--clients", "30", "--rate", "4", "--dry-run"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "warning: 30 clients x 4 messages/s" in out

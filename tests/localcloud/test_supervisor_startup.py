@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from localcloud import cli
 from localcloud.cli import PORTS_PER_STACK, free_base_port, taken_ports
 from localcloud.state import StackRunning, StateDir
 
@@ -49,8 +52,43 @@ def test_a_taken_port_is_named(listening: int) -> None:
     assert taken_ports(HOST, listening)[0] == listening  # its neighbours may be anyone's
 
 
-def test_the_suggested_ports_are_free_and_avoid_the_taken_one(listening: int) -> None:
-    suggested = free_base_port(HOST, listening)
+@pytest.fixture
+def held_by_others(monkeypatch: pytest.MonkeyPatch) -> set[int]:
+    """The machine's ports as the port check sees them, with the ports in this set held by other
+    programs. Real ports near a bind(0) port are in the ephemeral range, where other connections
+    come and go between one check and the next; these stay as the test sets them."""
+    held: set[int] = set()
+    monkeypatch.setattr(cli, "_bindable", lambda host, port: port not in held)
+    return held
+
+
+def test_the_suggested_ports_are_free_and_avoid_the_taken_one(held_by_others: set[int]) -> None:
+    # Given a stack on the default ports, and the next thousand ports busy but for gaps
+    # exactly one stack wide
+    taken = 8700
+    held_by_others.update(range(taken, taken + PORTS_PER_STACK))
+    held_by_others.update(range(taken + PORTS_PER_STACK, taken + 1000, PORTS_PER_STACK + 1))
+    # When the hint looks for other ports
+    suggested = free_base_port(HOST, taken)
+    # Then it names a whole set of free ones
     assert suggested != 0
-    assert listening not in range(suggested, suggested + PORTS_PER_STACK)
-    assert taken_ports(HOST, suggested) == []
+    assert held_by_others.isdisjoint(range(suggested, suggested + PORTS_PER_STACK))
+
+
+@given(
+    taken=st.integers(1024, 65536 - PORTS_PER_STACK),
+    busy=st.lists(st.tuples(st.integers(0, 2200), st.integers(1, 400)), max_size=8),
+)
+def test_a_suggestion_is_a_whole_free_set_of_ports_away_from_the_taken_ones_or_none(
+    taken: int, busy: list[tuple[int, int]]
+) -> None:
+    # Given a stack at `taken`, and blocks of ports above it held by others
+    held = {*range(taken, taken + PORTS_PER_STACK)}
+    for start, length in busy:
+        held.update(range(taken + start, taken + start + length))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "_bindable", lambda host, port: port not in held)
+        suggested = free_base_port(HOST, taken)
+    # Then the hint names a stack's worth of ports all free, or none (--port 0)
+    ports = range(suggested, suggested + PORTS_PER_STACK)
+    assert suggested == 0 or (ports[-1] <= 65535 and held.isdisjoint(ports))
