@@ -112,7 +112,9 @@ class Drill:
             routed = await asyncio.to_thread(self.target.routed_region, self.out_location)
             if phase["name"] == "warmup" and routed is not None:
                 routed_before = routed
-            if phase["name"] == "out":
+            # Until recovery, not only while the region is out: a loaded machine can make one round
+            # of this loop outlast --hold, and a change first seen late is still seen.
+            if phase["name"] in ("out", "restored"):
                 if not healthy and not self.seen("detected"):
                     self.event("detected", region=self.args.region)
                 # A move is seen only from a place the routed name sent to the drilled region.

@@ -69,7 +69,9 @@ def test_a_drill_loses_nothing_and_restores_the_region(
     assert report["unacked"] == 0
     assert report["delivered_to_every_client"] == report["acked"]
     order = {event["event"]: event["t"] for event in report["timeline"]}
-    assert order["took_out"] <= order["detected"] <= order["restore"] < order["recovered"]
+    # Seen in this order; a busy machine may see the failure or the move only after the restore began.
+    assert order["took_out"] <= order["detected"] < order["recovered"]
+    assert order["took_out"] <= order["restore"] < order["recovered"]
     assert order["took_out"] <= order["rerouted"]
     assert report["detect_seconds"] >= 0
     if mode == "outage":  # the clients of the dead region had a gap, and came back
