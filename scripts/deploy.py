@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from localcloud.template import load
 from scripts import aws
 from scripts.aws import AwsError
 from scripts.frontend_config import ConfigError, build_config, render
@@ -98,10 +99,12 @@ class Settings:
             for variable, name in ENVIRONMENT_PARAMETERS.items()
             if variable in environ
         }
-        primary = environ.get("PRIMARY_REGION", "us-east-1")
-        secondary = environ.get("SECONDARY_REGION", "eu-west-2")
+        # Defaults from the one source: the template's ReplicaRegions and samconfig.toml's stack name.
+        template = load()
+        primary = environ.get("PRIMARY_REGION", template.regions[0])
+        secondary = environ.get("SECONDARY_REGION", template.regions[1])
         return cls(
-            stack_name=environ.get("STACK_NAME", "resilient-chat"),
+            stack_name=environ.get("STACK_NAME", template.stack_name),
             primary=primary,
             secondary=secondary,
             parameters={
