@@ -9,11 +9,10 @@ import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
 
 from chat import clients
 from chat.model import ChatError, parse_json, validate_room
-from chat.observability import count, logger, metrics, traced
+from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
 from chat.ports import StoreError
 from chat.service import accept_message, check_health, read_history
 from chat.settings import get_settings
@@ -113,8 +112,6 @@ def not_found(_: Exception) -> Response[str]:
     return Response(status_code=404, content_type="application/json", body='{"message":"Not Found"}')
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
-@traced
+@lambda_handler(API_REQUEST_ID)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

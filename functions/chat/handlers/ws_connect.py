@@ -11,7 +11,7 @@ from typing import Any
 
 from chat import clients
 from chat.model import ChatError
-from chat.observability import logger, metrics, traced
+from chat.observability import API_REQUEST_ID, lambda_handler, logger
 from chat.ports import StoreError
 from chat.service import open_connection
 from chat.settings import get_settings
@@ -21,9 +21,7 @@ def _refusal(status: int, code: str, message: str) -> dict[str, Any]:
     return {"statusCode": status, "body": json.dumps({"error": {"code": code, "message": message}})}
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@traced
+@lambda_handler(API_REQUEST_ID)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = event["requestContext"]["connectionId"]
     logger.append_keys(connection_id=connection_id)

@@ -7,13 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from chat.model import ChatError, InvalidInput
-from chat.observability import logger, metrics, traced
+from chat.observability import API_REQUEST_ID, lambda_handler
 from chat.websocket import frame_route
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@traced
+@lambda_handler(API_REQUEST_ID)
 @frame_route
 def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(body, dict):

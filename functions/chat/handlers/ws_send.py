@@ -6,15 +6,13 @@ import time
 from typing import Any
 
 from chat import clients
-from chat.observability import count, logger, metrics, traced
+from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
 from chat.service import accept_message
 from chat.settings import get_settings
 from chat.websocket import frame, frame_route
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@traced
+@lambda_handler(API_REQUEST_ID)
 @frame_route
 def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     logger.append_keys(connection_id=event["requestContext"]["connectionId"])
