@@ -23,8 +23,18 @@ _WS_MODELS: dict[str, Any] = {
 }
 
 
+# What the $connect authorizer returned as context: API Gateway passes it to every event of the
+# connection in requestContext.authorizer (with the policy's principalId).
+ADA = {"userId": "g_ADA0000000000000000000000", "name": "Ada"}
+
+
 def ws(
-    route_key: str, connection_id: str, *, body: str | None = None, query: dict[str, str] | None = None
+    route_key: str,
+    connection_id: str,
+    *,
+    body: str | None = None,
+    query: dict[str, str] | None = None,
+    user: dict[str, str] | None = ADA,
 ) -> dict[str, Any]:
     event = websocket_event(
         api_id="abc123",
@@ -43,12 +53,16 @@ def ws(
         disconnect=(1000, "Client closed") if route_key == "$disconnect" else None,
     )
     _WS_MODELS.get(route_key, APIGatewayWebSocketMessageEventModel).model_validate(event)
+    if user is not None and route_key != "$disconnect":
+        event["requestContext"]["authorizer"] = {"principalId": user["userId"], **user}
     return event
 
 
-def send_frame(connection_id: str, message: dict[str, Any] | str) -> dict[str, Any]:
+def send_frame(
+    connection_id: str, message: dict[str, Any] | str, user: dict[str, str] | None = ADA
+) -> dict[str, Any]:
     body = message if isinstance(message, str) else json.dumps({"action": "sendMessage", **message})
-    return ws("sendMessage", connection_id, body=body)
+    return ws("sendMessage", connection_id, body=body, user=user)
 
 
 def http(
@@ -60,6 +74,7 @@ def http(
     query: str = "",
     body: bytes = b"",
     headers: list[tuple[str, str]] | None = None,
+    token: str | None = None,
 ) -> dict[str, Any]:
     # API Gateway hands the handler each query parameter percent-decoded.
     pairs = [tuple(unquote(part) for part in p.split("=", 1)) for p in query.split("&") if p]
@@ -70,7 +85,12 @@ def http(
         path=path,
         raw_query=query,
         query_pairs=pairs,  # type: ignore[arg-type]
-        headers=[("content-type", "application/json"), ("user-agent", "pytest"), *(headers or [])],
+        headers=[
+            ("content-type", "application/json"),
+            ("user-agent", "pytest"),
+            *([("authorization", f"Bearer {token}")] if token else []),
+            *(headers or []),
+        ],
         route_key=route,
         path_parameters=params or {},
         body=body,
