@@ -110,3 +110,36 @@ def frame_of(response: dict[str, Any]) -> dict[str, Any]:
     assert response["statusCode"] == 200
     body: dict[str, Any] = json.loads(response["body"])
     return body
+
+
+def authorizer_event(token: str | None, *, connection_id: str = "c-auth") -> dict[str, Any]:
+    """A WebSocket API's REQUEST authorizer input as the API Gateway developer guide documents it
+    ("Control access to WebSocket APIs with AWS Lambda REQUEST authorizers")."""
+    query = {"room": "lobby", **({"token": token} if token is not None else {})}
+    return {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:us-east-1:123456789012:abc123/{STAGE}/$connect",
+        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "Upgrade": "websocket"},
+        "multiValueHeaders": {
+            "Host": ["abc123.execute-api.us-east-1.amazonaws.com"],
+            "Upgrade": ["websocket"],
+        },
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
+        "stageVariables": {},
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "extendedRequestId": "ABCD1234=",
+            "requestTime": "09/Feb/2019:18:30:06 +0000",
+            "messageDirection": "IN",
+            "stage": STAGE,
+            "connectedAt": 1549737006543,
+            "requestTimeEpoch": 1549737006543,
+            "identity": {"userAgent": "pytest", "sourceIp": "127.0.0.1"},
+            "requestId": "ABCD1234=",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "connectionId": connection_id,
+            "apiId": "abc123",
+        },
+    }
