@@ -6,7 +6,8 @@ import pytest
 
 from chat import sessions, ulid
 from chat.model import Author, ChatError, InvalidInput, RateLimited
-from chat.ports import StoreError
+from chat.oidc import InvalidIdToken
+from chat.ports import Account, StoreError
 from chat.service import accept_message, authenticate, check_health, open_connection, read_history, sign_in
 from chat.settings import Settings
 from tests.unit.fakes import FakeConnectionStore, FakeKeySource, FakeMessageStore, FakeRateLimiter
@@ -192,3 +193,26 @@ def test_health_names_the_failing_table() -> None:
     assert body["status"] == "unhealthy"
     assert body["failing"] == "messagesTable"
     assert body["region"] == "us-east-1"
+
+
+class FakeAccounts:
+    def verify(self, id_token: str, *, now: int) -> Account:
+        if id_token != "good":
+            raise InvalidIdToken("the ID token's signature does not match")
+        return Account(issuer="https://idp.example", subject="sub-1", name="Ada from the IdP")
+
+
+def test_an_account_signs_in_as_the_same_user_every_time_with_its_providers_name() -> None:
+    sign = lambda body: sign_in(  # noqa: E731 - a local shorthand
+        body, authorization=None, keys=KEYS, accounts=FakeAccounts(), settings=US, now=NOW // 1000
+    )
+    first, again, named = (
+        sign({"idToken": "good"}),
+        sign({"idToken": "good"}),
+        sign({"idToken": "good", "name": "A"}),
+    )
+    assert first["user"]["id"] == again["user"]["id"] == named["user"]["id"]
+    assert first["user"]["id"] == sessions.account_user_id("https://idp.example", "sub-1")
+    assert (first["user"]["name"], named["user"]["name"]) == ("Ada from the IdP", "A")
+    with pytest.raises(InvalidIdToken):
+        sign({"idToken": "forged"})
