@@ -10,7 +10,6 @@ import boto3
 from botocore.config import Config
 
 from chat.keyring import SecretsManagerKeySource
-from chat.oidc import OidcVerifier
 from chat.push import ManagementApiPusher
 from chat.settings import get_settings
 from chat.store import DynamoConnectionStore, DynamoMessageStore, DynamoRateLimiter
@@ -18,6 +17,8 @@ from chat.store import DynamoConnectionStore, DynamoMessageStore, DynamoRateLimi
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from chat.oidc import OidcVerifier
 
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded, ThrottlingException)
 # and on 5xx. Short timeouts: a Lambda must not spend its budget on one stuck call.
@@ -81,6 +82,8 @@ def accounts() -> OidcVerifier | None:
     settings = get_settings()
     if settings.oidc_issuer is None or settings.oidc_audience is None:
         return None
+    from chat.oidc import OidcVerifier  # only stacks with a provider pay for its import
+
     return OidcVerifier(settings.oidc_issuer, settings.oidc_audience)
 
 

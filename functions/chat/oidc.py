@@ -16,7 +16,6 @@ import hmac
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +56,8 @@ def rsa_sha256_verify(modulus: int, exponent: int, message: bytes, signature: by
 def https_fetch(url: str) -> bytes:
     if not url.startswith("https://"):
         raise ValueError(f"refusing to fetch provider keys over anything but HTTPS: {url}")
+    import urllib.request  # http.client and email: only when keys are fetched, not at cold start
+
     with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - https only, checked above
         body: bytes = response.read(1_000_000)
         return body

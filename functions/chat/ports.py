@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chat.model import Message
-from chat.sessions import SigningKeys
+
+if TYPE_CHECKING:
+    from chat.sessions import SigningKeys
 
 
 class StoreError(Exception):
