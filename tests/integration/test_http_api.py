@@ -167,3 +167,15 @@ def test_a_room_segment_the_router_cannot_match_is_a_bad_room_not_a_missing_rout
     )
     assert status == 400
     assert body["error"]["code"] == "invalid_room"
+
+
+def test_a_users_id_is_logged_with_their_request_and_never_carried_into_the_next(
+    in_region: Callable[..., None], context: LambdaContext, ada: str
+) -> None:
+    from chat.observability import logger
+
+    in_region("us-east-1")
+    assert history("http-keys", context, ada)[0] == 200
+    assert logger.get_current_keys()["user_id"] == ADA["userId"]
+    call(http("GET", "/health", route="GET /health"), context)  # the container's next invocation
+    assert "user_id" not in logger.get_current_keys()
