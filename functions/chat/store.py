@@ -131,7 +131,8 @@ class DynamoMessageStore:
         page += [item for item in spill if item["id"]["S"] == last_id]
         if last_key is not None and page[-1] is items[-1]:
             page += self._rest_of_id(room, last_id, last_key)
-        return [message_from_item(item) for item in page], last_id
+        more = last_key is not None or len(page) < len(items)
+        return [message_from_item(item) for item in page], (last_id if more else None)
 
     def _rest_of_id(self, room: str, message_id: str, start: Mapping[str, Any]) -> list[Item]:
         rest: list[Item] = []

@@ -247,11 +247,13 @@ def test_a_flood_from_one_identity_is_rate_limited_stores_nothing_and_others_sti
     in_region: Callable[..., None], context: LambdaContext, aws_endpoint: str, tables: dict[str, Any]
 ) -> None:
     in_region("us-east-1", template_limits=True)  # 5 a second, bursts of 10
-    room = "id-flood"
+    room, flooder = "id-flood", {"userId": "g_FLOOD000000000000000000000", "name": "Flo"}
     started = time.monotonic()
     answers = [
         frame_of(
-            ws_send.handler(send_frame("c-flood", {"room": room, "id": ulid.new(), "text": f"{n}"}), context)
+            ws_send.handler(
+                send_frame("c-flood", {"room": room, "id": ulid.new(), "text": f"{n}"}, flooder), context
+            )
         )
         for n in range(25)
     ]
@@ -275,7 +277,7 @@ def test_an_http_flood_gets_429_with_retry_after(
     in_region: Callable[..., None], context: LambdaContext, token_for: Callable[..., str]
 ) -> None:
     in_region("eu-west-2", template_limits=True)
-    user = {"userId": "g_HTTPFLOOD00000000000000000", "name": "Flo"}
+    user = {"userId": "g_HTTPFLOOD00000000000000000", "name": "Flo"}  # its own limiter item
     token = token_for(user)
     started = time.monotonic()
     answers: list[tuple[int, dict[str, Any], dict[str, str]]] = []
