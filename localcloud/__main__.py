@@ -1,3 +1,3 @@
-from localcloud.stack import main
+from localcloud.cli import main
 
 main()

@@ -3,18 +3,16 @@ streams and the Route 53 configuration. Run by the supervisor in its own process
 
 from __future__ import annotations
 
-import argparse
-import json
+import asyncio
 import logging
 import os
-import time
+
+from localcloud import processes
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = processes.child_arguments(__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--ready-fd", type=int, default=None)
     args = parser.parse_args(argv)
     # moto's server answers every origin's CORS preflight by default, so any page the developer
     # opens could read and write the local tables. moto reads this once, at import.
@@ -26,12 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     server.start()
     host, port = server.get_host_and_port()
     print(f"AWS endpoint (moto) on http://{host}:{port}", flush=True)
-    if args.ready_fd is not None:
-        with os.fdopen(args.ready_fd, "w") as pipe:
-            pipe.write(json.dumps({"port": port, "pid": os.getpid()}) + "\n")
-    parent = os.getppid()
-    while os.getppid() == parent:  # end with the supervisor, however it ends
-        time.sleep(1)
+    processes.announce_ready(args.ready_fd, {"port": port})
+    asyncio.run(processes.parent_gone())
     server.stop()
 
 

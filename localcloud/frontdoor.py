@@ -1,15 +1,7 @@
-"""The front door plays Route 53 for the local stack.
-
-- Health checks: it probes each region's own `/health` every interval; a region's status flips
-  after `failure_threshold` consecutive observations that disagree with it, as Route 53's does.
-  Each check's `Inverted` flag is read from the Route 53 API, so `aws route53
-  update-health-check --inverted` against the local endpoint takes a region out, as in AWS.
-- Latency routing: every new connection or request is sent to the nearest healthy region for
-  the client's (simulated) location; when no region is healthy, all are eligible (Route 53 fails
-  open). Like a DNS answer, the choice holds for the connection's life: an open WebSocket stays
-  where it is until it closes.
-- It serves the chat page and its config, and shows what it decided at /_frontdoor/status.
-"""
+"""The front door: what a client reaches instead of the routed DNS names. It serves the chat page
+and its config, sends each request and WebSocket to the region latency routing answers with,
+shows what health checking and routing decided (`/_frontdoor/status`, `/_frontdoor/events`), and
+takes the drill's control requests (`POST /_local/<kind>/<name>`) to the supervisor."""
 
 from __future__ import annotations
 
@@ -17,11 +9,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -29,23 +18,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from yarl import URL
 
+from localcloud.health_checks import HealthChecker
+from localcloud.latency_routing import LATENCY_MS, LatencyRouter
+
 log = logging.getLogger("frontdoor")
 
-# Illustrative round-trip times (ms) from a client location to each region: what Route 53's
-# latency records decide on. A region name as location means "a client next to that region".
-LATENCY_MS: dict[str, dict[str, int]] = {
-    "us-east-1": {"us-east-1": 5, "eu-west-2": 76},
-    "eu-west-2": {"us-east-1": 76, "eu-west-2": 5},
-    "new-york": {"us-east-1": 8, "eu-west-2": 70},
-    "toronto": {"us-east-1": 18, "eu-west-2": 88},
-    "san-francisco": {"us-east-1": 62, "eu-west-2": 138},
-    "sao-paulo": {"us-east-1": 115, "eu-west-2": 190},
-    "london": {"us-east-1": 74, "eu-west-2": 4},
-    "paris": {"us-east-1": 80, "eu-west-2": 9},
-    "frankfurt": {"us-east-1": 88, "eu-west-2": 15},
-    "tokyo": {"us-east-1": 150, "eu-west-2": 215},
-}
-LOCATION_COOKIE = "rc-location"
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -59,167 +36,45 @@ HOP_BY_HOP = {
 }
 
 
-async def _nothing() -> dict[str, Any]:
-    return {}
+# Close codes that say how a connection ended and may never be sent in a close frame (RFC 6455).
+NEVER_SENT = {1005, 1006, 1015}
 
 
-@dataclass
-class RegionHealth:
-    region: str
-    http_url: str
-    websocket_url: str
-    health_check_id: str
-    observed_healthy: bool = True  # Route 53 counts a new check healthy until shown otherwise
-    inverted: bool = False
-    streak: int = 0  # consecutive probes that disagree with observed_healthy
-    last_probe: dict[str, Any] = field(default_factory=dict)
+class NoSuchControl(LookupError):
+    pass
 
-    @property
-    def healthy(self) -> bool:
-        return self.observed_healthy != self.inverted
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "healthy": self.healthy,
-            "observedHealthy": self.observed_healthy,
-            "inverted": self.inverted,
-            "healthCheckId": self.health_check_id,
-            "lastProbe": self.last_probe,
-            "httpUrl": self.http_url,
-            "websocketUrl": self.websocket_url,
-        }
+class Controls(Protocol):
+    """The supervisor's control and status API, as the front door uses it."""
+
+    async def control(self, kind: str, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Act on a part (ValueError: a bad request; NoSuchControl: no such kind)."""
+
+    async def status(self) -> dict[str, Any]: ...
+
+
+def _error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
 class FrontDoor:
-    def __init__(self, *, interval: float, failure_threshold: int, location: str, frontend: Path) -> None:
-        self.interval = interval
-        self.failure_threshold = failure_threshold
-        self.location = location
-        self.frontend = frontend
-        self.regions: dict[str, RegionHealth] = {}
-        self.route53: Any = None
-        self.events: list[dict[str, Any]] = []
-        self.event_count = 0
-        self._new_event = asyncio.Event()
-        self.routed: dict[str, int] = {}
-        self.open_sockets = 0
-        self.extra_status: Callable[[], Awaitable[dict[str, Any]]] = _nothing
-        self.controls: dict[str, Callable[[str], Awaitable[Any]]] = {}
-        self.config: dict[str, Any] = {}
+    def __init__(
+        self,
+        *,
+        health: HealthChecker,
+        router: LatencyRouter,
+        controls: Controls,
+        frontend: Path,
+        config: dict[str, Any],
+    ) -> None:
+        self._health = health
+        self._router = router
+        self._controls = controls
+        self._frontend = frontend
+        self._config = config  # the chat page's config.json
         self._session: aiohttp.ClientSession | None = None
+        self.open_sockets = 0
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("the front door's app has not started")
-        return self._session
-
-    # ------------------------------------------------------------------ health checks
-    def configure(self, route53: Any, regions: dict[str, RegionHealth]) -> None:
-        self.route53 = route53
-        self.regions = regions
-
-    def _event(self, kind: str, **details: Any) -> None:
-        self.event_count += 1
-        entry = {"seq": self.event_count, "at": time.time(), "event": kind, **details}
-        self.events.append(entry)
-        del self.events[:-200]
-        self._new_event.set()
-        self._new_event = asyncio.Event()
-        log.info("%s %s", kind, json.dumps(details))
-
-    async def probe_forever(self) -> None:
-        while True:
-            started = time.monotonic()
-            await asyncio.gather(*(self.probe(r) for r in self.regions.values()), self.read_inversion())
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
-
-    async def read_inversion(self) -> None:
-        for health in self.regions.values():
-            try:
-                check = await asyncio.to_thread(
-                    self.route53.get_health_check, HealthCheckId=health.health_check_id
-                )
-            except Exception as error:  # noqa: BLE001 - keep the last known flag
-                log.warning("cannot read health check %s: %s", health.health_check_id, error)
-                continue
-            inverted = bool(check["HealthCheck"]["HealthCheckConfig"].get("Inverted", False))
-            if inverted != health.inverted:
-                was = health.healthy
-                health.inverted = inverted
-                self._event("inverted" if inverted else "uninverted", region=health.region)
-                if health.healthy != was:
-                    self._event(
-                        "healthy" if health.healthy else "unhealthy",
-                        region=health.region,
-                        reason="inverted" if inverted else "uninverted",
-                    )
-
-    async def probe(self, health: RegionHealth) -> None:
-        started = time.perf_counter()
-        try:
-            # Route 53: a TCP connection within 4 s, then a 2xx/3xx within 2 s.
-            timeout = aiohttp.ClientTimeout(sock_connect=4.0, sock_read=2.0)
-            async with self.session.get(f"{health.http_url}/health", timeout=timeout) as response:
-                ok = 200 <= response.status < 400  # Route 53: a 2xx or 3xx within the timeout
-                result: dict[str, Any] = {"status": response.status}
-        except (aiohttp.ClientError, TimeoutError) as error:
-            ok, result = False, {"error": type(error).__name__}
-        result.update(ok=ok, at=time.time(), ms=round((time.perf_counter() - started) * 1000, 1))
-        health.last_probe = result
-        if ok == health.observed_healthy:
-            health.streak = 0
-            return
-        health.streak += 1
-        # Recovery takes as many good probes as failure takes bad ones.
-        if health.streak >= self.failure_threshold:
-            was = health.healthy
-            health.observed_healthy, health.streak = ok, 0
-            self._event("probe-healthy" if ok else "probe-unhealthy", region=health.region, probe=result)
-            if health.healthy != was:
-                self._event(
-                    "healthy" if health.healthy else "unhealthy", region=health.region, reason="probes"
-                )
-
-    # ------------------------------------------------------------------ routing
-    def location_of(self, request: web.Request) -> str:
-        location = (
-            request.query.get("location")
-            or request.headers.get("X-Client-Location")
-            or request.cookies.get(LOCATION_COOKIE)
-            or self.location
-        )
-        return location if location in LATENCY_MS else self.location
-
-    def route(self, location: str) -> RegionHealth:
-        latency = LATENCY_MS[location]
-        ranked = sorted(self.regions.values(), key=lambda r: latency.get(r.region, 10_000))
-        healthy = [r for r in ranked if r.healthy]
-        chosen = (healthy or ranked)[0]  # nothing healthy: Route 53 answers as if all were
-        self.routed[chosen.region] = self.routed.get(chosen.region, 0) + 1
-        return chosen
-
-    async def status(self) -> dict[str, Any]:
-        return {
-            "location": self.location,
-            "intervalSeconds": self.interval,
-            "failureThreshold": self.failure_threshold,
-            "regions": {name: r.to_json() for name, r in self.regions.items()},
-            "routing": {loc: self._peek(loc) for loc in LATENCY_MS},
-            "routedRequests": self.routed,
-            "openWebSockets": self.open_sockets,
-            "events": self.events[-50:],
-            **(await self.extra_status()),
-        }
-
-    def _peek(self, location: str) -> str | None:
-        if not self.regions:
-            return None
-        latency = LATENCY_MS[location]
-        ranked = sorted(self.regions.values(), key=lambda r: latency.get(r.region, 10_000))
-        return ([r for r in ranked if r.healthy] or ranked)[0].region
-
-    # ------------------------------------------------------------------ serving
     def app(self) -> web.Application:
         app = web.Application(client_max_size=11 * 1024 * 1024)
         app.router.add_get("/_frontdoor/status", self.handle_status)
@@ -231,15 +86,29 @@ class FrontDoor:
         app.on_cleanup.append(self._close_session)
         return app
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("the front door's app has not started")
+        return self._session
+
     async def _open_session(self, _: web.Application) -> None:
         self._session = aiohttp.ClientSession(auto_decompress=False)
 
     async def _close_session(self, _: web.Application) -> None:
         if self._session is not None:
-            await self.session.close()
+            await self._session.close()
 
+    # ------------------------------------------------------------------ status and control
     async def handle_status(self, _: web.Request) -> web.Response:
-        return web.json_response(await self.status(), dumps=lambda v: json.dumps(v, indent=2))
+        status = {
+            **self._health.status(),
+            **self._router.status(),
+            "openWebSockets": self.open_sockets,
+            "events": self._health.events[-50:],
+            **(await self._controls.status()),
+        }
+        return web.json_response(status, dumps=lambda v: json.dumps(v, indent=2))
 
     async def handle_events(self, request: web.Request) -> web.Response:
         """Health and routing events after `after` (a seq); waits up to `wait` seconds for one."""
@@ -247,25 +116,19 @@ class FrontDoor:
             after = int(request.query.get("after", "0"))
             wait = min(float(request.query.get("wait", "0")), 60.0)
         except ValueError:
-            return web.json_response(
-                {"error": {"code": "bad_request", "message": "after: int, wait: seconds"}}, status=400
-            )
-        if self.event_count <= after and wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._new_event.wait(), timeout=wait)
-        events = [e for e in self.events if e["seq"] > after]
+            return _error(400, "bad_request", "after: int, wait: seconds")
+        events = await self._health.events_after(after, wait)
         return web.json_response(
             {
                 "events": events,
-                "last": self.event_count,
-                "regions": {n: r.healthy for n, r in self.regions.items()},
+                "last": self._health.event_count,
+                "regions": {n: r.healthy for n, r in self._health.regions.items()},
             }
         )
 
     async def handle_config(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {**self.config, "location": self.location_of(request), "locations": list(LATENCY_MS)}
-        )
+        location = self._router.location_of(request)
+        return web.json_response({**self._config, "location": location, "locations": list(LATENCY_MS)})
 
     @staticmethod
     def _control_refusal(request: web.Request) -> str | None:
@@ -288,23 +151,21 @@ class FrontDoor:
         refusal = self._control_refusal(request)
         if refusal is not None:
             log.warning("refused a control request to %s: %s", request.path, refusal)
-            return web.json_response({"error": {"code": "forbidden", "message": refusal}}, status=403)
+            return _error(403, "forbidden", refusal)
         kind, name = request.match_info["kind"], request.match_info["name"]
         try:
             body = await request.json()
         except ValueError:
             body = {}
-        control = self.controls.get(kind)
-        if control is None:
-            return web.json_response(
-                {"error": {"code": "not_found", "message": f"no control {kind}"}}, status=404
-            )
         try:
-            result = await control(json.dumps({"name": name, **(body if isinstance(body, dict) else {})}))
+            result = await self._controls.control(kind, name, body if isinstance(body, dict) else {})
+        except NoSuchControl:
+            return _error(404, "not_found", f"no control {kind}")
         except ValueError as error:
-            return web.json_response({"error": {"code": "bad_request", "message": str(error)}}, status=400)
+            return _error(400, "bad_request", str(error))
         return web.json_response(result)
 
+    # ------------------------------------------------------------------ serving
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.proxy_websocket(request)
@@ -315,16 +176,17 @@ class FrontDoor:
 
     async def static(self, path: str) -> web.StreamResponse:
         relative = "index.html" if path in ("", "/") else path.lstrip("/")
-        target = (self.frontend / relative).resolve()
-        if self.frontend.resolve() not in target.parents or not target.is_file():
+        target = (self._frontend / relative).resolve()
+        if self._frontend.resolve() not in target.parents or not target.is_file():
             return web.json_response({"message": "Not Found"}, status=404)
         return web.FileResponse(target, headers={"Cache-Control": "no-cache"})
 
-    def _forward_query(self, request: web.Request) -> dict[str, str]:
+    @staticmethod
+    def _forward_query(request: web.Request) -> dict[str, str]:
         return {k: v for k, v in request.query.items() if k != "location"}
 
     async def proxy_http(self, request: web.Request) -> web.StreamResponse:
-        region = self.route(self.location_of(request))
+        region = self._router.route(request)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
             async with self.session.request(
@@ -346,7 +208,7 @@ class FrontDoor:
             )
 
     async def proxy_websocket(self, request: web.Request) -> web.StreamResponse:
-        region = self.route(self.location_of(request))
+        region = self._router.route(request)
         try:
             # The websockets client keeps a refusal's body (aiohttp's drops it), so a client
             # refused through the front door reads the region's JSON error, as it would direct.
@@ -374,30 +236,35 @@ class FrontDoor:
         await client.prepare(request)
         self.open_sockets += 1
         try:
-            await self._pump(client, upstream)
+            await _pump(client, upstream)
         finally:
             self.open_sockets -= 1
         return client
 
-    @staticmethod
-    async def _pump(client: web.WebSocketResponse, upstream: ClientConnection) -> None:
-        async def from_client() -> None:
-            async for msg in client:
-                if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    await upstream.send(msg.data)
-                else:
-                    break
 
-        async def from_upstream() -> None:
-            with contextlib.suppress(ConnectionClosed):
-                async for data in upstream:
-                    await (client.send_str(data) if isinstance(data, str) else client.send_bytes(data))
+async def _pump(client: web.WebSocketResponse, upstream: ClientConnection) -> None:
+    async def from_client() -> None:
+        async for msg in client:
+            if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                await upstream.send(msg.data)
+            else:
+                break
 
-        tasks = [asyncio.create_task(from_client()), asyncio.create_task(from_upstream())]
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in tasks:
-            task.cancel()
-        code = upstream.close_code or client.close_code or 1000
+    async def from_upstream() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for data in upstream:
+                await (client.send_str(data) if isinstance(data, str) else client.send_bytes(data))
+
+    tasks = [asyncio.create_task(from_client()), asyncio.create_task(from_upstream())]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+    code = upstream.close_code or client.close_code or 1000
+    if code in NEVER_SENT:
+        # The client went without a close frame: so does its connection to the region, as a
+        # client's dropped TCP reaches API Gateway in AWS (there, no proxy is in between).
+        upstream.transport.abort()
+    else:
         with contextlib.suppress(ConnectionClosed):
             await upstream.close(code=code)
-        await client.close(code=code)
+    await client.close(code=code)

@@ -11,7 +11,7 @@ from botocore.config import Config
 
 from localcloud.template import Template
 
-STACK_NAME = "resilient-chat"
+ROUTE53_REGION = "us-east-1"  # Route 53 is a global service whose API lives in us-east-1
 CONNECTIONS = "ConnectionsTable"
 MESSAGES = "MessagesTable"
 
@@ -32,8 +32,8 @@ def table_names(template: Template) -> dict[str, str]:
     """Local physical names: the messages table's from its parameter, the connections table's
     as CloudFormation would make it (stack name, logical id)."""
     return {
-        MESSAGES: template.parameter_defaults()["MessagesTableName"],
-        CONNECTIONS: f"{STACK_NAME}-{CONNECTIONS}",
+        MESSAGES: template.context("").parameter("MessagesTableName"),
+        CONNECTIONS: f"{template.stack_name}-{CONNECTIONS}",
     }
 
 
@@ -64,47 +64,47 @@ class RegionEndpoint:
 def create_routing(
     template: Template, endpoint: str, domain: str, regions: list[RegionEndpoint], failure_threshold: int
 ) -> dict[str, Any]:
-    """The hosted zone, one health check per region on that region's own HTTP endpoint, and
-    latency records for the API and WebSocket names, as the template's domain part describes."""
-    route53 = client("route53", endpoint, "us-east-1")
-    zone = route53.create_hosted_zone(Name=domain, CallerReference=f"resilient-chat-{domain}")
+    """The hosted zone, and per region what that region's stack makes with a domain: its health
+    check on its own HTTP endpoint and its latency records, resolved from the template."""
+    route53 = client("route53", endpoint, ROUTE53_REGION)
+    zone = route53.create_hosted_zone(Name=domain, CallerReference=f"{template.stack_name}-{domain}")
     zone_id = zone["HostedZone"]["Id"].split("/")[-1]
-    spec = template.health_check
+    parameters = {
+        "DomainName": domain,
+        "HostedZoneId": zone_id,
+        "HealthCheckFailureThreshold": failure_threshold,
+    }
     checks: dict[str, str] = {}
     changes = []
     for region in regions:
+        apis = template.api_ids(region.region)
+        spec = template.endpoint_health_check(template.context(region.region, parameters, apis))
+        config = spec["HealthCheckConfig"]
         check = route53.create_health_check(
-            CallerReference=f"resilient-chat-{region.region}",
+            CallerReference=f"{template.stack_name}-{region.region}",
             HealthCheckConfig={
                 "Type": "HTTP",  # HTTPS in AWS; the local endpoints speak plain HTTP on loopback
                 "IPAddress": region.host,
                 "Port": region.port,
-                "ResourcePath": spec["ResourcePath"],
-                "RequestInterval": int(spec["RequestInterval"]),
-                "FailureThreshold": failure_threshold,
+                "ResourcePath": config["ResourcePath"],
+                "RequestInterval": int(config["RequestInterval"]),
+                "FailureThreshold": int(config["FailureThreshold"]),
             },
         )
         check_id = check["HealthCheck"]["Id"]
         checks[region.region] = check_id
         route53.change_tags_for_resource(
-            ResourceType="healthcheck",
-            ResourceId=check_id,
-            AddTags=[{"Key": "Name", "Value": f"{STACK_NAME} {region.region} /health"}],
+            ResourceType="healthcheck", ResourceId=check_id, AddTags=spec.get("HealthCheckTags", [])
         )
-        for prefix in ("api", "ws"):
-            changes.append(
-                {
-                    "Action": "UPSERT",
-                    "ResourceRecordSet": {
-                        "Name": f"{prefix}.{domain}.",
-                        "Type": "A",
-                        "SetIdentifier": f"{STACK_NAME}-{region.region}-{prefix}",
-                        "Region": region.region,
-                        "HealthCheckId": check_id,
-                        "TTL": 60,
-                        "ResourceRecords": [{"Value": region.host}],
-                    },
-                }
-            )
+        # Every health check the records name is this one probe locally (docs/local.md says why).
+        names = apis | dict.fromkeys(template.health_checks, check_id)
+        # The regional custom domains the alias records point at are the region's own endpoints here.
+        domains = {
+            f"{name}.{attribute}": value
+            for name in template.custom_domains
+            for attribute, value in (("RegionalDomainName", region.host), ("RegionalHostedZoneId", zone_id))
+        }
+        records = template.latency_records(template.context(region.region, parameters, names, domains))
+        changes += [{"Action": "UPSERT", "ResourceRecordSet": record} for record in records]
     route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": changes})
     return {"hostedZoneId": zone_id, "healthChecks": checks}

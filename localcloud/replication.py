@@ -9,13 +9,11 @@ region whose replication falls minutes behind.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import heapq
 import itertools
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -24,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from localcloud import provision
+from localcloud import processes, provision
 from localcloud.streams import ShardReader
 
 log = logging.getLogger("replication")
@@ -169,14 +167,11 @@ def _build(endpoint: str, table: str, regions: list[str], delay: float) -> Repli
 
 
 def main(argv: list[str] | None = None) -> None:
-
-    parser = argparse.ArgumentParser(description="Global-table replication for the local stack.")
+    parser = processes.child_arguments("Global-table replication for the local stack.")
     parser.add_argument("--aws-endpoint", required=True)
     parser.add_argument("--table", required=True)
     parser.add_argument("--regions", nargs="+", required=True)
     parser.add_argument("--delay", type=float, default=1.0)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--ready-fd", type=int, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout, format="%(asctime)s replication %(levelname)s %(message)s"
@@ -200,17 +195,10 @@ def main(argv: list[str] | None = None) -> None:
         app = web.Application()
         app.router.add_get("/status", status)
         app.router.add_post("/control", control)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, args.host, 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        if args.ready_fd is not None:
-            with os.fdopen(args.ready_fd, "w") as pipe:
-                pipe.write(json.dumps({"port": port, "pid": os.getpid()}) + "\n")
-        parent = os.getppid()
-        while os.getppid() == parent:  # end with the supervisor, however it ends
-            await asyncio.sleep(1)
+        sock = processes.bind(args.host, 0)
+        await processes.serve(app, sock)
+        processes.announce_ready(args.ready_fd, {"port": sock.getsockname()[1]})
+        await processes.parent_gone()
         replicator.stop()
 
     asyncio.run(serve())

@@ -1,18 +1,24 @@
-"""A region's Lambda runtime: the template's environment for that region, and its handlers
-imported unchanged from functions/."""
+"""A region's Lambda service: the template's functions with that region's environment, their
+handlers imported unchanged from functions/, and invocations run concurrently (each function in
+containers of its own in AWS; threads here) within the function's timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import importlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from localcloud.template import ROOT, Template
+from localcloud.cloudformation import ROOT
+from localcloud.events import LambdaContext
+from localcloud.template import Template
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -40,7 +46,7 @@ def region_environment(
     `local_urls` maps an API's logical id to its local base URL, so that the execute-api URL the
     template builds for it (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`) points here.
     """
-    ctx = template.context(region, "resilient-chat", {}, {name: name for name in local_urls} | dict(refs))
+    ctx = template.context(region, refs={name: name for name in local_urls} | dict(refs))
     env: dict[str, str] = {}
     for function in template.functions.values():
         for name, raw in function.environment.items():
@@ -127,3 +133,32 @@ def invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
 def _invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
     _invocation_keys.set({})
     return handler(event, context)
+
+
+class LambdaRuntime:
+    """A region's functions, ready to invoke. Built once per region process: the environment is
+    set before any handler is imported, as a container's is."""
+
+    def __init__(
+        self, template: Template, region: str, environment: Mapping[str, str], invoked: asyncio.Event
+    ):
+        os.environ.update(environment)
+        self._template = template
+        self._region = region
+        self._handlers = {logical_id: load_handler(f.handler) for logical_id, f in template.functions.items()}
+        self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"lambda-{region}")
+        self._invoked = invoked  # an invocation may have written: whoever waits on it looks now
+
+    async def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        function = self._template.functions[function_id]
+        context = LambdaContext(
+            f"{self._template.stack_name}-{function_id}", self._region, function.memory, function.timeout
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._executor, invoke, self._handlers[function_id], event, context),
+                timeout=function.timeout,
+            )
+        finally:
+            self._invoked.set()

@@ -1,18 +1,13 @@
-"""DynamoDB Streams as Lambda's event source mapping reads them: shard iterators, batches in
-the shape Lambda hands a function, and the event filter patterns of the template."""
+"""DynamoDB Streams as their readers see them: a shard read from a checkpoint (replication reads
+them so), and a table's stream as the source of an event source mapping, its records in the
+shape Lambda hands a function."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
-
-log = logging.getLogger("streams")
 
 
 def lambda_record(record: dict[str, Any], region: str, stream_arn: str) -> dict[str, Any]:
@@ -30,19 +25,6 @@ def lambda_record(record: dict[str, Any], region: str, stream_arn: str) -> dict[
         "dynamodb": dynamodb,
         "eventSourceARN": stream_arn,
     }
-
-
-def _matches(pattern: Any, value: Any) -> bool:
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(_matches(p, value.get(k)) for k, p in pattern.items())
-    if isinstance(pattern, list):
-        return value in pattern
-    return bool(pattern == value)
-
-
-def passes_filters(record: dict[str, Any], patterns: list[str]) -> bool:
-    """Lambda event filtering, for the equality patterns the template uses (no filters: all pass)."""
-    return not patterns or any(_matches(json.loads(p), record) for p in patterns)
 
 
 class ShardReader:
@@ -81,40 +63,43 @@ class ShardReader:
     def commit(self, sequence_number: str) -> None:
         self.checkpoint = sequence_number
 
-    def retry_from(self, sequence_number: str) -> None:
-        """Read again starting at this record (a failed batch, or its lowest failed record)."""
-        self._iterator = self._streams.get_shard_iterator(
-            StreamArn=self.stream_arn,
-            ShardId=self._shard,
-            ShardIteratorType="AT_SEQUENCE_NUMBER",
-            SequenceNumber=sequence_number,
-        )["ShardIterator"]
 
+class StreamSource:
+    """A table's stream as the source of an event source mapping: Lambda-shaped records after the
+    checkpoint, which is kept in a file so that a restarted region resumes where it was."""
 
-async def read_with_retries(
-    open_reader: Callable[[], ShardReader],
-    limit: int,
-    reader: ShardReader | None = None,
-    *,
-    first_delay: float = 0.1,
-    max_delay: float = 5.0,
-) -> tuple[ShardReader, list[dict[str, Any]]]:
-    """The next records, as an event source mapping reads them: a failed call to the stream
-    (the endpoint unreachable, throttled, an expired iterator) is retried with exponential
-    backoff from the checkpoint, for as long as it takes; it never ends the poller."""
-    delay = 0.0
-    while True:
+    def __init__(
+        self, streams: Any, stream_arn: str, *, region: str, starting_position: str, checkpoint_file: Path
+    ) -> None:
+        self.arn = stream_arn
+        self._region = region
+        self._file = checkpoint_file
+        self._reader = ShardReader(
+            streams, stream_arn, starting_position=starting_position, checkpoint=self._saved_checkpoint()
+        )
+
+    def _saved_checkpoint(self) -> str | None:
         try:
-            if reader is None:
-                reader = await asyncio.to_thread(open_reader)
-            elif delay:
-                await asyncio.to_thread(reader.resume)
-            records = await asyncio.to_thread(reader.read, limit)
-        except (BotoCoreError, ClientError) as error:
-            delay = min(max_delay, max(first_delay, delay * 2))
-            log.warning("cannot read the stream (%s); retrying in %.1f s", error, delay)
-            await asyncio.sleep(delay)
-            continue
-        if delay:
-            log.info("reading the stream again")
-        return reader, records
+            saved = json.loads(self._file.read_text())
+        except (OSError, ValueError):
+            return None
+        return saved.get("sequenceNumber") if saved.get("streamArn") == self.arn else None
+
+    def read(self, limit: int) -> list[dict[str, Any]]:
+        return [lambda_record(record, self._region, self.arn) for record in self._reader.read(limit)]
+
+    def resume(self) -> None:
+        self._reader.resume()
+
+    def commit(self, record: dict[str, Any]) -> None:
+        sequence_number = record["dynamodb"]["SequenceNumber"]
+        self._reader.commit(sequence_number)
+        tmp = self._file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"streamArn": self.arn, "sequenceNumber": sequence_number}))
+        tmp.replace(self._file)
+
+    @staticmethod
+    def to_retry(batch: list[dict[str, Any]], failed: list[str]) -> list[dict[str, Any]]:
+        """A stream is in order: a batch is retried from its lowest failed record on."""
+        lowest = min(int(sequence_number) for sequence_number in failed)
+        return [r for r in batch if int(r["dynamodb"]["SequenceNumber"]) >= lowest]

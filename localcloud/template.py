@@ -1,143 +1,28 @@
-"""Read template.yaml, the single source of truth, into what the local stack needs: functions
-with their handlers and environment, the WebSocket and HTTP routes, the tables, the stream
-event source mapping and the Route 53 health check. Nothing here declares any of those again."""
+"""Read template.yaml, the single source of truth, into what the local stack needs: the regions
+and the stack's name, functions with their handlers and environment, the WebSocket and HTTP
+routes, the tables, the stream event source mapping, and the Route 53 health check and latency
+records. Nothing here declares any of those again."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from localcloud.cloudformation import (
+    TEMPLATE,
+    Context,
+    Raw,
+    Unresolvable,
+    load_raw,
+    resources_of_type,
+    stack_name,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt...) as their long forms."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    if suffix == "Condition":
-        return {"Condition": value}
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_raw(path: Path = TEMPLATE) -> dict[str, Any]:
-    with path.open() as stream:
-        document: dict[str, Any] = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
-    return document
-
-
-class Unresolvable(ValueError):
-    pass
-
-
-_NO_VALUE = object()
-
-
-def _is_intrinsic(key: str) -> bool:
-    return key in ("Ref", "Condition") or key.startswith("Fn::")
-
-
-@dataclass
-class Context:
-    """The values a deployment would give: parameters, pseudo parameters and resource ids."""
-
-    region: str
-    stack_name: str
-    parameters: dict[str, Any]
-    refs: dict[str, str] = field(default_factory=dict)  # logical id -> physical id
-    attributes: dict[str, str] = field(default_factory=dict)  # "Logical.Attr" -> value
-    conditions: dict[str, bool] = field(default_factory=dict)
-    account_id: str = "123456789012"
-
-    def ref(self, name: str) -> Any:
-        pseudo = {
-            "AWS::Region": self.region,
-            "AWS::StackName": self.stack_name,
-            "AWS::AccountId": self.account_id,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-        }
-        for table in (pseudo, self.parameters, self.refs):
-            if name in table:
-                return table[name]
-        raise Unresolvable(f"no local value for Ref {name}")
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        if not isinstance(value, dict):
-            return value
-        if len(value) != 1 or not _is_intrinsic(next(iter(value))):
-            resolved = {k: self.resolve(v) for k, v in value.items()}
-            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
-        ((key, arg),) = value.items()
-        if value == {"Ref": "AWS::NoValue"}:
-            return _NO_VALUE
-        if key == "Ref":
-            return self.ref(arg)
-        if key == "Fn::Sub":
-            template, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-            return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self._sub_var(m.group(1), extra)), template)
-        if key == "Fn::GetAtt":
-            return self._attribute(".".join(arg))
-        if key == "Fn::If":
-            name, yes, no = arg
-            return self.resolve(yes if self.condition(name) else no)
-        if key == "Fn::Select":
-            index, items = self.resolve(arg[0]), self.resolve(arg[1])
-            return items[int(index)]
-        if key == "Fn::Join":
-            return str(arg[0]).join(str(v) for v in self.resolve(arg[1]))
-        if key.startswith("Fn::") or key == "Condition":
-            raise Unresolvable(f"{key} is not supported locally")
-        return value
-
-    def _sub_var(self, name: str, extra: dict[str, Any]) -> Any:
-        if name in extra:
-            return extra[name]
-        return self._attribute(name) if "." in name else self.ref(name)
-
-    def _attribute(self, name: str) -> str:
-        if name not in self.attributes:
-            raise Unresolvable(f"no local value for GetAtt {name}")
-        return self.attributes[name]
-
-    def condition(self, name: str) -> bool:
-        return self.conditions[name]
-
-
-def _evaluate_condition(expr: Any, ctx: Context, raw: dict[str, Any]) -> bool:
-    ((key, arg),) = expr.items()
-    if key == "Fn::Equals":
-        return bool(ctx.resolve(arg[0]) == ctx.resolve(arg[1]))
-    if key == "Fn::Not":
-        return not _evaluate_condition(arg[0], ctx, raw)
-    if key == "Fn::And":
-        return all(_evaluate_condition(a, ctx, raw) for a in arg)
-    if key == "Fn::Or":
-        return any(_evaluate_condition(a, ctx, raw) for a in arg)
-    if key == "Condition":
-        return _evaluate_condition(raw["Conditions"][arg], ctx, raw)
-    raise Unresolvable(f"condition {key} is not supported locally")
+# drill/targets.py reads the template's raw parameters through `load_raw` (until it uses `load().regions`).
+__all__ = ["Template", "load", "load_raw"]
 
 
 @dataclass(frozen=True)
@@ -187,38 +72,60 @@ class StreamMapping:
 
 @dataclass
 class Template:
-    raw: dict[str, Any]
+    raw: Raw
+    stack_name: str
+    http_api: str  # logical ids
+    websocket_api: str
     functions: dict[str, Function]
     websocket_routes: dict[str, WebSocketRoute]
-    websocket_route_selection: str
     websocket_stage: Any
     http_routes: list[tuple[HttpRoute, str]]
     http_cors: Any
     stream: StreamMapping
-    health_check: dict[str, Any]
 
-    def parameter_defaults(self) -> dict[str, Any]:
-        params = self.raw.get("Parameters", {})
-        values: dict[str, Any] = {}
-        for name, spec in params.items():
-            default = spec.get("Default", "")
-            if spec.get("Type") == "CommaDelimitedList":
-                default = [v.strip() for v in str(default).split(",")]
-            values[name] = default
-        return values
+    @property
+    def regions(self) -> list[str]:
+        """Every region the chat runs in: the replicas of the messages global table."""
+        regions: list[str] = self.context("").parameter("ReplicaRegions")
+        return regions
 
     def context(
         self,
         region: str,
-        stack_name: str,
-        parameters: dict[str, Any],
-        refs: dict[str, str],
-        attributes: dict[str, str] | None = None,
+        parameters: Mapping[str, Any] | None = None,
+        refs: Mapping[str, str] | None = None,
+        attributes: Mapping[str, str] | None = None,
     ) -> Context:
-        ctx = Context(region, stack_name, {**self.parameter_defaults(), **parameters}, refs, attributes or {})
-        for name, expr in self.raw.get("Conditions", {}).items():
-            ctx.conditions[name] = _evaluate_condition(expr, ctx, self.raw)
-        return ctx
+        return Context(self.raw, region, self.stack_name, parameters or {}, refs or {}, attributes or {})
+
+    @property
+    def health_checks(self) -> list[str]:
+        return list(resources_of_type(self.raw, "AWS::Route53::HealthCheck"))
+
+    def api_ids(self, region: str) -> dict[str, str]:
+        """A local id for each of a region's APIs (AWS makes up ten random characters)."""
+        apis = resources_of_type(self.raw, "AWS::ApiGatewayV2::Api", "AWS::Serverless::HttpApi")
+        return {logical_id: f"{logical_id.lower()}-{region}" for logical_id in apis}
+
+    @property
+    def custom_domains(self) -> list[str]:
+        return list(resources_of_type(self.raw, "AWS::ApiGatewayV2::DomainName"))
+
+    def endpoint_health_check(self, ctx: Context) -> Any:
+        """The Route 53 health check that probes a region's own endpoint (its `/health`). The
+        WebSocket name's calculated and alarm checks are not played locally: see docs/local.md."""
+        (check,) = (
+            check
+            for check in resources_of_type(self.raw, "AWS::Route53::HealthCheck").values()
+            if check["Properties"]["HealthCheckConfig"]["Type"] in ("HTTP", "HTTPS")
+        )
+        return ctx.resolve(check["Properties"])
+
+    def latency_records(self, ctx: Context) -> list[Any]:
+        """A region's latency records (record sets with a `Region`), as that region's stack makes them."""
+        records = resources_of_type(self.raw, "AWS::Route53::RecordSet").values()
+        resolved = [ctx.resolve(r["Properties"]) for r in records if "Region" in r["Properties"]]
+        return [{k: v for k, v in record.items() if k != "HostedZoneId"} for record in resolved]
 
     def table(self, logical_id: str) -> dict[str, Any]:
         """A table's properties as CreateTable arguments (billing, keys, indexes, stream)."""
@@ -239,10 +146,6 @@ class Template:
         return spec["AttributeName"] if spec and spec.get("Enabled") else None
 
 
-def _resources(raw: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {k: v for k, v in raw["Resources"].items() if v["Type"] == kind}
-
-
 def _function_of_uri(uri: Any) -> str:
     text = uri["Fn::Sub"] if isinstance(uri, dict) else str(uri)
     found = re.search(r"\$\{(\w+)\.Arn\}", text)
@@ -255,7 +158,7 @@ def load(path: Path = TEMPLATE) -> Template:
     raw = load_raw(path)
     globals_ = raw.get("Globals", {}).get("Function", {})
     functions: dict[str, Function] = {}
-    for logical_id, resource in _resources(raw, "AWS::Serverless::Function").items():
+    for logical_id, resource in resources_of_type(raw, "AWS::Serverless::Function").items():
         props = resource["Properties"]
         env = {
             **globals_.get("Environment", {}).get("Variables", {}),
@@ -269,21 +172,21 @@ def load(path: Path = TEMPLATE) -> Template:
             memory=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
         )
 
-    ((ws_id, ws_api),) = (
-        (k, v)
-        for k, v in _resources(raw, "AWS::ApiGatewayV2::Api").items()
+    (ws_id,) = (
+        k
+        for k, v in resources_of_type(raw, "AWS::ApiGatewayV2::Api").items()
         if v["Properties"].get("ProtocolType") == "WEBSOCKET"
     )
     integrations = {
         k: _function_of_uri(v["Properties"]["IntegrationUri"])
-        for k, v in _resources(raw, "AWS::ApiGatewayV2::Integration").items()
+        for k, v in resources_of_type(raw, "AWS::ApiGatewayV2::Integration").items()
     }
     responded = {
         v["Properties"]["RouteId"]["Ref"]
-        for v in _resources(raw, "AWS::ApiGatewayV2::RouteResponse").values()
+        for v in resources_of_type(raw, "AWS::ApiGatewayV2::RouteResponse").values()
     }
     ws_routes: dict[str, WebSocketRoute] = {}
-    for logical_id, route in _resources(raw, "AWS::ApiGatewayV2::Route").items():
+    for logical_id, route in resources_of_type(raw, "AWS::ApiGatewayV2::Route").items():
         props = route["Properties"]
         target = props["Target"]["Fn::Sub"] if isinstance(props["Target"], dict) else props["Target"]
         integration = re.fullmatch(r"integrations/\$\{(\w+)\}", target)
@@ -296,20 +199,20 @@ def load(path: Path = TEMPLATE) -> Template:
         )
     (stage,) = (
         v["Properties"]
-        for v in _resources(raw, "AWS::ApiGatewayV2::Stage").values()
+        for v in resources_of_type(raw, "AWS::ApiGatewayV2::Stage").values()
         if v["Properties"]["ApiId"] == {"Ref": ws_id}
     )
 
     http_routes: list[tuple[HttpRoute, str]] = []
-    for logical_id, resource in _resources(raw, "AWS::Serverless::Function").items():
+    for logical_id, resource in resources_of_type(raw, "AWS::Serverless::Function").items():
         for event in resource["Properties"].get("Events", {}).values():
             if event["Type"] == "HttpApi":
                 props = event["Properties"]
                 method = str(props.get("Method", "ANY")).upper()
                 http_routes.append((HttpRoute(method, props["Path"]), logical_id))
-    (http_api,) = _resources(raw, "AWS::Serverless::HttpApi").values()
+    ((http_api_id, http_api),) = resources_of_type(raw, "AWS::Serverless::HttpApi").items()
 
-    (mapping,) = _resources(raw, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = resources_of_type(raw, "AWS::Lambda::EventSourceMapping").values()
     props = mapping["Properties"]
     stream = StreamMapping(
         function=props["FunctionName"]["Ref"],
@@ -321,20 +224,15 @@ def load(path: Path = TEMPLATE) -> Template:
         max_retries=int(props.get("MaximumRetryAttempts", -1)),
         filters=[f["Pattern"] for f in props.get("FilterCriteria", {}).get("Filters", [])],
     )
-    # The endpoint probe of /health; the ws. record's calculated and alarm checks are not emulated.
-    (health,) = (
-        check
-        for check in _resources(raw, "AWS::Route53::HealthCheck").values()
-        if check["Properties"]["HealthCheckConfig"]["Type"] in ("HTTP", "HTTPS")
-    )
     return Template(
         raw=raw,
+        stack_name=stack_name(),
+        http_api=http_api_id,
+        websocket_api=ws_id,
         functions=functions,
         websocket_routes=ws_routes,
-        websocket_route_selection=ws_api["Properties"]["RouteSelectionExpression"],
         websocket_stage=stage,
         http_routes=http_routes,
         http_cors=http_api["Properties"].get("CorsConfiguration"),
         stream=stream,
-        health_check=health["Properties"]["HealthCheckConfig"],
     )

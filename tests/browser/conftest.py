@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.local_stack import ROOT, running_stack
+from localcloud.cloudformation import ROOT
+from localcloud.running import QUICK, running_stack
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,7 +39,7 @@ def _missing(what: str) -> None:
 
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with running_stack(tmp_path_factory.mktemp("browser-stack")) as info:
+    with running_stack(tmp_path_factory.mktemp("browser-stack"), QUICK) as info:
         yield info
 
 

@@ -7,6 +7,12 @@ from typing import Any
 
 import boto3
 
+from localcloud.latency_routing import nearest
+from localcloud.provision import ROUTE53_REGION
+
+# The regions next to these simulated client locations (the local stack's round-trip data).
+NEAR_NEW_YORK, NEAR_LONDON = nearest("new-york"), nearest("london")
+
 TIMEOUT_MS = 20_000  # generous for a slow CI machine; every wait ends as soon as its condition holds
 
 # What the message list shows: one row per element, read straight from the DOM.
@@ -114,7 +120,7 @@ class StackControl:
         self.route53 = boto3.client(
             "route53",
             endpoint_url=stack["awsEndpointUrl"],
-            region_name="us-east-1",
+            region_name=ROUTE53_REGION,
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.pages import ChatPage, StackControl, assert_each_once
+from tests.browser.pages import NEAR_LONDON, NEAR_NEW_YORK, ChatPage, StackControl, assert_each_once
 
 pytestmark = pytest.mark.browser
 
@@ -75,10 +75,10 @@ def test_two_people_in_different_regions_see_each_others_messages_with_their_rou
     open_page: OpenPage, browser: Any, screenshots: Path
 ) -> None:
     # given Ada near us-east-1 and Bo in London, in the same room
-    ada = open_page("Ada", "us-east-1")
+    ada = open_page("Ada", NEAR_NEW_YORK)
     bo = open_page("Bo", "london")
-    ada.wait_connected("us-east-1")
-    bo.wait_connected("eu-west-2")
+    ada.wait_connected(NEAR_NEW_YORK)
+    bo.wait_connected(NEAR_LONDON)
 
     # when each sends a message
     ada.send("Hello from Virginia")
@@ -86,18 +86,20 @@ def test_two_people_in_different_regions_see_each_others_messages_with_their_rou
 
     # then both see both, accepted where each was sent and delivered by their own region
     texts = ["Hello from Virginia", "Hello from London"]
-    for chat, own_region in ((ada, "us-east-1"), (bo, "eu-west-2")):
+    for chat, own_region in ((ada, NEAR_NEW_YORK), (bo, NEAR_LONDON)):
         chat.wait_delivered(texts)
         assert_each_once(chat, texts)
         shown = chat.by_text()
-        assert shown["Hello from Virginia"]["accepted"] == "us-east-1"
-        assert shown["Hello from London"]["accepted"] == "eu-west-2"
+        assert shown["Hello from Virginia"]["accepted"] == NEAR_NEW_YORK
+        assert shown["Hello from London"]["accepted"] == NEAR_LONDON
         assert {shown[text]["delivered"] for text in texts} == {own_region}
         assert {shown[text]["transport"] for text in texts} == {"websocket"}
 
-    left = ada.page.screenshot(path=screenshots / "two-regions-us-east-1.png")
-    right = bo.page.screenshot(path=screenshots / "two-regions-eu-west-2.png")
-    image = side_by_side(browser, left, right, ("Ada, near us-east-1", "Bo, in London (eu-west-2)"))
+    left = ada.page.screenshot(path=screenshots / f"two-regions-{NEAR_NEW_YORK}.png")
+    right = bo.page.screenshot(path=screenshots / f"two-regions-{NEAR_LONDON}.png")
+    image = side_by_side(
+        browser, left, right, (f"Ada, near {NEAR_NEW_YORK}", f"Bo, in London ({NEAR_LONDON})")
+    )
     (screenshots / "two-regions.png").write_bytes(image)
     # The README's picture: written when missing or asked for, so a test run leaves git clean.
     readme_picture = ROOT / "docs" / "screenshot.png"
@@ -116,7 +118,7 @@ def test_a_hostile_message_is_shown_as_text_and_runs_nothing(open_page: OpenPage
     # given Mallory and Ada in a room
     mallory = open_page("<b>Mallory</b>", "new-york")
     ada = open_page("Ada", "london")
-    mallory.wait_connected("us-east-1")
+    mallory.wait_connected(NEAR_NEW_YORK)
 
     # when Mallory sends markup, live, and Carol joins later and reads it from history
     for text in HOSTILE:
@@ -166,17 +168,17 @@ def test_a_person_on_a_phone_can_join_and_chat_with_the_keyboard_alone(
 
 def test_the_location_control_moves_the_connection_to_the_nearest_region(open_page: OpenPage) -> None:
     # given Ada near us-east-1
-    ada = open_page("Ada", "us-east-1")
-    ada.wait_connected("us-east-1")
+    ada = open_page("Ada", NEAR_NEW_YORK)
+    ada.wait_connected(NEAR_NEW_YORK)
 
     # when she picks London as her simulated location
     ada.page.get_by_label("Simulated location").select_option("london")
 
     # then she reconnects to eu-west-2, and what she sends is accepted there
-    ada.wait_connected("eu-west-2")
+    ada.wait_connected(NEAR_LONDON)
     ada.send("now in London")
     ada.wait_delivered(["now in London"])
-    assert ada.by_text()["now in London"]["accepted"] == "eu-west-2"
+    assert ada.by_text()["now in London"]["accepted"] == NEAR_LONDON
     cookies = {c["name"]: c["value"] for c in ada.page.context.cookies()}
     assert cookies["rc-location"] == "london"
 
@@ -195,9 +197,9 @@ def test_a_page_that_cannot_open_a_websocket_sends_and_reads_over_http(
 
         page.route("**/config.json", config)
 
-    ada = open_page("Ada", "us-east-1", before_load=block_websockets)
+    ada = open_page("Ada", NEAR_NEW_YORK, before_load=block_websockets)
     bo = open_page("Bo", "london")
-    bo.wait_connected("eu-west-2")
+    bo.wait_connected(NEAR_LONDON)
 
     # when both send
     ada.send("sent over HTTP")
@@ -210,9 +212,9 @@ def test_a_page_that_cannot_open_a_websocket_sends_and_reads_over_http(
         assert_each_once(chat, texts)
     on_ada, on_bo = ada.by_text(), bo.by_text()
     assert on_ada["sent over HTTP"]["transport"] == "http"
-    assert on_ada["sent over HTTP"]["delivered"] == "HTTP reply (us-east-1)"
-    assert on_ada["sent over a WebSocket"]["delivered"] == "history (us-east-1)"
-    assert on_bo["sent over HTTP"]["delivered"] == "eu-west-2"
+    assert on_ada["sent over HTTP"]["delivered"] == f"HTTP reply ({NEAR_NEW_YORK})"
+    assert on_ada["sent over a WebSocket"]["delivered"] == f"history ({NEAR_NEW_YORK})"
+    assert on_bo["sent over HTTP"]["delivered"] == NEAR_LONDON
     assert "sending over HTTP" in ada.log()
     ada.page.screenshot(path=screenshots / "http-fallback.png")
 
@@ -221,37 +223,37 @@ def test_messages_sent_while_the_routed_region_is_dead_go_straight_to_the_other_
     open_page: OpenPage, control: StackControl, screenshots: Path
 ) -> None:
     # given Ada connected in us-east-1 and Bo in London
-    ada = open_page("Ada", "us-east-1")
+    ada = open_page("Ada", NEAR_NEW_YORK)
     bo = open_page("Bo", "london")
-    ada.wait_connected("us-east-1")
-    bo.wait_connected("eu-west-2")
+    ada.wait_connected(NEAR_NEW_YORK)
+    bo.wait_connected(NEAR_LONDON)
 
     # when us-east-1's process dies, and the routed name keeps answering with it (its inverted
     # check reads healthy while the region fails: a stale DNS answer does the same) ...
-    control.region_process("us-east-1", "stop")
-    ada.send("sent while us-east-1 is down 1")
-    ada.send("sent while us-east-1 is down 2")
-    control.wait_health("us-east-1", False)
-    control.invert("us-east-1", True)
-    control.wait_health("us-east-1", True)
-    ada.send("sent while us-east-1 is down 3")
+    control.region_process(NEAR_NEW_YORK, "stop")
+    ada.send(f"sent while {NEAR_NEW_YORK} is down 1")
+    ada.send(f"sent while {NEAR_NEW_YORK} is down 2")
+    control.wait_health(NEAR_NEW_YORK, False)
+    control.invert(NEAR_NEW_YORK, True)
+    control.wait_health(NEAR_NEW_YORK, True)
+    ada.send(f"sent while {NEAR_NEW_YORK} is down 3")
     bo.send("Bo, during the outage")
     # ... and Cy, near us-east-1 too, opens the page now
     cy = open_page("Cy", "new-york")
 
     # then Cy goes straight to eu-west-2's own endpoint, Ada is there too (straight, or routed if the
     # front door noticed the outage before she reconnected), and everyone gets every message once
-    texts = [*(f"sent while us-east-1 is down {n}" for n in (1, 2, 3)), "Bo, during the outage"]
-    cy.wait_connected("eu-west-2")
-    assert "routed name does not answer: going straight to eu-west-2" in cy.log()
-    assert cy.page.inner_text("#region") == "eu-west-2 (direct)"
-    ada.wait_connected("eu-west-2")
+    texts = [*(f"sent while {NEAR_NEW_YORK} is down {n}" for n in (1, 2, 3)), "Bo, during the outage"]
+    cy.wait_connected(NEAR_LONDON)
+    assert f"routed name does not answer: going straight to {NEAR_LONDON}" in cy.log()
+    assert cy.page.inner_text("#region") == f"{NEAR_LONDON} (direct)"
+    ada.wait_connected(NEAR_LONDON)
     cy.send("Cy, direct")
     texts.append("Cy, direct")
     for chat in (ada, bo, cy):
         chat.wait_delivered(texts)
         assert_each_once(chat, texts)
-    assert {ada.by_text()[t]["accepted"] for t in texts} == {"eu-west-2"}
+    assert {ada.by_text()[t]["accepted"] for t in texts} == {NEAR_LONDON}
     cy.page.screenshot(path=screenshots / "region-down-direct.png")
 
 
@@ -259,14 +261,14 @@ def test_messages_written_while_every_region_is_down_wait_in_the_outbox_and_arri
     open_page: OpenPage, control: StackControl, screenshots: Path
 ) -> None:
     # given Ada and Bo in different regions
-    ada = open_page("Ada", "us-east-1")
+    ada = open_page("Ada", NEAR_NEW_YORK)
     bo = open_page("Bo", "london")
-    ada.wait_connected("us-east-1")
-    bo.wait_connected("eu-west-2")
+    ada.wait_connected(NEAR_NEW_YORK)
+    bo.wait_connected(NEAR_LONDON)
 
     # when both regions go down and both write
-    control.region_process("us-east-1", "stop")
-    control.region_process("eu-west-2", "stop")
+    control.region_process(NEAR_NEW_YORK, "stop")
+    control.region_process(NEAR_LONDON, "stop")
     ada.send("Ada, offline 1")
     ada.send("Ada, offline 2")
     bo.send("Bo, offline")
@@ -295,11 +297,11 @@ def test_a_failover_leaves_every_page_with_every_message_exactly_once(
     open_page: OpenPage, control: StackControl, screenshots: Path
 ) -> None:
     # given two people connected in us-east-1 and one in eu-west-2, chatting
-    ada = open_page("Ada", "us-east-1")
+    ada = open_page("Ada", NEAR_NEW_YORK)
     cy = open_page("Cy", "new-york")
     bo = open_page("Bo", "london")
     pages = (ada, cy, bo)
-    for chat, region in ((ada, "us-east-1"), (cy, "us-east-1"), (bo, "eu-west-2")):
+    for chat, region in ((ada, NEAR_NEW_YORK), (cy, NEAR_NEW_YORK), (bo, NEAR_LONDON)):
         chat.wait_connected(region)
     texts = []
 
@@ -311,20 +313,20 @@ def test_a_failover_leaves_every_page_with_every_message_exactly_once(
     say(bo, "Bo before the drill")
 
     # when the drill inverts us-east-1's health check, then kills the region, while all keep talking
-    control.invert("us-east-1", True)
-    control.wait_health("us-east-1", False)
+    control.invert(NEAR_NEW_YORK, True)
+    control.wait_health(NEAR_NEW_YORK, False)
     say(ada, "after the inversion")
     say(cy, "Cy after the inversion")
-    control.region_process("us-east-1", "stop")
+    control.region_process(NEAR_NEW_YORK, "stop")
     say(ada, "right after the kill")
     say(bo, "Bo right after the kill")
     say(cy, "Cy right after the kill")
 
     # then the us-east-1 pages fail over to eu-west-2 and every page shows every message once
     for chat in (ada, cy):
-        chat.wait_connected("eu-west-2")
-        assert "failover: us-east-1 → eu-west-2" in chat.log()
-    say(ada, "Ada from eu-west-2")
+        chat.wait_connected(NEAR_LONDON)
+        assert f"failover: {NEAR_NEW_YORK} → {NEAR_LONDON}" in chat.log()
+    say(ada, f"Ada from {NEAR_LONDON}")
     for chat in pages:
         chat.wait_delivered(texts)
         assert_each_once(chat, texts)

@@ -10,6 +10,10 @@ import aiohttp
 import websockets
 
 from chat import ulid
+from localcloud.latency_routing import nearest
+
+# The regions next to these simulated client locations (the local stack's round-trip data).
+NEAR_NEW_YORK, NEAR_LONDON = nearest("new-york"), nearest("london")
 
 TIMEOUT = 15.0  # generous: a CI machine can be slow; no assertion is about time
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.local_stack import running_stack
+from localcloud.running import QUICK, running_stack
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with running_stack(tmp_path_factory.mktemp("local-stack")) as info:
+    with running_stack(tmp_path_factory.mktemp("local-stack"), QUICK) as info:
         yield info

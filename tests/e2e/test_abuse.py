@@ -12,7 +12,7 @@ import pytest
 import websockets
 
 from chat import ulid
-from tests.e2e.chat import Client, history
+from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, Client, history
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ async def assert_closed_with(client: Client, code: int) -> None:
 
 @pytest.mark.parametrize("size", [33 * 1024, 200 * 1024])
 def test_oversized_frames_close_the_connection_and_write_nothing(stack: dict[str, Any], size: int) -> None:
-    region = stack["regions"]["us-east-1"]
+    region = stack["regions"][NEAR_NEW_YORK]
 
     async def scenario() -> None:
         client = await Client.connect(region["websocketUrl"], "e2e-big", "ada")
@@ -51,7 +51,7 @@ def test_oversized_frames_close_the_connection_and_write_nothing(stack: dict[str
 
 def test_a_binary_frame_gets_an_error_frame(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
-        client = await Client.connect(stack["regions"]["eu-west-2"]["websocketUrl"], "e2e-binary", "ada")
+        client = await Client.connect(stack["regions"][NEAR_LONDON]["websocketUrl"], "e2e-binary", "ada")
         await client.socket.send(b"\x00\xff binary")
         frame = json.loads(await asyncio.wait_for(client.socket.recv(), 10))
         assert frame["type"] == "error"
@@ -69,7 +69,7 @@ def test_a_flood_from_one_connection_is_answered_frame_by_frame_and_the_connecti
     checks the bucket itself); whatever the split, every frame gets an answer."""
 
     async def scenario() -> None:
-        client = await Client.connect(stack["regions"]["us-east-1"]["websocketUrl"], "e2e-flood", "ada")
+        client = await Client.connect(stack["regions"][NEAR_NEW_YORK]["websocketUrl"], "e2e-flood", "ada")
         flood = 4000
         for _ in range(flood):
             await client.socket.send('{"action": "ping"}')
@@ -86,13 +86,13 @@ def test_a_flood_from_one_connection_is_answered_frame_by_frame_and_the_connecti
 
 def test_clients_cannot_reach_the_management_api(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
-        victim = await Client.connect(stack["regions"]["us-east-1"]["websocketUrl"], "e2e-victim", "ada")
+        victim = await Client.connect(stack["regions"][NEAR_NEW_YORK]["websocketUrl"], "e2e-victim", "ada")
         target = f"/prod/@connections/{'x' * 15}="
         async with aiohttp.ClientSession() as session:
             async with session.post(stack["frontDoorUrl"] + target, data=b"spoof") as response:
                 assert response.status in (404, 405)  # the routed name serves only the chat APIs
             async with session.post(
-                stack["regions"]["us-east-1"]["managementUrl"] + target[5:], data=b"spoof"
+                stack["regions"][NEAR_NEW_YORK]["managementUrl"] + target[5:], data=b"spoof"
             ) as response:
                 assert response.status == 403  # unsigned: API Gateway wants IAM (SigV4)
         assert await victim.drain(0.3) == []
@@ -103,7 +103,7 @@ def test_clients_cannot_reach_the_management_api(stack: dict[str, Any]) -> None:
 
 def test_paused_replication_delivers_everything_once_resumed(stack: dict[str, Any]) -> None:
     control = f"{stack['frontDoorUrl']}/_local/replication/messages"
-    us, eu = stack["regions"]["us-east-1"], stack["regions"]["eu-west-2"]
+    us, eu = stack["regions"][NEAR_NEW_YORK], stack["regions"][NEAR_LONDON]
 
     async def scenario() -> None:
         ada = await Client.connect(us["websocketUrl"], "e2e-paused", "ada")
@@ -130,7 +130,7 @@ def test_paused_replication_delivers_everything_once_resumed(stack: dict[str, An
 
 def test_the_same_id_written_in_both_regions_converges_to_one_item(stack: dict[str, Any]) -> None:
     control = f"{stack['frontDoorUrl']}/_local/replication/messages"
-    us, eu = stack["regions"]["us-east-1"], stack["regions"]["eu-west-2"]
+    us, eu = stack["regions"][NEAR_NEW_YORK], stack["regions"][NEAR_LONDON]
     message_id = ulid.new()
 
     async def scenario() -> None:

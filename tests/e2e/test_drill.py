@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.local_stack import ROOT
+from localcloud.cloudformation import ROOT
+from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,7 @@ def test_a_drill_loses_nothing_and_restores_the_region(
             "--stack",
             str(Path(stack["stateDir"]) / "stack.json"),
             "--region",
-            "eu-west-2",
+            NEAR_LONDON,
             "--mode",
             mode,
             "--hold",
@@ -57,7 +58,7 @@ def test_a_drill_loses_nothing_and_restores_the_region(
     report = json.loads(output.read_text())
 
     assert report["mode"] == mode
-    assert report["region"] == "eu-west-2"
+    assert report["region"] == NEAR_LONDON
     assert report["sent"] > 0
     assert report["acked"] == report["sent"]
     assert report["lost"] == 0
@@ -73,7 +74,7 @@ def test_a_drill_loses_nothing_and_restores_the_region(
     assert report["detect_seconds"] >= 0
     if mode == "outage":  # the clients of the dead region had a gap, and came back
         londoners = [c for c in report["clients"] if c["location"] == "london"]
-        assert all(c["regions"][-1] in ("us-east-1", "eu-west-2") for c in londoners)
+        assert all(c["regions"][-1] in (NEAR_NEW_YORK, NEAR_LONDON) for c in londoners)
         assert any(c["without_service_seconds"] > 0 for c in londoners)
     assert output.with_suffix(".png").exists()
     assert "lost                      0" in completed.stdout

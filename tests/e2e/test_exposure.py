@@ -10,6 +10,8 @@ from urllib.parse import urlparse
 import aiohttp
 import pytest
 
+from tests.e2e.chat import NEAR_LONDON
+
 pytestmark = pytest.mark.e2e
 
 
@@ -33,7 +35,7 @@ def test_region_apis_answer_cors_only_for_the_chat_pages_origin(
     origin = stack["frontDoorUrl"] if origin == "FRONT_DOOR" else origin
 
     async def scenario() -> None:
-        url = f"{stack['regions']['eu-west-2']['httpUrl']}/rooms/lobby/messages"
+        url = f"{stack['regions'][NEAR_LONDON]['httpUrl']}/rooms/lobby/messages"
         headers = {
             "Origin": origin,
             "Access-Control-Request-Method": "POST",
@@ -75,7 +77,7 @@ def test_a_control_request_a_web_page_could_send_is_refused_and_changes_nothing(
         async with (
             aiohttp.ClientSession() as session,
             session.post(
-                f"{stack['frontDoorUrl']}/_local/regions/eu-west-2",
+                f"{stack['frontDoorUrl']}/_local/regions/{NEAR_LONDON}",
                 data='{"action":"stop"}',
                 headers=headers,
             ) as response,
@@ -84,7 +86,7 @@ def test_a_control_request_a_web_page_could_send_is_refused_and_changes_nothing(
             body = await response.json()
             assert body["error"]["code"] == "forbidden"
             assert "Access-Control-Allow-Origin" not in response.headers
-        assert await region_running(stack, "eu-west-2")
+        assert await region_running(stack, NEAR_LONDON)
 
     asyncio.run(scenario())
 

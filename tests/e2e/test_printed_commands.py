@@ -11,14 +11,16 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud.stack import banner
-from tests.e2e.chat import until_health
+from localcloud.cli import banner
+from localcloud.provision import ROUTE53_REGION
+from localcloud.state import StateDir
+from tests.e2e.chat import NEAR_NEW_YORK, until_health
 
 pytestmark = pytest.mark.e2e
 
 
 def printed_command(info: dict[str, Any], heading: str) -> str:
-    lines = banner(info).splitlines()
+    lines = banner(info, StateDir(Path(info["stateDir"]))).splitlines()
     at = next(i for i, line in enumerate(lines) if line.strip().startswith(heading))
     return lines[at + 1].strip()
 
@@ -30,11 +32,11 @@ def test_the_take_a_region_out_command_works_as_printed_in_a_clean_shell(
     route53 = boto3.client(
         "route53",
         endpoint_url=stack["awsEndpointUrl"],
-        region_name="us-east-1",
+        region_name=ROUTE53_REGION,
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
-    check = stack["regions"]["us-east-1"]["healthCheckId"]
+    check = stack["regions"][NEAR_NEW_YORK]["healthCheckId"]
     try:
         pasted = subprocess.run(
             ["sh", "-c", command],
@@ -47,7 +49,7 @@ def test_the_take_a_region_out_command_works_as_printed_in_a_clean_shell(
         assert pasted.returncode == 0, f"{command}\n{pasted.stderr}"
         config = route53.get_health_check(HealthCheckId=check)["HealthCheck"]["HealthCheckConfig"]
         assert config["Inverted"] is True
-        asyncio.run(until_health(stack["statusUrl"], "us-east-1", healthy=False))
+        asyncio.run(until_health(stack["statusUrl"], NEAR_NEW_YORK, healthy=False))
     finally:
         route53.update_health_check(HealthCheckId=check, Inverted=False)
-        asyncio.run(until_health(stack["statusUrl"], "us-east-1", healthy=True))
+        asyncio.run(until_health(stack["statusUrl"], NEAR_NEW_YORK, healthy=True))

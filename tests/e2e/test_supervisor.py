@@ -19,8 +19,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from localcloud.stack import PORTS_PER_STACK, taken_ports
-from tests.local_stack import FAST, ROOT
+from localcloud.cli import PORTS_PER_STACK, taken_ports
+from localcloud.cloudformation import ROOT
+from localcloud.running import QUICK
+from tests.e2e.chat import NEAR_NEW_YORK
 
 pytestmark = pytest.mark.e2e
 
@@ -90,14 +92,14 @@ def stack_file(state: Path) -> dict[str, Any]:
     return info
 
 
-def test_a_gateway_that_dies_is_reported_and_started_again_on_its_ports(stack: dict[str, Any]) -> None:
+def test_a_region_process_that_dies_is_reported_and_started_again_on_its_ports(stack: dict[str, Any]) -> None:
     state = Path(stack["stateDir"])
-    region = stack_file(state)["regions"]["us-east-1"]
+    region = stack_file(state)["regions"][NEAR_NEW_YORK]
     os.kill(region["pid"], signal.SIGKILL)
 
     deadline = time.monotonic() + 60
-    while stack_file(state)["regions"]["us-east-1"]["pid"] in (region["pid"], None):
-        assert time.monotonic() < deadline, "the supervisor never started us-east-1 again"
+    while stack_file(state)["regions"][NEAR_NEW_YORK]["pid"] in (region["pid"], None):
+        assert time.monotonic() < deadline, f"the supervisor never started {NEAR_NEW_YORK} again"
         time.sleep(0.1)
 
     async def health() -> int:
@@ -106,12 +108,12 @@ def test_a_gateway_that_dies_is_reported_and_started_again_on_its_ports(stack: d
 
     assert asyncio.run(health()) == 200  # the same URL: it came back on its ports
     said = (state / "stack.log").read_text()
-    assert f"us-east-1's gateway (pid {region['pid']}) was killed by SIGKILL" in said
+    assert f"{NEAR_NEW_YORK}'s process (pid {region['pid']}) was killed by SIGKILL" in said
 
 
 def test_when_the_aws_endpoint_dies_the_stack_says_why_and_stops_everything(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "localcloud", "--port", "0", "--state-dir", str(tmp_path), *FAST],
+        [sys.executable, "-m", "localcloud", "--port", "0", "--state-dir", str(tmp_path), *QUICK],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -131,4 +133,4 @@ def test_when_the_aws_endpoint_dies_the_stack_says_why_and_stops_everything(tmp_
     assert f"AWS endpoint (pid {info['awsEndpointPid']}) was killed by SIGKILL" in said
     assert not (tmp_path / "stack.json").exists()
     for region in info["regions"].values():
-        assert not Path(f"/proc/{region['pid']}").exists(), "a gateway outlived the stack"
+        assert not Path(f"/proc/{region['pid']}").exists(), "a region's process outlived the stack"

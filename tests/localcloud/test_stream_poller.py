@@ -8,7 +8,8 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
-from localcloud.streams import ShardReader, read_with_retries
+from localcloud.event_source_mapping import read_with_retries
+from localcloud.streams import ShardReader
 
 STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/messages/stream/1"
 RECORD = {"eventID": "1", "dynamodb": {"SequenceNumber": "200"}}

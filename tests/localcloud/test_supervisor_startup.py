@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.stack import PORTS_PER_STACK, StackRunning, claim_state_dir, free_base_port, taken_ports
+from localcloud.cli import PORTS_PER_STACK, free_base_port, taken_ports
+from localcloud.state import StackRunning, StateDir
 
 HOST = "127.0.0.1"
 
@@ -27,10 +28,10 @@ def test_a_second_claim_on_a_live_stacks_state_dir_is_refused_and_touches_nothin
     info = json.dumps({"pid": 4242, "frontDoorUrl": "http://127.0.0.1:8700"})
     (tmp_path / "stack.json").write_text(info)
     (tmp_path / "us-east-1.stream-checkpoint.json").write_text('{"sequenceNumber": "7"}')
-    with claim_state_dir(tmp_path):
+    with StateDir(tmp_path).claim():
         with (
             pytest.raises(StackRunning, match=r"pid 4242.*http://127\.0\.0\.1:8700"),
-            claim_state_dir(tmp_path),
+            StateDir(tmp_path).claim(),
         ):
             pass
         assert (tmp_path / "stack.json").read_text() == info
@@ -38,9 +39,9 @@ def test_a_second_claim_on_a_live_stacks_state_dir_is_refused_and_touches_nothin
 
 
 def test_a_state_dir_is_free_again_once_its_stack_has_ended(tmp_path: Path) -> None:
-    with claim_state_dir(tmp_path):
+    with StateDir(tmp_path).claim():
         pass
-    with claim_state_dir(tmp_path):
+    with StateDir(tmp_path).claim():
         pass
 
 

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.template.cfn import SAMCONFIG_PATH, Stack, Template, load_template
+from tests.template.cfn import SAMCONFIG_PATH, Context, Template, load_template, stack_in
 
-PRIMARY = "us-east-1"
-SECONDARY = "eu-west-2"
+# The regions the template's parameters name: the primary (it creates the global table) and the other.
+_DEFAULTS = stack_in(load_template(), "")
+PRIMARY = _DEFAULTS.parameter("PrimaryRegion")
+(SECONDARY,) = set(_DEFAULTS.parameter("ReplicaRegions")) - {PRIMARY}
 
 
 @pytest.fixture(scope="session")
@@ -33,13 +35,13 @@ def functions(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 @pytest.fixture(scope="session")
-def primary_stack(template: Template) -> Stack:
-    return Stack(template, PRIMARY)
+def primary_stack(template: Template) -> Context:
+    return stack_in(template, PRIMARY)
 
 
 @pytest.fixture(scope="session")
-def secondary_stack(template: Template) -> Stack:
-    return Stack(template, SECONDARY)
+def secondary_stack(template: Template) -> Context:
+    return stack_in(template, SECONDARY)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from scripts.deploy import DryRunCloud, Settings, deploy, learned_parameters
-from tests.template.cfn import ROOT, Stack, Template
+from tests.template.cfn import ROOT, Template, stack_in
 
 PRIMARY, SECONDARY = "us-east-1", "eu-west-2"
 PAGE_KEYS = sorted(p.name for p in (ROOT / "frontend").iterdir() if p.suffix in {".html", ".js", ".css"})
@@ -119,7 +119,7 @@ def test_given_the_dry_runs_imagined_stacks_then_the_distribution_is_where_the_t
     template: Template,
 ) -> None:
     owner = DryRunCloud("resilient-chat").page_region
-    assert [r for r in (PRIMARY, SECONDARY) if Stack(template, r).condition("OwnsPageDistribution")] == [
+    assert [r for r in (PRIMARY, SECONDARY) if stack_in(template, r).condition("OwnsPageDistribution")] == [
         owner
     ]
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from tests.template.cfn import (
     DOMAIN_RESOURCE_TYPES,
-    Stack,
+    Context,
     Template,
     condition_implies,
     resources_of_type,
+    stack_in,
     unguarded_refs,
 )
 
@@ -19,7 +20,7 @@ def _domain_resource_names(template: Template) -> set[str]:
 
 
 def test_given_no_domain_when_deployed_then_no_domain_resource_is_created(
-    primary_stack: Stack, secondary_stack: Stack
+    primary_stack: Context, secondary_stack: Context
 ) -> None:
     for stack in (primary_stack, secondary_stack):
         assert stack.parameter("DomainName") == ""
@@ -36,7 +37,7 @@ def test_given_a_domain_and_zone_when_deployed_then_every_domain_resource_is_cre
     # alias records) only where its distribution lives, us-east-1.
     page = {name for name in domain if name.startswith("Page")}
     created = {
-        region: Stack(template, region, overrides).resources() for region in ("us-east-1", "eu-west-2")
+        region: stack_in(template, region, overrides).resources() for region in ("us-east-1", "eu-west-2")
     }
     for region, resources in created.items():
         assert domain - page <= resources.keys(), region

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.template.cfn import Stack, Template, resources_of_type
+from tests.template.cfn import Template, resources_of_type, stack_in
 
 REGIONS = ("us-east-1", "eu-west-2")
 
@@ -58,7 +58,7 @@ def test_given_either_region_then_errors_5xx_and_replication_are_alarmed_and_on_
     template: Template,
 ) -> None:
     for region in REGIONS:
-        created = Stack(template, region).resources()
+        created = stack_in(template, region).resources()
         alarms = {name for name, r in created.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
         assert {
             "FunctionErrorsAlarm",
@@ -73,8 +73,8 @@ def test_given_a_domain_then_the_health_check_alarm_lives_where_route53_publishe
     template: Template,
 ) -> None:
     overrides = {"DomainName": "chat.example.com", "HostedZoneId": "Z0123456789ABC"}
-    assert "HealthCheckAlarm" in Stack(template, "us-east-1", overrides).resources()
-    assert "HealthCheckAlarm" not in Stack(template, "eu-west-2", overrides).resources()
+    assert "HealthCheckAlarm" in stack_in(template, "us-east-1", overrides).resources()
+    assert "HealthCheckAlarm" not in stack_in(template, "eu-west-2", overrides).resources()
     (alarm,) = (
         a for n, a in resources_of_type(template, "AWS::CloudWatch::Alarm").items() if n == "HealthCheckAlarm"
     )

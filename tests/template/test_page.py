@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.template.cfn import Stack, Template
+from tests.template.cfn import Context, Template, stack_in
 
 DOMAIN = {"DomainName": "example.com", "HostedZoneId": "Z0123456789ABC"}
 PEER = "https://k1l2m3n4o5.execute-api.eu-west-2.amazonaws.com wss://p6q7r8s9t0.execute-api.eu-west-2.amazonaws.com"
@@ -16,19 +16,19 @@ DISTRIBUTION_ID = "E2QWRUHAPOMQZL"
 REGIONS = ("us-east-1", "eu-west-2")
 
 
-def _statements(stack: Stack) -> list[dict[str, Any]]:
+def _statements(stack: Context) -> list[dict[str, Any]]:
     """The page bucket policy's statements as this stack would write them."""
     policy = stack.resources()["PageBucketPolicy"]["Properties"]["PolicyDocument"]
     resolved = [stack.resolve(statement) for statement in policy["Statement"]]
     return [statement for statement in resolved if statement != {"Ref": "AWS::NoValue"}]
 
 
-def _distribution(stack: Stack) -> dict[str, Any]:
+def _distribution(stack: Context) -> dict[str, Any]:
     config: dict[str, Any] = stack.resources()["PageDistribution"]["Properties"]["DistributionConfig"]
     return config
 
 
-def _csp(stack: Stack) -> dict[str, list[str]]:
+def _csp(stack: Context) -> dict[str, list[str]]:
     headers = stack.resources()["PageHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
     csp = headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]
     assert csp["Override"] is True
@@ -41,7 +41,7 @@ def _csp(stack: Stack) -> dict[str, list[str]]:
 def test_given_either_region_then_its_page_bucket_blocks_every_public_path(
     template: Template, region: str
 ) -> None:
-    bucket = Stack(template, region).resources()["PageBucket"]["Properties"]
+    bucket = stack_in(template, region).resources()["PageBucket"]["Properties"]
     assert bucket["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True,
         "BlockPublicPolicy": True,
@@ -63,7 +63,7 @@ def test_given_either_region_then_its_page_bucket_blocks_every_public_path(
 def test_given_a_page_bucket_then_only_the_chat_page_distribution_may_read_it_and_only_over_tls(
     template: Template, region: str, overrides: dict[str, str], source_id: Any
 ) -> None:
-    statements = _statements(Stack(template, region, overrides))
+    statements = _statements(stack_in(template, region, overrides))
     (allow,) = (s for s in statements if s["Effect"] == "Allow")
     assert allow["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     assert allow["Action"] == "s3:GetObject"
@@ -72,20 +72,20 @@ def test_given_a_page_bucket_then_only_the_chat_page_distribution_may_read_it_an
     assert condition[0] == "AWS:SourceArn"
     text, variables = condition[1]["Fn::Sub"]
     assert text == "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${Id}"
-    assert Stack(template, region, overrides).resolve(variables["Id"]) == source_id
+    assert stack_in(template, region, overrides).resolve(variables["Id"]) == source_id
     (deny,) = (s for s in statements if s["Effect"] == "Deny")
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
 def test_given_no_distribution_id_yet_then_the_other_regions_bucket_admits_nobody(template: Template) -> None:
-    statements = _statements(Stack(template, "eu-west-2"))
+    statements = _statements(stack_in(template, "eu-west-2"))
     assert [s["Effect"] for s in statements] == ["Deny"]
 
 
 def test_given_both_stacks_then_only_the_us_east_1_stack_owns_the_distribution(template: Template) -> None:
     page_parts = {"PageDistribution", "PageOriginAccessControl", "PageHeadersPolicy"}
-    assert page_parts <= Stack(template, "us-east-1").resources().keys()
-    assert not page_parts & Stack(template, "eu-west-2").resources().keys()
+    assert page_parts <= stack_in(template, "us-east-1").resources().keys()
+    assert not page_parts & stack_in(template, "eu-west-2").resources().keys()
     rules = template["Rules"]
     assert any(
         assertion["Assert"] == {"Fn::Contains": [{"Ref": "ReplicaRegions"}, "us-east-1"]}
@@ -97,7 +97,7 @@ def test_given_both_stacks_then_only_the_us_east_1_stack_owns_the_distribution(t
 def test_given_the_distribution_then_its_origin_group_fails_over_between_both_regions_buckets(
     template: Template,
 ) -> None:
-    owner, peer = Stack(template, "us-east-1"), Stack(template, "eu-west-2")
+    owner, peer = stack_in(template, "us-east-1"), stack_in(template, "eu-west-2")
     config = _distribution(owner)
     origins = {origin["Id"]: origin for origin in config["Origins"]}
     (group,) = config["OriginGroups"]["Items"]
@@ -134,7 +134,7 @@ def test_given_the_distribution_then_its_origin_group_fails_over_between_both_re
 def test_given_the_page_then_it_may_connect_only_to_the_chat_apis_and_never_be_framed(
     template: Template, overrides: dict[str, str], routed: list[str]
 ) -> None:
-    owner = Stack(template, "us-east-1", overrides | {"PeerConnectSources": PEER})
+    owner = stack_in(template, "us-east-1", overrides | {"PeerConnectSources": PEER})
     csp = _csp(owner)
     assert csp["frame-ancestors"] == ["'none'"]
     assert csp["default-src"] == ["'self'"]
@@ -178,7 +178,7 @@ def test_given_peer_connect_sources_then_only_plain_https_and_wss_origins_are_ac
 
 
 def test_given_a_domain_then_the_page_is_chat_domain_with_a_us_east_1_certificate(template: Template) -> None:
-    owner = Stack(template, "us-east-1", DOMAIN)
+    owner = stack_in(template, "us-east-1", DOMAIN)
     created = owner.resources()
     certificate = created["PageCertificate"]["Properties"]
     assert owner.resolve(certificate["DomainName"]) == "chat.example.com"
@@ -195,13 +195,13 @@ def test_given_a_domain_then_the_page_is_chat_domain_with_a_us_east_1_certificat
     for record in page_records:
         assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": ["PageDistribution", "DomainName"]}
         assert record["AliasTarget"]["HostedZoneId"] == "Z2FDTNDATAQYW2"  # CloudFront's alias zone
-    assert "PageCertificate" not in Stack(template, "eu-west-2", DOMAIN).resources()
+    assert "PageCertificate" not in stack_in(template, "eu-west-2", DOMAIN).resources()
     url = template["Outputs"]["PageUrl"]["Value"]
     assert owner.resolve(url) == "https://chat.example.com"
 
 
 def test_given_no_domain_then_the_page_is_served_on_cloudfronts_own_name(template: Template) -> None:
-    owner = Stack(template, "us-east-1")
+    owner = stack_in(template, "us-east-1")
     config = _distribution(owner)
     assert owner.resolve(config["ViewerCertificate"]) == {"CloudFrontDefaultCertificate": True}
     assert owner.resolve(config["Aliases"]) == {"Ref": "AWS::NoValue"}
@@ -216,8 +216,8 @@ def test_given_the_outputs_then_make_deploy_finds_the_buckets_the_distribution_a
     assert "Condition" not in outputs["PageBucketName"]
     for name in ("PageUrl", "PageDistributionId"):
         assert outputs[name]["Condition"] == "OwnsPageDistribution"
-    assert Stack(template, "us-east-1").condition("OwnsPageDistribution")
-    assert not Stack(template, "eu-west-2").condition("OwnsPageDistribution")
+    assert stack_in(template, "us-east-1").condition("OwnsPageDistribution")
+    assert not stack_in(template, "eu-west-2").condition("OwnsPageDistribution")
 
 
 @pytest.mark.parametrize(
@@ -227,7 +227,7 @@ def test_given_the_outputs_then_make_deploy_finds_the_buckets_the_distribution_a
 def test_given_an_alarm_address_or_none_then_the_stack_says_where_alarms_go(
     template: Template, overrides: dict[str, str], says: str
 ) -> None:
-    stack = Stack(template, "eu-west-2", overrides)
+    stack = stack_in(template, "eu-west-2", overrides)
     value = stack.resolve(template["Outputs"]["AlarmNotifications"]["Value"])
     assert says in value
     assert "${AlarmTopic}" in value  # the topic's ARN, which CloudFormation fills in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.template.cfn import Stack, Template
+from tests.template.cfn import Context, Template
 
 
 def _keys(properties: dict[str, Any]) -> dict[str, str]:
@@ -38,9 +38,9 @@ def test_given_the_messages_table_then_the_writer_is_part_of_the_key_and_every_i
 
 
 def test_given_both_regions_when_deployed_then_exactly_one_global_table_exists_in_the_primary(
-    primary_stack: Stack, secondary_stack: Stack
+    primary_stack: Context, secondary_stack: Context
 ) -> None:
-    def global_tables(stack: Stack) -> list[str]:
+    def global_tables(stack: Context) -> list[str]:
         return [
             name
             for name, resource in stack.resources().items()
@@ -52,7 +52,7 @@ def test_given_both_regions_when_deployed_then_exactly_one_global_table_exists_i
 
 
 def test_given_the_primary_stack_then_its_global_table_has_a_replica_in_both_regions(
-    primary_stack: Stack,
+    primary_stack: Context,
 ) -> None:
     replicas = primary_stack.template["Resources"]["MessagesTable"]["Properties"]["Replicas"]
     regions = [primary_stack.resolve(replica["Region"]) for replica in replicas]
@@ -60,7 +60,7 @@ def test_given_the_primary_stack_then_its_global_table_has_a_replica_in_both_reg
 
 
 def test_given_the_secondary_stack_then_it_finds_its_replica_stream_itself(
-    secondary_stack: Stack, primary_stack: Stack
+    secondary_stack: Context, primary_stack: Context
 ) -> None:
     created = secondary_stack.resources()
     lookups = [name for name, r in created.items() if r["Type"].startswith("Custom::")]
@@ -74,7 +74,7 @@ def test_given_the_secondary_stack_then_it_finds_its_replica_stream_itself(
 
 
 def test_given_either_region_then_replication_latency_is_watched_towards_the_other_region(
-    primary_stack: Stack, secondary_stack: Stack
+    primary_stack: Context, secondary_stack: Context
 ) -> None:
     for stack, other in ((primary_stack, "eu-west-2"), (secondary_stack, "us-east-1")):
         alarm = stack.resources()["ReplicationLatencyAlarm"]["Properties"]
@@ -84,7 +84,7 @@ def test_given_either_region_then_replication_latency_is_watched_towards_the_oth
 
 
 def test_given_the_messages_table_then_every_replica_has_point_in_time_recovery_and_deletion_protection(
-    primary_stack: Stack,
+    primary_stack: Context,
 ) -> None:
     replicas = primary_stack.resources()["MessagesTable"]["Properties"]["Replicas"]
     assert len(replicas) == 2

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from localcloud import gateway
-from localcloud.gateway import TokenBucket
+from localcloud import websocket_api
+from localcloud.websocket_api import TokenBucket
 
 
 def test_a_burst_is_allowed_then_the_rate_refills_the_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
-    monkeypatch.setattr(gateway.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(websocket_api.time, "monotonic", lambda: now[0])
     bucket = TokenBucket(rate=1000, burst=2000)
     assert sum(bucket.take() for _ in range(2500)) == 2000
     now[0] += 0.25

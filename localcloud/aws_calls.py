@@ -1,0 +1,47 @@
+"""An opt-in counter of the AWS calls a region makes, for bench/cost.py (LOCALCLOUD_COUNT_AWS_CALLS=1).
+
+Counts every botocore API call of the region's process (the handlers' and the event source
+mapping's) by "service.Operation", and the `@connections` posts it serves (the fan-out signs and
+sends those itself, without boto3). Registered on boto3's default session before any client
+exists, so every client inherits it. GET /_local/aws-calls on the WebSocket port reads the
+counts; DELETE resets them."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+ENABLED = os.environ.get("LOCALCLOUD_COUNT_AWS_CALLS") == "1"
+_calls: Counter[str] = Counter()
+_lock = threading.Lock()
+
+
+def count(name: str) -> None:
+    if ENABLED:
+        with _lock:
+            _calls[name] += 1
+
+
+def _count_botocore_call(model: Any, **_: Any) -> None:
+    count(f"{model.service_model.service_name}.{model.name}")
+
+
+def install() -> None:
+    """Count from now on: before any boto3 client is created."""
+    if ENABLED:
+        import boto3
+
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register("before-call", _count_botocore_call)  # type: ignore[union-attr]
+
+
+async def handle(request: web.Request) -> web.Response:
+    with _lock:
+        counts = dict(_calls)
+        if request.method == "DELETE":
+            _calls.clear()
+    return web.json_response({"calls": counts})

@@ -1,0 +1,131 @@
+"""One region of the local stack, in its own process with that region's environment: its tables,
+its Lambda functions, its HTTP API, its WebSocket API (with `@connections`) and the event source
+mapping from its messages stream to the fan-out function, built from template.yaml.
+
+Run by the supervisor: `python -m localcloud.region --region <region> ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from localcloud import aws_calls, processes, provision
+from localcloud.event_source_mapping import EventSourceMapping
+from localcloud.http_api import HttpApi
+from localcloud.runtime import LambdaRuntime, region_environment
+from localcloud.state import StateDir
+from localcloud.streams import StreamSource
+from localcloud.template import load
+from localcloud.websocket_api import WebSocketApi
+
+log = logging.getLogger("region")
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory (Linux), for the soak test."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+async def serve(args: argparse.Namespace) -> None:
+    region, host, aws_endpoint = args.region, args.host, args.aws_endpoint
+    template = load()
+    tables = provision.create_tables(template, aws_endpoint, region)
+    apis = template.api_ids(region)
+    ctx = template.context(region, {"AllowedOrigin": args.allowed_origin or ""}, apis)
+    # The ports first: the functions' environment carries the @connections URL. A restarted
+    # region comes back on the same ports, as an API keeps its hostname.
+    http_socket, ws_socket = processes.bind(host, args.http_port), processes.bind(host, args.ws_port)
+    ws_port = ws_socket.getsockname()[1]
+    invoked = asyncio.Event()
+    environment = region_environment(
+        template,
+        region,
+        refs={"ConnectionsTable": tables["connections"]},
+        aws_endpoint=aws_endpoint,
+        local_urls={template.websocket_api: f"http://{host}:{ws_port}"},
+    )
+    runtime = LambdaRuntime(template, region, environment, invoked)
+    cors = ctx.resolve(template.http_cors)
+    http_api = HttpApi(template, runtime, api_id=apis[template.http_api], cors=cors)
+    websocket_api = WebSocketApi(
+        template,
+        runtime,
+        api_id=apis[template.websocket_api],
+        domain=f"{host}:{ws_port}",
+        stage=ctx.resolve(template.websocket_stage),
+    )
+    ws_app = web.Application()
+    ws_app.router.add_get("/_local/stats", lambda _: _stats(websocket_api))
+    if aws_calls.ENABLED:
+        ws_app.router.add_route("*", "/_local/aws-calls", aws_calls.handle)
+    websocket_api.add_routes(ws_app)
+    await processes.serve(http_api.app(), http_socket)
+    await processes.serve(ws_app, ws_socket)
+    streams = provision.client("dynamodbstreams", aws_endpoint, region)
+    mapping = EventSourceMapping(
+        template.stream,
+        lambda: StreamSource(
+            streams,
+            tables["stream"],
+            region=region,
+            starting_position=template.stream.starting_position,
+            checkpoint_file=StateDir(Path(args.state_dir)).checkpoint(f"{region}.stream"),
+        ),
+        runtime.invoke,
+        wake=invoked,
+        poll_interval=args.poll_interval,
+    )
+    ready = {
+        "region": region,
+        "http": http_socket.getsockname()[1],
+        "ws": ws_port,
+        "stage": websocket_api.stage,
+    }
+    log.info("ready %s", ready)
+    processes.announce_ready(args.ready_fd, ready)
+    polling = asyncio.create_task(mapping.run())
+    await processes.parent_gone()
+    log.warning("the stack supervisor is gone: stopping")
+    polling.cancel()
+    os._exit(0)
+
+
+async def _stats(websocket_api: WebSocketApi) -> web.Response:
+    """For the soak test: what this region holds now."""
+    return web.json_response({"connections": len(websocket_api.connections), "rssBytes": _rss_bytes()})
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = processes.child_arguments(__doc__.split("\n")[0])
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--aws-endpoint", required=True)
+    parser.add_argument("--http-port", type=int, default=0)
+    parser.add_argument("--ws-port", type=int, default=0)
+    parser.add_argument("--state-dir", default=".local")
+    parser.add_argument("--poll-interval", type=float, default=0.1)
+    parser.add_argument("--allowed-origin", default=None)
+    args = parser.parse_args(argv)
+    aws_calls.install()
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format=f"%(asctime)s {args.region} %(name)s %(levelname)s %(message)s",
+    )
+    logging.getLogger("aiohttp").setLevel(logging.WARNING)
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()
