@@ -55,7 +55,7 @@ def tables(aws_endpoint: str, chat_template: template.Template) -> dict[str, dic
 def session_secret(aws_endpoint: str, chat_template: template.Template) -> str:
     """The secret's value, as CloudFormation's GenerateSecretString makes it."""
     resource = chat_template.raw["Resources"]["SessionSigningKey"]["Properties"]
-    name = chat_template.context(REGIONS[0], provision.STACK_NAME, {}, {}).resolve(resource["Name"])
+    name = chat_template.context(REGIONS[0]).resolve(resource["Name"])
     value = json.dumps({"kid": "k1", "secret": secrets.token_urlsafe(48)})
     client = provision.client("secretsmanager", aws_endpoint, REGIONS[0])
     client.create_secret(Name=name, SecretString=value, AddReplicaRegions=[{"Region": REGIONS[1]}])
