@@ -95,7 +95,7 @@ def test_given_the_messages_table_then_every_replica_has_point_in_time_recovery_
 
 
 def test_given_the_primary_stack_then_it_makes_the_session_key_with_a_replica_in_the_other_region(
-    template: Template, primary_stack: Stack, secondary_stack: Stack
+    template: Template, primary_stack: Context, secondary_stack: Context
 ) -> None:
     secret = template["Resources"]["SessionSigningKey"]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
