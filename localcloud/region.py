@@ -62,9 +62,12 @@ async def serve(args: argparse.Namespace) -> None:
     websocket_api = WebSocketApi(
         template,
         runtime,
+        region=region,
         api_id=apis[template.websocket_api],
         domain=f"{host}:{ws_port}",
-        stage=ctx.resolve(template.websocket_stage),
+        # Its name and route settings; the access log's destination is a CloudWatch log group
+        # (the region's log has a line per connection and event instead).
+        stage=ctx.resolve({k: v for k, v in template.websocket_stage.items() if k != "AccessLogSettings"}),
     )
     ws_app = web.Application()
     ws_app.router.add_get("/_local/stats", lambda _: _stats(websocket_api))
