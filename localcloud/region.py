@@ -43,7 +43,11 @@ async def serve(args: argparse.Namespace) -> None:
     template = load()
     tables = provision.create_tables(template, aws_endpoint, region)
     apis = template.api_ids(region)
-    ctx = template.context(region, {"AllowedOrigin": args.allowed_origin or ""}, apis)
+    parameters = {
+        **dict(p.split("=", 1) for p in args.parameter_overrides),
+        "AllowedOrigin": args.allowed_origin or "",
+    }
+    ctx = template.context(region, parameters, apis)
     # The ports first: the functions' environment carries the @connections URL. A restarted
     # region comes back on the same ports, as an API keeps its hostname.
     http_socket, ws_socket = processes.bind(host, args.http_port), processes.bind(host, args.ws_port)
@@ -52,6 +56,7 @@ async def serve(args: argparse.Namespace) -> None:
     environment = region_environment(
         template,
         region,
+        parameters=parameters,
         refs={"ConnectionsTable": tables["connections"]},
         aws_endpoint=aws_endpoint,
         local_urls={template.websocket_api: f"http://{host}:{ws_port}"},
@@ -119,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-dir", default=".local")
     parser.add_argument("--poll-interval", type=float, default=0.1)
     parser.add_argument("--allowed-origin", default=None)
+    parser.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     aws_calls.install()
     logging.basicConfig(

@@ -35,18 +35,20 @@ def region_environment(
     template: Template,
     region: str,
     *,
+    parameters: Mapping[str, Any] | None = None,
     refs: Mapping[str, str],
     aws_endpoint: str,
     local_urls: Mapping[str, str],
 ) -> dict[str, str]:
-    """The variables of every function in this region, resolved for the local stack.
+    """The variables of every function in this region, resolved for the local stack with the
+    template's parameters (`parameters` overrides their defaults, as a deploy's overrides do).
 
     All of a region's functions share one process here, so their variables are merged; two
     functions giving one variable different values would be a template this runtime refuses.
     `local_urls` maps an API's logical id to its local base URL, so that the execute-api URL the
     template builds for it (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`) points here.
     """
-    ctx = template.context(region, refs={name: name for name in local_urls} | dict(refs))
+    ctx = template.context(region, parameters, refs={name: name for name in local_urls} | dict(refs))
     env: dict[str, str] = {}
     for function in template.functions.values():
         for name, raw in function.environment.items():

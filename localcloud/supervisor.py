@@ -165,6 +165,7 @@ class Supervisor:
         args += ["--http-port", str(process.http_port), "--ws-port", str(process.ws_port)]
         args += ["--state-dir", str(self.state.root), "--poll-interval", str(self.args.poll_interval)]
         args += ["--allowed-origin", self.frontdoor_url]
+        args += ["--parameter-overrides", *(f"{k}={v}" for k, v in self.args.parameter_overrides.items())]
         process.process, ready = await self._spawn(process.region, "localcloud.region", args)
         # A restarted region comes back on the same ports, as an API keeps its hostname.
         process.http_port, process.ws_port, process.stage = ready["http"], ready["ws"], ready["stage"]

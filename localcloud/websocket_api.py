@@ -146,6 +146,7 @@ class WebSocketApi:
             user_agent=request.headers.get("User-Agent", ""),
         )
         connect = self._routes.get("$connect")
+        authorizer_ms = 0.0
         if connect is not None:
             event = self._event(
                 "$connect",
@@ -155,11 +156,14 @@ class WebSocketApi:
                 query_pairs=request.query.items(),
             )
             if self._authorizer is not None:
+                started = time.perf_counter()
                 try:
                     conn.authorizer = await self._authorizer.authorize(event)
                 except Refused as refused:
                     log.info("WS refused by the authorizer %s", refused.status)  # never the query: a token
                     return web.json_response({"message": str(refused)}, status=refused.status)
+                finally:
+                    authorizer_ms = (time.perf_counter() - started) * 1000
                 event["requestContext"]["authorizer"] = conn.authorizer
             try:
                 result = await self._runtime.invoke(connect.function, event)
@@ -174,8 +178,10 @@ class WebSocketApi:
         socket = conn.socket
         await socket.prepare(request)
         self.connections[connection_id] = conn
-        # As the stage's access log: the connection and its user, never the query string (a token).
-        log.info("WS connected %s user=%s", connection_id, (conn.authorizer or {}).get("principalId", "-"))
+        # As the stage's access log: the connection, its user and the authorizer's latency
+        # ($context.authorizer.latency), never the query string (it holds a token).
+        user = (conn.authorizer or {}).get("principalId", "-")
+        log.info("WS connected %s user=%s authorizer=%.1fms", connection_id, user, authorizer_ms)
         close_code, reason = 1000, "Normal closure"
         in_flight: set[asyncio.Task[None]] = set()
         try:
