@@ -80,9 +80,7 @@ async def count_room(info: dict[str, Any], per_region: int, messages: int) -> di
     for region in REGIONS:
         await asyncio.to_thread(_calls, urls[region], "DELETE")
     clients = {
-        r: await connect_many(
-            regions[r]["websocketUrl"], room, per_region, tracker, watched=True, prefix=r[:2]
-        )
+        r: await connect_many(regions[r], room, per_region, tracker, watched=True, prefix=r[:2])
         for r in REGIONS
     }
     connect_calls = {r: await asyncio.to_thread(_calls, urls[r], "DELETE") for r in REGIONS}

@@ -42,16 +42,10 @@ async def measure(
     tracker = Tracker()
     senders_count = min(5, clients)
     if cross:
-        senders = await connect_many(
-            regions[SOURCE]["websocketUrl"], room, senders_count, tracker, watched=False, prefix="s"
-        )
-        receivers = await connect_many(
-            regions[REPLICA]["websocketUrl"], room, clients, tracker, watched=True, prefix="r"
-        )
+        senders = await connect_many(regions[SOURCE], room, senders_count, tracker, watched=False, prefix="s")
+        receivers = await connect_many(regions[REPLICA], room, clients, tracker, watched=True, prefix="r")
     else:
-        receivers = await connect_many(
-            regions[SOURCE]["websocketUrl"], room, clients, tracker, watched=True, prefix="c"
-        )
+        receivers = await connect_many(regions[SOURCE], room, clients, tracker, watched=True, prefix="c")
         senders = receivers[:senders_count]
     everyone = list({id(c): c for c in senders + receivers}.values())
     try:
