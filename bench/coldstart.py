@@ -45,7 +45,7 @@ def lambda_environment() -> dict[str, str]:
 
     template = load()
     refs = {"ConnectionsTable": "resilient-chat-ConnectionsTable", "WebSocketApi": "abc123"}
-    context = template.context("us-east-1", "resilient-chat", {}, refs)
+    context = template.context("us-east-1", {}, refs)
     env = {"AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
     for function in template.functions.values():
         env.update({name: str(context.resolve(value)) for name, value in function.environment.items()})

@@ -57,7 +57,7 @@ def item_bytes(item: dict[str, dict[str, str]]) -> int:
 CONNECTION_ITEM = {  # a typical connections item, as ws_connect writes it
     "connectionId": {"S": "ZWEzYjI1NzgtY2E="},
     "room": {"S": "general"},
-    "author": {"S": "someone"},
+    "userId": {"S": "g_0123456789ABCDEFGHJKMNPQRS"},
     "connectedAt": {"S": "2026-11-25T00:00:00.000Z"},
     "expiresAt": {"N": "1795000000"},
 }

@@ -131,7 +131,7 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
                             "Item": connection_item(
                                 f"floor{i:04d}{room}=",
                                 room=room,
-                                author=f"r{i}",
+                                user_id=f"r{i}",
                                 connected_at="2026-01-01T00:00:00.000Z",
                                 expires_at=4_000_000_000,
                             )
@@ -169,6 +169,7 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
                 id=message_id,
                 room=room,
                 author="floor",
+                authorId="g_floor",
                 text=f"floor {i}",
                 sentAt=iso_time(ulid.timestamp_ms(message_id)),
                 acceptedRegion=source,
