@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -128,6 +129,17 @@ def _isolate_log_keys() -> None:
                 formatter.__class__ = _per_invocation(type(formatter))
 
 
+def keeps_invocation_in_module(handler: Handler) -> bool:
+    """Whether the handler's module holds a powertools event resolver. A resolver keeps the event
+    it is resolving on itself (module state): right in Lambda, where a container runs one
+    invocation at a time; here, where one process is every container of a function, two
+    overlapping invocations would answer each other's requests."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    module = sys.modules.get(handler.__module__)
+    return module is not None and any(isinstance(value, BaseRouter) for value in vars(module).values())
+
+
 def invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
     """Call a handler as one Lambda invocation, with log keys of its own."""
     return contextvars.Context().run(_invoke, handler, event, context)
@@ -149,6 +161,13 @@ class LambdaRuntime:
         self._template = template
         self._region = region
         self._handlers = {logical_id: load_handler(f.handler) for logical_id, f in template.functions.items()}
+        # One container for such a function: its invocations run one at a time (the others'
+        # overlap, each with its own log keys, as several containers' would).
+        self._one_at_a_time = {
+            logical_id: threading.Lock()
+            for logical_id, handler in self._handlers.items()
+            if keeps_invocation_in_module(handler)
+        }
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"lambda-{region}")
         self._invoked = invoked  # an invocation may have written: whoever waits on it looks now
 
@@ -160,8 +179,15 @@ class LambdaRuntime:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, invoke, self._handlers[function_id], event, context),
+                loop.run_in_executor(self._executor, self._invoke, function_id, event, context),
                 timeout=function.timeout,
             )
         finally:
             self._invoked.set()
+
+    def _invoke(self, function_id: str, event: dict[str, Any], context: Any) -> Any:
+        lock = self._one_at_a_time.get(function_id)
+        if lock is None:
+            return invoke(self._handlers[function_id], event, context)
+        with lock:
+            return invoke(self._handlers[function_id], event, context)
