@@ -17,6 +17,13 @@ export class ApiError extends Error {
   }
 }
 
+/** Where to send an HTTP call: `preferred` (the region we are connected to), the routed name, then
+ * each region's own endpoint (they allow this page's origin by CORS). */
+export function httpBases(config, preferred) {
+  const bases = [preferred, config.apiUrl, ...Object.values(config.regions ?? {}).map((r) => r.httpUrl)];
+  return [...new Set(bases.filter(Boolean))];
+}
+
 function bearer(token) {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }

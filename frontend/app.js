@@ -13,7 +13,7 @@
 //   history pages and HTTP replies that repeat one are dropped. Another author's message with the
 //   same id is another message.
 
-import { ApiError, fetchHistory, postMessage } from "./api.js";
+import { ApiError, fetchHistory, httpBases, postMessage } from "./api.js";
 import { Connection } from "./connection.js";
 import { Session } from "./session.js";
 import { ui } from "./ui.js";
@@ -219,16 +219,10 @@ class Chat {
     }
   }
 
-  /** The routed name first, then each region's own endpoint (the API allows this page's origin). */
-  #httpBases(preferred) {
-    const bases = [preferred, this.config.apiUrl, ...Object.values(this.config.regions ?? {}).map((r) => r.httpUrl)];
-    return [...new Set(bases.filter(Boolean))];
-  }
-
   async #postOverHttp(item) {
     item.sending = true;
     try {
-      for (const base of this.#httpBases()) {
+      for (const base of httpBases(this.config)) {
         const token = this.session.token;
         try {
           const { message, region } = await postMessage(base, this.room, item, token);
@@ -279,7 +273,7 @@ class Chat {
       : Date.now() - HISTORY_WINDOW_MS;
     const firstRead = !this.historyRead;
     const userId = this.session.userId;
-    for (const base of this.#httpBases(preferred)) {
+    for (const base of httpBases(this.config, preferred)) {
       const token = this.session.token;
       try {
         const { messages, region } = await fetchHistory(base, this.room, lowestUlid(since), token);

@@ -9,7 +9,7 @@
 //   by user id (never by name: two people may share one), even those sent before a new sign-in.
 // - Sign-in goes to the routed name first, then to each region's own endpoint, like every call.
 
-import { ApiError, createSession } from "./api.js";
+import { ApiError, createSession, httpBases } from "./api.js";
 
 const STORAGE_KEY = "rc-session";
 const OWN_IDS_KEY = "rc-user-ids";
@@ -119,7 +119,7 @@ export class Session {
   /** POST /session at the routed name, then at each region's own endpoint. */
   async #post(body, token) {
     let lastError = null;
-    for (const base of this.#bases()) {
+    for (const base of httpBases(this.config)) {
       try {
         const session = await createSession(base, body, token);
         this.#keep(session);
@@ -130,11 +130,6 @@ export class Session {
       }
     }
     throw lastError ?? new ApiError("no region answered");
-  }
-
-  #bases() {
-    const bases = [this.config.apiUrl, ...Object.values(this.config.regions ?? {}).map((r) => r.httpUrl)];
-    return [...new Set(bases.filter(Boolean))];
   }
 
   #keep(session) {
