@@ -31,12 +31,12 @@ REPLICATION_DELAY = 1.0
 POLL_INTERVAL = 0.1
 
 
-async def measure(url: str, recipients: int, seconds: float) -> dict[str, Any]:
+async def measure(region: dict[str, str], recipients: int, seconds: float) -> dict[str, Any]:
     from chat import ulid
 
     room = f"capacity-{uuid.uuid4().hex[:12]}"
     tracker = Tracker()
-    receivers = await connect_many(url, room, recipients, tracker, watched=True, prefix="r")
+    receivers = await connect_many(region, room, recipients, tracker, watched=True, prefix="r")
     senders = receivers[: min(SENDERS, recipients)]
     latencies: list[float] = []
     delivered = 0
@@ -80,8 +80,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     sizes = (1, 3) if quick else (1, 10, 30)
     seconds = 1.5 if quick else 10.0
     with local_stack(replication_delay=REPLICATION_DELAY, poll_interval=POLL_INTERVAL) as info:
-        url = info["regions"][REGION]["websocketUrl"]
-        rows = [asyncio.run(measure(url, recipients, seconds)) for recipients in sizes]
+        region = info["regions"][REGION]
+        rows = [asyncio.run(measure(region, recipients, seconds)) for recipients in sizes]
     return {
         "quick": quick,
         "region": REGION,

@@ -1,14 +1,16 @@
-"""WebSocket chat clients for the benchmarks: each records when every message frame arrives."""
+"""WebSocket chat clients for the benchmarks: each signs in as a guest (`POST /session`), connects
+with `?room&token`, and records when every message frame arrives."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import websockets
 
 
@@ -43,8 +45,20 @@ class ChatClient:
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, url: str, room: str, name: str, tracker: Tracker, *, watched: bool) -> ChatClient:
-        socket = await websockets.connect(f"{url}?room={room}&author={name}", max_queue=None)
+    async def connect(
+        cls, region: Mapping[str, str], room: str, name: str, tracker: Tracker, *, watched: bool
+    ) -> ChatClient:
+        """Sign in at `region`'s HTTP API and connect to its WebSocket API (stack.json's entry)."""
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(f"{region['httpUrl']}/session", json={"name": name}) as response,
+        ):
+            if response.status != 201:
+                raise RuntimeError(f"sign-in refused: {response.status} {await response.text()}")
+            token = (await response.json())["token"]
+        socket = await websockets.connect(
+            f"{region['websocketUrl']}?room={room}&token={token}", max_queue=None
+        )
         return cls(socket, room, name, tracker, watched)
 
     async def _read(self) -> None:
@@ -69,7 +83,7 @@ class ChatClient:
             pass
 
     async def send(self, message_id: str, text: str) -> None:
-        frame = {"action": "sendMessage", "room": self.room, "id": message_id, "author": self.name}
+        frame = {"action": "sendMessage", "room": self.room, "id": message_id}
         await self.socket.send(json.dumps(frame | {"text": text}))
 
     async def close(self) -> None:
@@ -78,13 +92,13 @@ class ChatClient:
 
 
 async def connect_many(
-    url: str, room: str, count: int, tracker: Tracker, *, watched: bool, prefix: str
+    region: Mapping[str, str], room: str, count: int, tracker: Tracker, *, watched: bool, prefix: str
 ) -> list[ChatClient]:
     clients: list[ChatClient] = []
     for first in range(0, count, 10):  # a few at a time: $connect is a handler call each
         clients += await asyncio.gather(
             *(
-                ChatClient.connect(url, room, f"{prefix}{i}", tracker, watched=watched)
+                ChatClient.connect(region, room, f"{prefix}{i}", tracker, watched=watched)
                 for i in range(first, min(count, first + 10))
             )
         )

@@ -56,7 +56,7 @@ def item_bytes(item: dict[str, dict[str, str]]) -> int:
 CONNECTION_ITEM = {  # a typical connections item, as ws_connect writes it
     "connectionId": {"S": "ZWEzYjI1NzgtY2E="},
     "room": {"S": "general"},
-    "author": {"S": "someone"},
+    "userId": {"S": "g_0123456789ABCDEFGHJKMNPQRS"},
     "connectedAt": {"S": "2026-11-25T00:00:00.000Z"},
     "expiresAt": {"N": "1795000000"},
 }
@@ -79,9 +79,7 @@ async def count_room(info: dict[str, Any], per_region: int, messages: int) -> di
     for region in REGIONS:
         await asyncio.to_thread(_calls, urls[region], "DELETE")
     clients = {
-        r: await connect_many(
-            regions[r]["websocketUrl"], room, per_region, tracker, watched=True, prefix=r[:2]
-        )
+        r: await connect_many(regions[r], room, per_region, tracker, watched=True, prefix=r[:2])
         for r in REGIONS
     }
     connect_calls = {r: await asyncio.to_thread(_calls, urls[r], "DELETE") for r in REGIONS}

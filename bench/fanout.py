@@ -58,6 +58,7 @@ def make_batch(messages: int, rooms: Sequence[str] = (ROOM,)) -> dict[str, Any]:
             id=message_id,
             room=room,
             author="bench",
+            authorId="g_bench",
             text=f"message {index}",
             sentAt=iso_time(ulid.timestamp_ms(message_id)),
             acceptedRegion=REGION,
@@ -75,9 +76,12 @@ class CountingStore:
         self.queries = 0
 
     def put_connection(
-        self, connection_id: str, *, room: str, author: str, connected_at: str, expires_at: int
+        self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
     ) -> None:
         self.rooms.setdefault(room, []).append(connection_id)
+
+    def count_connections(self, user_id: str) -> int:
+        return 0
 
     def delete_connection(self, connection_id: str) -> None:
         pass
@@ -248,7 +252,7 @@ def _fill_room(dynamodb: Any, table: str, room: str, start: int, end: int) -> No
                 "Item": connection_item(
                     f"conn{i:05d}=",
                     room=room,
-                    author=f"user{i}",
+                    user_id=f"user{i}",
                     connected_at="2026-01-01T00:00:00.000Z",
                     expires_at=4_000_000_000,
                 )

@@ -42,16 +42,10 @@ async def measure(
     tracker = Tracker()
     senders_count = min(5, clients)
     if cross:
-        senders = await connect_many(
-            regions[SOURCE]["websocketUrl"], room, senders_count, tracker, watched=False, prefix="s"
-        )
-        receivers = await connect_many(
-            regions[REPLICA]["websocketUrl"], room, clients, tracker, watched=True, prefix="r"
-        )
+        senders = await connect_many(regions[SOURCE], room, senders_count, tracker, watched=False, prefix="s")
+        receivers = await connect_many(regions[REPLICA], room, clients, tracker, watched=True, prefix="r")
     else:
-        receivers = await connect_many(
-            regions[SOURCE]["websocketUrl"], room, clients, tracker, watched=True, prefix="c"
-        )
+        receivers = await connect_many(regions[SOURCE], room, clients, tracker, watched=True, prefix="c")
         senders = receivers[:senders_count]
     everyone = list({id(c): c for c in senders + receivers}.values())
     try:
@@ -136,7 +130,7 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
                             "Item": connection_item(
                                 f"floor{i:04d}{room}=",
                                 room=room,
-                                author=f"r{i}",
+                                user_id=f"r{i}",
                                 connected_at="2026-01-01T00:00:00.000Z",
                                 expires_at=4_000_000_000,
                             )
@@ -174,6 +168,7 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
                 id=message_id,
                 room=room,
                 author="floor",
+                authorId="g_floor",
                 text=f"floor {i}",
                 sentAt=iso_time(ulid.timestamp_ms(message_id)),
                 acceptedRegion=source,

@@ -1,7 +1,8 @@
 """Synthetic chat clients: each sends at a steady rate over the routed name, receives over its
 WebSocket, and behaves as the browser client does through a failover: one id per message kept
 across retries, an outbox resent after a reconnect, reconnects with backoff and jitter, history
-catch-up after a gap, de-duplication by id."""
+catch-up after a gap, de-duplication by id. Each signs in as a guest (`POST /session`) like
+everyone else, connects with `?room&token` and reads history with `Authorization: Bearer`."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from typing import Any
 
 import aiohttp
 import websockets
+from websockets.exceptions import InvalidStatus
 
 from chat import ulid
 
-RETRIABLE = {"unavailable", "internal_error"}
+RETRIABLE = {"unavailable", "internal_error", "rate_limited"}  # resent with the same id
 
 
 @dataclass
@@ -52,6 +54,7 @@ class SyntheticClient:
     _read_url: str = ""
     _last_send: dict[str, float] = field(default_factory=dict)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _token: str = ""
 
     # ------------------------------------------------------------------ receiving
     def _show(self, message: dict[str, Any], via: str, region: str) -> None:
@@ -85,7 +88,9 @@ class SyntheticClient:
         while after:
             url = f"{self._read_url or self.http_url}/rooms/{self.room}/messages"
             params = {"after": after, "limit": "100", "location": self.location}
-            async with session.get(url, params=params, timeout=aiohttp.ClientTimeout(total=5)) as response:
+            headers = {"Authorization": f"Bearer {self._token}"}
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with session.get(url, params=params, headers=headers, timeout=timeout) as response:
                 if response.status != 200:
                     raise ConnectionError(f"history answered {response.status}")
                 page = await response.json()
@@ -101,7 +106,7 @@ class SyntheticClient:
         down_since: float | None = None
         while not stop.is_set():
             try:
-                socket, read_url, direct_region = await self._connect()
+                socket, read_url, direct_region = await self._connect(session)
             except (OSError, websockets.WebSocketException, TimeoutError) as error:
                 if down_since is None:
                     down_since = time.time()
@@ -133,10 +138,28 @@ class SyntheticClient:
                 down_since = time.time()
                 self.outages.append(Outage(down_since, reason="connection closed"))
 
-    async def _connect(self) -> tuple[Any, str, str | None]:
+    async def _sign_in(self, session: aiohttp.ClientSession) -> str:
+        """A guest session, from the routed name or else any region's own endpoint (sessions
+        work in every region)."""
+        for http_url in [self.http_url, *(http for _, http in self.direct.values())]:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.post(
+                    f"{http_url}/session",
+                    json={"name": self.name},
+                    params={"location": self.location},
+                    timeout=aiohttp.ClientTimeout(total=5),
+                ) as response:
+                    if response.status == 201:
+                        token: str = (await response.json())["token"]
+                        return token
+        raise ConnectionError("no region signed us in")
+
+    async def _connect(self, session: aiohttp.ClientSession) -> tuple[Any, str, str | None]:
         """The routed name first; if it does not answer (its health check has not caught up
         with a dead region yet), each other region's own endpoint, as the browser client does."""
-        query = urllib.parse.urlencode({"room": self.room, "author": self.name})
+        if not self._token:
+            self._token = await self._sign_in(session)
+        query = urllib.parse.urlencode({"room": self.room, "token": self._token})
         candidates = [(None, self.ws_url, self.http_url)] + [
             (region, ws_url, http_url)
             for region, (ws_url, http_url) in self.direct.items()
@@ -152,19 +175,15 @@ class SyntheticClient:
                     ping_timeout=4,
                 )
             except (OSError, websockets.WebSocketException, TimeoutError) as failure:
+                if isinstance(failure, InvalidStatus) and failure.response.status_code == 401:
+                    self._token = ""  # refused: sign in again on the next attempt
                 error = failure
                 continue
             return socket, http_url, region
         raise error
 
     async def _send(self, message_id: str, text: str) -> None:
-        frame = {
-            "action": "sendMessage",
-            "room": self.room,
-            "id": message_id,
-            "author": self.name,
-            "text": text,
-        }
+        frame = {"action": "sendMessage", "room": self.room, "id": message_id, "text": text}
         self._last_send[message_id] = time.time()
         if self._socket is not None:
             with contextlib.suppress(websockets.WebSocketException):  # stays in the outbox

@@ -1,17 +1,21 @@
 // resilient-chat's browser client: wiring of the config, the join form, the outbox and the
 // de-duplicated message list. The WebSocket's life (routing, backoff, heartbeat) is in
-// connection.js; the DOM is in ui.js; the HTTP API is in api.js.
+// connection.js; the session (sign-in, renewal, sign-in again on a 401) in session.js; the DOM is
+// in ui.js; the HTTP API is in api.js.
 //
 // Exactly-once display, whatever fails:
 // - every message gets its ULID once, when it is written, and keeps it on every retry, over the
-//   WebSocket or HTTP, in any region: the server stores one item per id;
+//   WebSocket or HTTP, in any region: the server stores one item per (id, author's user id);
 // - the outbox (kept in localStorage, so a reload does not lose it) resends until an ack, a stored
-//   message or a live/history copy of that id proves the message is stored;
-// - the list holds one entry per id: live frames (one per region's stream), history pages and HTTP
-//   replies that repeat an id are dropped.
+//   message or a live/history copy of that id by one of our user ids proves the message is stored;
+//   over a rate limit it waits as long as the server says, and resends;
+// - the list holds one entry per (id, author's user id): live frames (one per region's stream),
+//   history pages and HTTP replies that repeat one are dropped. Another author's message with the
+//   same id is another message.
 
-import { ApiError, fetchHistory, postMessage } from "./api.js";
+import { ApiError, fetchHistory, httpBases, postMessage } from "./api.js";
 import { Connection } from "./connection.js";
+import { Session } from "./session.js";
 import { ui } from "./ui.js";
 import { lowestUlid, ulid, ulidTime } from "./ulid.js";
 
@@ -24,24 +28,32 @@ const HISTORY_WINDOW_MS = 60 * 60 * 1000; // on join: the last hour
 const ID_WINDOW_MS = 5 * 60 * 1000;
 const OFFLINE_POLL_MS = 3000; // with no WebSocket, read history this often
 const RETRIABLE_CODES = new Set(["unavailable", "internal_error"]);
+const RATE_LIMIT_FLOOR_MS = 200; // rate_limited without a usable retryAfterMs
 const MAX_TEXT_CHARS = 4000;
 const MAX_AUTHOR_CHARS = 40;
 const ROOM_PATTERN = /^[a-z0-9-]{1,64}$/;
 const LOCATION_COOKIE = "rc-location";
 
+/** One list entry per message: the same id from two authors is two messages. */
+function keyOf(id, authorId) {
+  return `${id}|${authorId}`;
+}
+
 class Chat {
-  constructor(config, room, author) {
+  constructor(config, room, session) {
     this.config = config;
     this.room = room;
-    this.author = author;
-    this.messages = new Map(); // id → what the list shows for it
+    this.session = session;
+    this.messages = new Map(); // keyOf(id, authorId) → what the list shows for it
     this.outbox = new Map(); // id → {id, text, sentAt, wait, sending}
+    this.unsent = new Map(); // id → the list key of our own message not yet seen stored
     this.lastSeenId = null; // the highest id the server has shown us
     this.offline = false; // no WebSocket could be opened: send over HTTP, poll history
     this.lastPoll = 0;
     this.catchingUp = null;
-    this.outboxKey = `rc-outbox:${room}:${author}`;
-    this.connection = new Connection(config, { room, author }, {
+    // By name, not user id: a new sign-in (after a 401) keeps the same outbox.
+    this.outboxKey = `rc-outbox:${room}:${session.name}`;
+    this.connection = new Connection(config, () => ({ room, token: session.token }), {
       onState: (state, detail) => {
         ui.setConnection(state, detail);
         if (state !== "connected") ui.setRegion(null);
@@ -54,8 +66,8 @@ class Chat {
   }
 
   start() {
-    for (const { id, text } of JSON.parse(localStorage.getItem(this.outboxKey) ?? "[]")) {
-      this.#queue(id, text);
+    for (const { id, text, userId } of JSON.parse(localStorage.getItem(this.outboxKey) ?? "[]")) {
+      this.#queue(id, text, userId ?? this.session.userId);
     }
     this.catchUp();
     this.connection.start();
@@ -66,19 +78,31 @@ class Chat {
     const trimmed = text.trim();
     if (!trimmed) return "";
     if ([...trimmed].length > MAX_TEXT_CHARS) return `A message holds at most ${MAX_TEXT_CHARS} characters.`;
-    this.#queue(ulid(), trimmed); // the id is made here, once, and kept across every retry
+    this.#queue(ulid(), trimmed, this.session.userId); // the id is made here, once, and kept across every retry
     this.#pump();
     return "";
   }
 
-  #queue(id, text) {
-    this.outbox.set(id, { id, text, sentAt: 0, wait: 0, sending: false });
+  /** `userId`: the user the message is sent as. The server's idempotency is per (id, user): a
+   * message first sent under an earlier session of ours is resent under the current one only once
+   * history shows it was not stored (#adopt). */
+  #queue(id, text, userId) {
+    this.outbox.set(id, { id, text, userId, sentAt: 0, wait: 0, sending: false });
     this.#saveOutbox();
-    this.#show({ id, author: this.author, text, time: ulidTime(id), state: "pending" });
+    const key = keyOf(id, userId);
+    this.unsent.set(id, key);
+    this.#show({ key, id, authorId: userId, author: this.session.name, text, time: ulidTime(id), state: "pending" });
+  }
+
+  /** After a history read as `userId`: what it did not show stored is ours to send as `userId`. */
+  #adopt(userId) {
+    if (userId !== this.session.userId) return;
+    for (const item of this.outbox.values()) item.userId = userId;
+    this.#saveOutbox();
   }
 
   #saveOutbox() {
-    const items = [...this.outbox.values()].map(({ id, text }) => ({ id, text }));
+    const items = [...this.outbox.values()].map(({ id, text, userId }) => ({ id, text, userId }));
     localStorage.setItem(this.outboxKey, JSON.stringify(items));
     ui.setOutboxCount(items.length);
   }
@@ -88,18 +112,30 @@ class Chat {
   }
 
   #show(view) {
-    this.messages.set(view.id, view);
-    ui.renderMessage(view, view.author === this.author);
+    this.messages.set(view.key, view);
+    ui.renderMessage(view, this.session.isMine(view.authorId));
   }
 
   /** A stored message from any source; false when the list already shows it delivered. */
   receive(message, delivered) {
-    if (typeof message?.id !== "string") return false;
+    if (typeof message?.id !== "string" || typeof message.authorId !== "string") return false;
     if (!this.lastSeenId || message.id > this.lastSeenId) this.lastSeenId = message.id;
-    this.#settle(message.id); // stored: nothing left to retry, even if its ack was lost
-    if (this.messages.get(message.id)?.state === "delivered") return false;
+    const key = keyOf(message.id, message.authorId);
+    if (this.session.isMine(message.authorId)) {
+      this.#settle(message.id); // stored: nothing left to retry, even if its ack was lost
+      // Its pending entry may carry the user id we had before signing in again.
+      const pending = this.unsent.get(message.id);
+      this.unsent.delete(message.id);
+      if (pending && pending !== key) {
+        this.messages.delete(pending);
+        ui.removeMessage(pending);
+      }
+    }
+    if (this.messages.get(key)?.state === "delivered") return false;
     this.#show({
+      key,
       id: message.id,
+      authorId: message.authorId,
       author: message.author,
       text: message.text,
       time: Date.parse(message.sentAt) || ulidTime(message.id),
@@ -113,8 +149,14 @@ class Chat {
 
   #fail(id, problem) {
     this.#settle(id);
-    const view = this.messages.get(id);
+    const view = this.messages.get(this.unsent.get(id));
     if (view && view.state !== "delivered") this.#show({ ...view, state: "failed", problem });
+  }
+
+  /** Over the per-user rate: nothing was stored; resend the same id when the server says. */
+  #rateLimited(item, retryAfterMs) {
+    const wait = Math.max(RATE_LIMIT_FLOOR_MS, retryAfterMs || 0) * (1 + Math.random() * 0.2);
+    Object.assign(item, { sentAt: Date.now(), wait });
   }
 
   #frame(frame, link) {
@@ -126,12 +168,14 @@ class Chat {
       this.receive(frame.message, frame.deliveredBy);
     } else if (frame.type === "ack") {
       this.#settle(frame.id);
-      const view = this.messages.get(frame.id);
+      const view = this.messages.get(this.unsent.get(frame.id));
       if (view && view.state !== "delivered") {
         this.#show({ ...view, state: "accepted", acceptedRegion: frame.acceptedRegion, transport: "websocket" });
       }
     } else if (frame.type === "error" && frame.id && this.outbox.has(frame.id)) {
-      if (RETRIABLE_CODES.has(frame.code)) {
+      if (frame.code === "rate_limited") {
+        this.#rateLimited(this.outbox.get(frame.id), frame.retryAfterMs);
+      } else if (RETRIABLE_CODES.has(frame.code)) {
         Object.assign(this.outbox.get(frame.id), { sentAt: Date.now(), wait: RETRY_AFTER_ERROR_MS });
       } else {
         this.#fail(frame.id, `${frame.code}: ${frame.message}`);
@@ -153,6 +197,7 @@ class Chat {
     if (!this.offline) ui.log("no WebSocket can be opened: sending over HTTP until one can");
     this.offline = true;
     this.#pump();
+    this.catchUp(); // also tells us soon if the region refused our session (401)
   }
 
   #tick() {
@@ -164,8 +209,9 @@ class Chat {
     const now = Date.now();
     for (const item of this.outbox.values()) {
       if (item.sending || now - item.sentAt < item.wait) continue;
+      if (item.userId !== this.session.userId) continue; // first: was it stored as our earlier self?
       if (this.connection.isOpen) {
-        this.connection.send({ action: "sendMessage", room: this.room, id: item.id, author: this.author, text: item.text });
+        this.connection.send({ action: "sendMessage", room: this.room, id: item.id, text: item.text });
         Object.assign(item, { sentAt: now, wait: ACK_TIMEOUT_MS });
       } else if (this.offline) {
         this.#postOverHttp(item);
@@ -173,21 +219,25 @@ class Chat {
     }
   }
 
-  /** The routed name first, then each region's own endpoint (the API allows this page's origin). */
-  #httpBases(preferred) {
-    const bases = [preferred, this.config.apiUrl, ...Object.values(this.config.regions ?? {}).map((r) => r.httpUrl)];
-    return [...new Set(bases.filter(Boolean))];
-  }
-
   async #postOverHttp(item) {
     item.sending = true;
     try {
-      for (const base of this.#httpBases()) {
+      for (const base of httpBases(this.config)) {
+        const token = this.session.token;
         try {
-          const { message, region } = await postMessage(base, this.room, { id: item.id, author: this.author, text: item.text });
+          const { message, region } = await postMessage(base, this.room, item, token);
           this.receive(message, `HTTP reply (${region ?? message.acceptedRegion})`);
           return;
         } catch (error) {
+          if (error instanceof ApiError && error.status === 401) {
+            await this.session.refused(token); // history, then the next round, with the new session
+            this.catchUp();
+            break;
+          }
+          if (error instanceof ApiError && error.status === 429) {
+            this.#rateLimited(item, error.retryAfterMs); // per user: another region is no way round
+            return;
+          }
           if (error instanceof ApiError && !error.retriable) {
             this.#fail(item.id, `${error.code}: ${error.message}`);
             return;
@@ -222,15 +272,23 @@ class Chat {
       ? Math.min(ulidTime(this.lastSeenId), Date.now()) - ID_WINDOW_MS
       : Date.now() - HISTORY_WINDOW_MS;
     const firstRead = !this.historyRead;
-    for (const base of this.#httpBases(preferred)) {
+    const userId = this.session.userId;
+    for (const base of httpBases(this.config, preferred)) {
+      const token = this.session.token;
       try {
-        const { messages, region } = await fetchHistory(base, this.room, lowestUlid(since));
+        const { messages, region } = await fetchHistory(base, this.room, lowestUlid(since), token);
         const fresh = messages.filter((message) => this.receive(message, `history (${region})`)).length;
+        this.#adopt(userId);
         this.historyRead = true;
         if (firstRead) ui.log(`history: ${messages.length} message(s) from ${region}`);
         else if (fresh) ui.log(`caught up ${fresh} missed message(s) from ${region}`);
         return;
-      } catch {
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) {
+          await this.session.refused(token);
+          this.catchUpAgain = preferred ?? true; // with the new session
+          return;
+        }
         // the next region may answer
       }
     }
@@ -289,17 +347,37 @@ function setUpJoin(config, chat) {
   const room = document.querySelector("#join-room");
   name.value = localStorage.getItem("rc-name") ?? "";
   room.value = new URLSearchParams(location.search).get("room") ?? localStorage.getItem("rc-room") ?? "lobby";
-  form.addEventListener("submit", (event) => {
+  const error = document.querySelector("#join-error");
+  const session = new Session(config, {
+    onLog: (text) => ui.log(text),
+    onChange: (current) => ui.setUser(current.user),
+  });
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const author = name.value.trim();
+    if (form.dataset.busy) return;
+    // The server keeps names NFKC-normalised: so does the comparison with the kept session's.
+    const author = name.value.trim().normalize("NFKC");
     const roomName = room.value.trim().toLowerCase();
     const problem = validateJoin(author, roomName);
-    document.querySelector("#join-error").textContent = problem;
+    error.textContent = problem;
     if (problem) return;
+    form.dataset.busy = "true";
+    try {
+      await session.join(author);
+    } catch (failure) {
+      // A name the server refuses (invisible or control characters...), or no region answered.
+      error.textContent =
+        failure instanceof ApiError && !failure.retriable
+          ? `${failure.message} (${failure.code})`
+          : "Cannot sign in: no region answers. Try again in a moment.";
+      return;
+    } finally {
+      delete form.dataset.busy;
+    }
     localStorage.setItem("rc-name", author);
     localStorage.setItem("rc-room", roomName);
-    ui.showChat(roomName, author);
-    chat.current = new Chat(config, roomName, author);
+    ui.showChat(roomName, session.current.user);
+    chat.current = new Chat(config, roomName, session);
     chat.current.start();
   });
   (name.value ? room : name).focus();

@@ -32,13 +32,15 @@ function withQuery(url, params) {
 }
 
 /**
+ * query(): the WebSocket URL's parameters, read at each attempt (`room` and the session's current
+ * `token`: a renewed or new session is used by the next connection).
  * hooks: onState(state, detail), onLog(text), onFrame(frame), onOpen(link), onUnreachable(attempt)
  * link: {region, via: "routed" | "direct", httpUrl, failover: previous region or null}
  */
 export class Connection {
-  constructor(config, { room, author }, hooks) {
+  constructor(config, query, hooks) {
     this.config = config;
-    this.query = { room, author };
+    this.query = query;
     this.hooks = hooks;
     this.socket = null;
     this.link = null; // the region we are connected to, and how
@@ -125,7 +127,7 @@ export class Connection {
     const target = await this.#chooseTarget();
     if (this.stopped) return;
     this.hooks.onState(this.lostFrom || this.attempt ? "reconnecting" : "connecting", `to ${target.region ?? "?"} (${target.via})`);
-    const socket = new WebSocket(withQuery(target.url, this.query));
+    const socket = new WebSocket(withQuery(target.url, this.query()));
     this.socket = socket;
     let opened = false;
     const giveUp = setTimeout(() => socket.close(), CONNECT_TIMEOUT_MS);

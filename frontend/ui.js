@@ -15,12 +15,19 @@ function clock(ms) {
 }
 
 export const ui = {
-  showChat(room, author) {
+  showChat(room, user) {
     $("#join").hidden = true;
     $("#chat").hidden = false;
     $("#room-name").textContent = room;
-    $("#me").textContent = author;
+    this.setUser(user);
     $("#compose-text").focus();
+  },
+
+  /** Who this page is signed in as: the name, and the user id that tells two of one name apart. */
+  setUser(user) {
+    $("#me").textContent = user.name;
+    $("#me").title = user.id;
+    $("#me").dataset.userId = user.id;
   },
 
   setConnection(state, detail) {
@@ -56,15 +63,17 @@ export const ui = {
   },
 
   /**
-   * Draw (or redraw) one message. `view`: {id, author, text, time (ms), acceptedRegion,
-   * delivered, transport, state: pending | accepted | delivered | failed, problem}.
-   * One element per id, kept in id (= time) order, whatever order the copies arrive in.
+   * Draw (or redraw) one message. `view`: {key, id, authorId, author, text, time (ms),
+   * acceptedRegion, delivered, transport, state: pending | accepted | delivered | failed, problem}.
+   * One element per key (id and author's user id), kept in id (= time) order, whatever order the
+   * copies arrive in. `isMine`: written by this browser's user, known by user id, not by name.
    */
   renderMessage(view, isMine) {
     const list = $("#messages");
-    let item = list.querySelector(`li[data-id="${CSS.escape(view.id)}"]`);
+    let item = list.querySelector(`li[data-key="${CSS.escape(view.key)}"]`);
     if (!item) {
       item = el("li", "message");
+      item.dataset.key = view.key;
       item.dataset.id = view.id;
       const head = el("p", "head");
       head.append(el("span", "author"), " ", el("time", "time"));
@@ -79,13 +88,15 @@ export const ui = {
       item.append(head, el("p", "text"), route, el("p", "problem"));
       // Nearly always the newest: check the end first, and only search when a late copy arrives.
       const last = list.lastElementChild;
-      const later = !last || last.dataset.id < view.id ? null : [...list.children].find((other) => other.dataset.id > view.id);
+      const later = !last || last.dataset.key < view.key ? null : [...list.children].find((other) => other.dataset.key > view.key);
       list.insertBefore(item, later ?? null);
       if (!later) item.scrollIntoView({ block: "nearest" });
     }
     item.dataset.state = view.state;
+    item.dataset.authorId = view.authorId;
     item.classList.toggle("mine", isMine);
     item.querySelector(".author").textContent = view.author;
+    item.querySelector(".author").title = view.authorId; // two people may share a name
     const time = item.querySelector(".time");
     time.textContent = clock(view.time);
     time.dateTime = new Date(view.time).toISOString();
@@ -94,6 +105,11 @@ export const ui = {
     item.querySelector(".delivered").textContent = `delivered: ${view.delivered ?? stateLabel(view.state)}`;
     item.querySelector(".transport").textContent = view.transport ?? "…";
     item.querySelector(".problem").textContent = view.problem ?? "";
+  },
+
+  /** An entry replaced by another key (our pending message, stored under a newer user id). */
+  removeMessage(key) {
+    $("#messages").querySelector(`li[data-key="${CSS.escape(key)}"]`)?.remove();
   },
 };
 

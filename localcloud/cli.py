@@ -71,12 +71,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--domain", default="chat.local", help="the hosted zone's domain in the local Route 53"
     )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="*",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters for both regions' stacks, as `sam deploy --parameter-overrides` "
+        "(e.g. MessagesPerSecond=1000 MessageBurst=1000 for a benchmark)",
+    )
     args = parser.parse_args(argv)
+    try:
+        args.parameter_overrides = parameter_overrides(args.parameter_overrides)
+    except ValueError as error:
+        parser.error(str(error))
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         parser.error("the local stack binds loopback addresses only")
     if args.failure_threshold < 1 or args.health_interval <= 0:
         parser.error("--failure-threshold must be at least 1 and --health-interval positive")
     return args
+
+
+def parameter_overrides(pairs: list[str]) -> dict[str, str]:
+    """`NAME=VALUE` pairs of the template's own parameters."""
+    known = TEMPLATE.raw.get("Parameters", {})
+    overrides = dict(pair.partition("=")[::2] for pair in pairs)
+    unknown = sorted(name for name in overrides if name not in known)
+    if unknown or any("=" not in pair for pair in pairs):
+        raise ValueError(f"--parameter-overrides takes NAME=VALUE of the template's parameters, not {pairs}")
+    return overrides
 
 
 def _bindable(host: str, port: int) -> bool:

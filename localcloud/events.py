@@ -119,8 +119,10 @@ def websocket_event(
     headers: Iterable[tuple[str, str]] | None = None,
     query_pairs: Iterable[tuple[str, str]] | None = None,
     disconnect: tuple[int, str] | None = None,
+    authorizer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A WebSocket API event: CONNECT carries headers and query string, MESSAGE carries the body."""
+    """A WebSocket API event: CONNECT carries headers and query string, MESSAGE carries the body;
+    on a route behind an authorizer, every event of the connection carries what it returned."""
     now = time.time()
     event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route_key, "MESSAGE")
     context: dict[str, Any] = {
@@ -142,6 +144,8 @@ def websocket_event(
         context["messageId"] = new_request_id()
     if disconnect is not None:
         context["disconnectStatusCode"], context["disconnectReason"] = disconnect
+    if authorizer is not None:
+        context["authorizer"] = dict(authorizer)
     event: dict[str, Any] = {"requestContext": context, "isBase64Encoded": is_base64}
     if headers is not None:
         single: dict[str, str] = {}
@@ -158,6 +162,20 @@ def websocket_event(
     if body is not None:
         event["body"] = body
     return event
+
+
+def authorizer_event(connect_event: Mapping[str, Any], *, region: str) -> dict[str, Any]:
+    """A WebSocket API's Lambda REQUEST authorizer input: the `$connect` event's headers, query
+    string and request context, with `type` and the `methodArn` of the route being authorized."""
+    context = connect_event["requestContext"]
+    api = f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{context['apiId']}"
+    method_arn = f"{api}/{context['stage']}/{context['routeKey']}"
+    return {
+        "type": "REQUEST",
+        "methodArn": method_arn,
+        **{k: v for k, v in connect_event.items() if k != "isBase64Encoded"},
+        "stageVariables": {},
+    }
 
 
 class LambdaContext:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from yarl import URL
 
 from localcloud.health_checks import HealthChecker
 from localcloud.latency_routing import LATENCY_MS, LatencyRouter
+from localcloud.template import HttpRoute
 
 log = logging.getLogger("frontdoor")
 
@@ -66,8 +68,11 @@ class FrontDoor:
         controls: Controls,
         frontend: Path,
         config: dict[str, Any],
+        api_routes: Sequence[HttpRoute],
     ) -> None:
+        """`api_routes`: the HTTP API's routes (the template's), the paths sent to a region."""
         self._health = health
+        self._api_routes = api_routes
         self._router = router
         self._controls = controls
         self._frontend = frontend
@@ -170,8 +175,8 @@ class FrontDoor:
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self.proxy_websocket(request)
         path = request.path
-        if path == "/health" or path.startswith("/rooms/"):
-            return await self.proxy_http(request)
+        if any(route.match_path(path) is not None for route in self._api_routes):
+            return await self.proxy_http(request)  # the region answers, 404 for another method too
         return await self.static(path)
 
     async def static(self, path: str) -> web.StreamResponse:

@@ -42,7 +42,10 @@ class HttpApi:
         origin = request.headers.get("Origin")
         if not self._cors or not origin or origin not in self._cors.get("AllowOrigins", []):
             return {}
-        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        if self._cors.get("ExposeHeaders"):  # e.g. Retry-After, which a page may read only so
+            headers["Access-Control-Expose-Headers"] = ",".join(self._cors["ExposeHeaders"])
+        return headers
 
     def _route(self, method: str, path: str) -> tuple[HttpRoute, str, dict[str, str]] | None:
         for route, function_id in self._routes:

@@ -1,8 +1,10 @@
 """Create what CloudFormation would: each region's tables (from template.yaml) in the moto server,
-and the Route 53 hosted zone, health checks and latency records of the template's domain part."""
+the stacks' Secrets Manager secrets with their replicas, and the Route 53 hosted zone, health
+checks and latency records of the template's domain part."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +54,41 @@ def create_tables(template: Template, endpoint: str, region: str) -> dict[str, s
                 )
     stream_arn: str = dynamodb.describe_table(TableName=names[MESSAGES])["Table"]["LatestStreamArn"]
     return {"messages": names[MESSAGES], "connections": names[CONNECTIONS], "stream": stream_arn}
+
+
+def create_secrets(template: Template, endpoint: str) -> dict[str, str]:
+    """Every secret a region's stack makes (the session signing key: the primary region's, with a
+    replica in the other region under the same name), its value generated as CloudFormation's
+    `GenerateSecretString` does. Returns each secret's name by logical id."""
+    names: dict[str, str] = {}
+    for region in template.regions:
+        ctx = template.context(region)
+        for logical_id, resource in ctx.resources().items():
+            if resource["Type"] != "AWS::SecretsManager::Secret":
+                continue
+            props = ctx.resolve(resource["Properties"])
+            secretsmanager = client("secretsmanager", endpoint, region)
+            secretsmanager.create_secret(
+                Name=props["Name"],
+                Description=props.get("Description", ""),
+                SecretString=_generated_secret(secretsmanager, props["GenerateSecretString"]),
+                AddReplicaRegions=[
+                    {"Region": replica["Region"]} for replica in props.get("ReplicaRegions", [])
+                ],
+                Tags=props.get("Tags", []),
+            )
+            names[logical_id] = props["Name"]
+    return names
+
+
+def _generated_secret(secretsmanager: Any, spec: dict[str, Any]) -> str:
+    """`GenerateSecretString`: a random password with GetRandomPassword's options (the same names),
+    alone, or put under `GenerateStringKey` in the `SecretStringTemplate` JSON."""
+    options = {k: v for k, v in spec.items() if k not in ("SecretStringTemplate", "GenerateStringKey")}
+    password: str = secretsmanager.get_random_password(**options)["RandomPassword"]
+    if "GenerateStringKey" not in spec:
+        return password
+    return json.dumps({**json.loads(spec["SecretStringTemplate"]), spec["GenerateStringKey"]: password})
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,11 @@ async def serve(args: argparse.Namespace) -> None:
     template = load()
     tables = provision.create_tables(template, aws_endpoint, region)
     apis = template.api_ids(region)
-    ctx = template.context(region, {"AllowedOrigin": args.allowed_origin or ""}, apis)
+    parameters = {
+        **dict(p.split("=", 1) for p in args.parameter_overrides),
+        "AllowedOrigin": args.allowed_origin or "",
+    }
+    ctx = template.context(region, parameters, apis)
     # The ports first: the functions' environment carries the @connections URL. A restarted
     # region comes back on the same ports, as an API keeps its hostname.
     http_socket, ws_socket = processes.bind(host, args.http_port), processes.bind(host, args.ws_port)
@@ -52,6 +56,7 @@ async def serve(args: argparse.Namespace) -> None:
     environment = region_environment(
         template,
         region,
+        parameters=parameters,
         refs={"ConnectionsTable": tables["connections"]},
         aws_endpoint=aws_endpoint,
         local_urls={template.websocket_api: f"http://{host}:{ws_port}"},
@@ -62,9 +67,12 @@ async def serve(args: argparse.Namespace) -> None:
     websocket_api = WebSocketApi(
         template,
         runtime,
+        region=region,
         api_id=apis[template.websocket_api],
         domain=f"{host}:{ws_port}",
-        stage=ctx.resolve(template.websocket_stage),
+        # Its name and route settings; the access log's destination is a CloudWatch log group
+        # (the region's log has a line per connection and event instead).
+        stage=ctx.resolve({k: v for k, v in template.websocket_stage.items() if k != "AccessLogSettings"}),
     )
     ws_app = web.Application()
     ws_app.router.add_get("/_local/stats", lambda _: _stats(websocket_api))
@@ -116,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-dir", default=".local")
     parser.add_argument("--poll-interval", type=float, default=0.1)
     parser.add_argument("--allowed-origin", default=None)
+    parser.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     aws_calls.install()
     logging.basicConfig(

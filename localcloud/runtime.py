@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -35,18 +36,20 @@ def region_environment(
     template: Template,
     region: str,
     *,
+    parameters: Mapping[str, Any] | None = None,
     refs: Mapping[str, str],
     aws_endpoint: str,
     local_urls: Mapping[str, str],
 ) -> dict[str, str]:
-    """The variables of every function in this region, resolved for the local stack.
+    """The variables of every function in this region, resolved for the local stack with the
+    template's parameters (`parameters` overrides their defaults, as a deploy's overrides do).
 
     All of a region's functions share one process here, so their variables are merged; two
     functions giving one variable different values would be a template this runtime refuses.
     `local_urls` maps an API's logical id to its local base URL, so that the execute-api URL the
     template builds for it (`https://{api}.execute-api.{region}.amazonaws.com/{stage}`) points here.
     """
-    ctx = template.context(region, refs={name: name for name in local_urls} | dict(refs))
+    ctx = template.context(region, parameters, refs={name: name for name in local_urls} | dict(refs))
     env: dict[str, str] = {}
     for function in template.functions.values():
         for name, raw in function.environment.items():
@@ -63,6 +66,7 @@ def region_environment(
         "AWS_DEFAULT_REGION": region,
         "AWS_ENDPOINT_URL_DYNAMODB": aws_endpoint,
         "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": aws_endpoint,
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws_endpoint,
     }
 
 
@@ -125,6 +129,17 @@ def _isolate_log_keys() -> None:
                 formatter.__class__ = _per_invocation(type(formatter))
 
 
+def keeps_invocation_in_module(handler: Handler) -> bool:
+    """Whether the handler's module holds a powertools event resolver. A resolver keeps the event
+    it is resolving on itself (module state): right in Lambda, where a container runs one
+    invocation at a time; here, where one process is every container of a function, two
+    overlapping invocations would answer each other's requests."""
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    module = sys.modules.get(handler.__module__)
+    return module is not None and any(isinstance(value, BaseRouter) for value in vars(module).values())
+
+
 def invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
     """Call a handler as one Lambda invocation, with log keys of its own."""
     return contextvars.Context().run(_invoke, handler, event, context)
@@ -146,6 +161,13 @@ class LambdaRuntime:
         self._template = template
         self._region = region
         self._handlers = {logical_id: load_handler(f.handler) for logical_id, f in template.functions.items()}
+        # One container for such a function: its invocations run one at a time (the others'
+        # overlap, each with its own log keys, as several containers' would).
+        self._one_at_a_time = {
+            logical_id: threading.Lock()
+            for logical_id, handler in self._handlers.items()
+            if keeps_invocation_in_module(handler)
+        }
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix=f"lambda-{region}")
         self._invoked = invoked  # an invocation may have written: whoever waits on it looks now
 
@@ -157,8 +179,15 @@ class LambdaRuntime:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, invoke, self._handlers[function_id], event, context),
+                loop.run_in_executor(self._executor, self._invoke, function_id, event, context),
                 timeout=function.timeout,
             )
         finally:
             self._invoked.set()
+
+    def _invoke(self, function_id: str, event: dict[str, Any], context: Any) -> Any:
+        lock = self._one_at_a_time.get(function_id)
+        if lock is None:
+            return invoke(self._handlers[function_id], event, context)
+        with lock:
+            return invoke(self._handlers[function_id], event, context)

@@ -91,6 +91,8 @@ class Supervisor:
             AWS_LOG, "localcloud.aws", ["--host", host, "--port", str(port(base, 1))]
         )
         self.aws_endpoint = f"http://{host}:{ready['port']}"
+        # Before any function runs: they read the session key on their first invocation.
+        await asyncio.to_thread(provision.create_secrets, self.template, self.aws_endpoint)
         await asyncio.gather(*(self.start_region(region) for region in self.regions))
         routing = await asyncio.to_thread(
             provision.create_routing,
@@ -130,6 +132,7 @@ class Supervisor:
                 "statusUrl": f"{self.frontdoor_url}/_frontdoor/status",
                 "local": True,
             },
+            api_routes=[route for route, _ in self.template.http_routes],
         )
         self._runner = await processes.serve(frontdoor.app(), frontdoor_socket)
         self._tasks.append(asyncio.create_task(health.run()))
@@ -162,6 +165,7 @@ class Supervisor:
         args += ["--http-port", str(process.http_port), "--ws-port", str(process.ws_port)]
         args += ["--state-dir", str(self.state.root), "--poll-interval", str(self.args.poll_interval)]
         args += ["--allowed-origin", self.frontdoor_url]
+        args += ["--parameter-overrides", *(f"{k}={v}" for k, v in self.args.parameter_overrides.items())]
         process.process, ready = await self._spawn(process.region, "localcloud.region", args)
         # A restarted region comes back on the same ports, as an API keeps its hostname.
         process.http_port, process.ws_port, process.stage = ready["http"], ready["ws"], ready["stage"]

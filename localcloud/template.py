@@ -34,10 +34,20 @@ class Function:
 
 
 @dataclass(frozen=True)
+class RequestAuthorizer:
+    """A Lambda REQUEST authorizer (`AWS::ApiGatewayV2::Authorizer`) as a route names it."""
+
+    logical_id: str
+    function: str
+    identity_sources: list[str]  # e.g. `route.request.querystring.token`
+
+
+@dataclass(frozen=True)
 class WebSocketRoute:
     route_key: str
     function: str
     two_way: bool  # has a route response: the handler's body goes back to the client
+    authorizer: RequestAuthorizer | None = None  # a route with `AuthorizationType: CUSTOM`
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,9 @@ class HttpRoute:
     def match(self, method: str, path: str) -> dict[str, str] | None:
         if self.method not in (method, "ANY"):
             return None
+        return self.match_path(path)
+
+    def match_path(self, path: str) -> dict[str, str] | None:
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
         found = re.fullmatch(pattern, path)
         return found.groupdict() if found else None
@@ -153,6 +166,18 @@ def _function_of_uri(uri: Any) -> str:
     return found.group(1)
 
 
+def _authorizer_of(
+    route_id: str, props: dict[str, Any], authorizers: dict[str, RequestAuthorizer]
+) -> RequestAuthorizer | None:
+    kind = props.get("AuthorizationType", "NONE")
+    if kind == "NONE":
+        return None
+    authorizer = props.get("AuthorizerId", {})
+    if kind != "CUSTOM" or not isinstance(authorizer, dict) or authorizer.get("Ref") not in authorizers:
+        raise Unresolvable(f"route {route_id}: only Lambda REQUEST authorizers are played locally")
+    return authorizers[authorizer["Ref"]]
+
+
 def load(path: Path = TEMPLATE) -> Template:
     raw = load_raw(path)
     globals_ = raw.get("Globals", {}).get("Function", {})
@@ -184,6 +209,15 @@ def load(path: Path = TEMPLATE) -> Template:
         v["Properties"]["RouteId"]["Ref"]
         for v in resources_of_type(raw, "AWS::ApiGatewayV2::RouteResponse").values()
     }
+    authorizers = {
+        k: RequestAuthorizer(
+            logical_id=k,
+            function=_function_of_uri(v["Properties"]["AuthorizerUri"]),
+            identity_sources=list(v["Properties"].get("IdentitySource", [])),
+        )
+        for k, v in resources_of_type(raw, "AWS::ApiGatewayV2::Authorizer").items()
+        if v["Properties"]["AuthorizerType"] == "REQUEST"
+    }
     ws_routes: dict[str, WebSocketRoute] = {}
     for logical_id, route in resources_of_type(raw, "AWS::ApiGatewayV2::Route").items():
         props = route["Properties"]
@@ -195,6 +229,7 @@ def load(path: Path = TEMPLATE) -> Template:
             route_key=props["RouteKey"],
             function=integrations[integration.group(1)],
             two_way=logical_id in responded and "RouteResponseSelectionExpression" in props,
+            authorizer=_authorizer_of(logical_id, props, authorizers),
         )
     (stage,) = (
         v["Properties"]

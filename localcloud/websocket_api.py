@@ -1,6 +1,8 @@
 """API Gateway's WebSocket API and its `@connections` management API.
 
-- `$connect` gets the query string and headers, and refuses the connection unless it answers 2xx;
+- `$connect` runs its route's Lambda REQUEST authorizer first, if it has one (authorizers.py),
+  then gets the query string and headers, and refuses the connection unless it answers 2xx; every
+  event of an authorized connection carries the authorizer's answer;
 - each message goes to the route its body's `action` names (the template's route selection,
   `$request.body.action`), else to `$default`; a two-way route's response body goes back to the
   client; the stage's throttle and API Gateway's size and idle limits apply;
@@ -23,6 +25,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from localcloud import aws_calls
+from localcloud.authorizers import LambdaRequestAuthorizer, Refused
 from localcloud.events import new_connection_id, websocket_event
 from localcloud.runtime import LambdaRuntime
 from localcloud.template import Template
@@ -59,6 +62,7 @@ class Connection:
     source_ip: str
     user_agent: str
     last_active: float = field(default_factory=time.time)
+    authorizer: dict[str, Any] | None = None  # `requestContext.authorizer` of its every event
 
 
 def _iso(moment: float) -> str:
@@ -71,10 +75,23 @@ def _gone() -> web.Response:
 
 class WebSocketApi:
     def __init__(
-        self, template: Template, runtime: LambdaRuntime, *, api_id: str, domain: str, stage: Any
+        self,
+        template: Template,
+        runtime: LambdaRuntime,
+        *,
+        region: str,
+        api_id: str,
+        domain: str,
+        stage: Any,
     ) -> None:
         """`stage` is the template's resolved stage: its name and default route settings."""
         self._routes = template.websocket_routes
+        connect = self._routes.get("$connect")
+        self._authorizer = (
+            LambdaRequestAuthorizer(connect.authorizer, runtime, region=region)
+            if connect is not None and connect.authorizer is not None
+            else None
+        )
         self._runtime = runtime
         self._api_id = api_id
         self._domain = domain
@@ -104,6 +121,7 @@ class WebSocketApi:
             connected_at_ms=int(conn.connected_at * 1000),
             source_ip=conn.source_ip,
             user_agent=conn.user_agent,
+            authorizer=conn.authorizer,
             **extra,
         )
 
@@ -128,6 +146,7 @@ class WebSocketApi:
             user_agent=request.headers.get("User-Agent", ""),
         )
         connect = self._routes.get("$connect")
+        authorizer_ms = 0.0
         if connect is not None:
             event = self._event(
                 "$connect",
@@ -136,6 +155,16 @@ class WebSocketApi:
                 headers=request.headers.items(),
                 query_pairs=request.query.items(),
             )
+            if self._authorizer is not None:
+                started = time.perf_counter()
+                try:
+                    conn.authorizer = await self._authorizer.authorize(event)
+                except Refused as refused:
+                    log.info("WS refused by the authorizer %s", refused.status)  # never the query: a token
+                    return web.json_response({"message": str(refused)}, status=refused.status)
+                finally:
+                    authorizer_ms = (time.perf_counter() - started) * 1000
+                event["requestContext"]["authorizer"] = conn.authorizer
             try:
                 result = await self._runtime.invoke(connect.function, event)
                 status = int(result.get("statusCode", 200)) if isinstance(result, dict) else 200
@@ -143,13 +172,16 @@ class WebSocketApi:
                 log.exception("$connect failed")
                 status = 500
             if not 200 <= status < 300:
-                log.info("WS refused %s %s", request.path_qs, status)
+                log.info("WS refused %s", status)
                 body = result.get("body", "") if status != 500 and isinstance(result, dict) else ""
                 return web.Response(status=status, text=body or None)
         socket = conn.socket
         await socket.prepare(request)
         self.connections[connection_id] = conn
-        log.info("WS connected %s %s", connection_id, request.query_string)
+        # As the stage's access log: the connection, its user and the authorizer's latency
+        # ($context.authorizer.latency), never the query string (it holds a token).
+        user = (conn.authorizer or {}).get("principalId", "-")
+        log.info("WS connected %s user=%s authorizer=%.1fms", connection_id, user, authorizer_ms)
         close_code, reason = 1000, "Normal closure"
         in_flight: set[asyncio.Task[None]] = set()
         try:

@@ -9,12 +9,16 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from chat.keyring import SecretsManagerKeySource
 from chat.push import ManagementApiPusher
 from chat.settings import get_settings
-from chat.store import DynamoConnectionStore, DynamoMessageStore
+from chat.store import DynamoConnectionStore, DynamoMessageStore, DynamoRateLimiter
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from chat.oidc import OidcVerifier
 
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded, ThrottlingException)
 # and on 5xx. Short timeouts: a Lambda must not spend its budget on one stuck call.
@@ -24,6 +28,11 @@ _RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect
 @functools.cache
 def dynamodb() -> DynamoDBClient:
     return boto3.client("dynamodb", region_name=get_settings().region, config=_RETRIES)
+
+
+@functools.cache
+def secretsmanager() -> SecretsManagerClient:
+    return boto3.client("secretsmanager", region_name=get_settings().region, config=_RETRIES)
 
 
 @functools.cache
@@ -53,7 +62,42 @@ def connection_store() -> DynamoConnectionStore:
     return DynamoConnectionStore(dynamodb(), get_settings().connections_table)
 
 
+@functools.cache
+def rate_limiter() -> DynamoRateLimiter:
+    return DynamoRateLimiter(dynamodb(), get_settings().connections_table)
+
+
+@functools.cache
+def session_keys() -> SecretsManagerKeySource:
+    """This region's replica of the session secret (the same name in every region)."""
+    secret_id = get_settings().session_secret_id
+    if not secret_id:
+        raise RuntimeError("SESSION_SECRET_ID is not set")
+    return SecretsManagerKeySource(secretsmanager(), secret_id)
+
+
+@functools.cache
+def accounts() -> OidcVerifier | None:
+    """The OpenID Connect provider's verifier, when the stack names an issuer and an audience."""
+    settings = get_settings()
+    if settings.oidc_issuer is None or settings.oidc_audience is None:
+        return None
+    from chat.oidc import OidcVerifier  # only stacks with a provider pay for its import
+
+    return OidcVerifier(settings.oidc_issuer, settings.oidc_audience)
+
+
 def reset() -> None:
     """Forget settings and clients (tests, and the local stack after changing the environment)."""
-    for cached in (get_settings, dynamodb, pusher, message_store, connection_store):
+    for cached in (
+        get_settings,
+        dynamodb,
+        secretsmanager,
+        pusher,
+        message_store,
+        connection_store,
+        rate_limiter,
+        session_keys,
+        accounts,
+    ):
         cached.cache_clear()

@@ -15,7 +15,13 @@ from typing import Any, Literal
 from chat import ulid
 
 MAX_TEXT_CHARS = 4000
-MAX_AUTHOR_CHARS = 40
+MAX_NAME_CHARS = 40
+# Categories no display name may hold: controls, format characters (bidi overrides and isolates,
+# zero-width spaces and joiners...), private use, unassigned, surrogates, line and paragraph separators.
+_NAME_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+# Letters that render as nothing (Hangul fillers, the blank Braille pattern): a name of only these
+# and of spaces or combining marks would look empty.
+BLANK_LETTERS = frozenset("\u3164\u115f\u1160\uffa0\u2800")
 ROOM_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -42,7 +48,7 @@ class ChatError(Exception):
         self.code = code
         self.message = message
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}
 
 
@@ -54,13 +60,41 @@ class TooLarge(InvalidInput):
     status = 413
 
 
+class Forbidden(ChatError):
+    status = 403
+
+
+class RateLimited(ChatError):
+    """Over a per-identity limit: nothing was stored; try again after `retry_after_ms` (when known)."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after_ms: int | None) -> None:
+        super().__init__("rate_limited", message)
+        self.retry_after_ms = retry_after_ms
+
+    def to_json(self) -> dict[str, Any]:
+        body = super().to_json()
+        if self.retry_after_ms is not None:
+            body["retryAfterMs"] = self.retry_after_ms
+        return body
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who speaks: a session's user id and display name, never a request body's word."""
+
+    user_id: str
+    name: str
+
+
 @dataclass(frozen=True)
 class NewMessage:
-    """A message as a client sent it, validated and normalised, before the server accepted it."""
+    """A message as a client sent it, validated and normalised, before the server accepted it.
+    Its author is never the client's word: the server adds the session's."""
 
     id: str
     room: str
-    author: str
     text: str
 
 
@@ -70,7 +104,8 @@ class Message:
 
     id: str
     room: str
-    author: str
+    author: str  # the session's display name
+    authorId: str  # the session's user id: with the id, what makes a message unique
     text: str
     sentAt: str
     acceptedRegion: str
@@ -81,6 +116,7 @@ class Message:
             "id": self.id,
             "room": self.room,
             "author": self.author,
+            "authorId": self.authorId,
             "text": self.text,
             "sentAt": self.sentAt,
             "acceptedRegion": self.acceptedRegion,
@@ -92,7 +128,7 @@ class Message:
 class Connection:
     connection_id: str
     room: str
-    author: str
+    user_id: str
 
 
 def iso_time(ms: int) -> str:
@@ -143,15 +179,15 @@ def _string(payload: dict[str, Any], field: str) -> str:
     raise InvalidInput(f"invalid_{field}", f"'{field}' must be a string")
 
 
-def _check_unicode(field: str, value: str) -> None:
+def _check_text_unicode(value: str) -> None:
     # json.loads accepts lone surrogates ("\ud800"); they cannot be stored as UTF-8.
-    # Control characters other than tab and newline have no place in a chat line, and none in a name.
+    # Control characters other than tab and newline have no place in a chat line.
     for char in value:
         category = unicodedata.category(char)
         if category == "Cs":
-            raise InvalidInput(f"invalid_{field}", f"'{field}' is not valid Unicode (lone surrogate)")
-        if category == "Cc" and (field == "author" or char not in "\n\t"):
-            raise InvalidInput(f"invalid_{field}", f"'{field}' contains a control character")
+            raise InvalidInput("invalid_text", "'text' is not valid Unicode (lone surrogate)")
+        if category == "Cc" and char not in "\n\t":
+            raise InvalidInput("invalid_text", "'text' contains a control character")
 
 
 def validate_room(room: object) -> str:
@@ -160,14 +196,29 @@ def validate_room(room: object) -> str:
     return room
 
 
-def validate_author(author: object) -> str:
-    if not isinstance(author, str):
-        raise InvalidInput("invalid_author", "'author' must be a string")
-    name = author.strip()
-    if not 1 <= len(name) <= MAX_AUTHOR_CHARS:
-        raise InvalidInput("invalid_author", f"author must be 1-{MAX_AUTHOR_CHARS} characters")
-    _check_unicode("author", name)
-    return name
+def _visible(char: str) -> bool:
+    return not (char.isspace() or unicodedata.category(char)[0] == "M" or char in BLANK_LETTERS)
+
+
+def validate_name(name: object) -> str:
+    """A display name: NFKC-normalised then trimmed, 1-40 characters, refused when it holds any
+    character of a refused category (bidi overrides, zero-width characters, controls, private
+    use...) or when none of its characters is visible."""
+    if not isinstance(name, str):
+        raise InvalidInput("invalid_name", "'name' must be a string")
+    normal = unicodedata.normalize("NFKC", name)
+    for char in normal:
+        if unicodedata.category(char) in _NAME_REFUSED_CATEGORIES:
+            raise InvalidInput(
+                "invalid_name",
+                f"a name cannot hold U+{ord(char):04X} (a control, format or invisible character)",
+            )
+    normal = normal.strip()
+    if not 1 <= len(normal) <= MAX_NAME_CHARS:
+        raise InvalidInput("invalid_name", f"a name must be 1-{MAX_NAME_CHARS} characters")
+    if not any(_visible(char) for char in normal):
+        raise InvalidInput("invalid_name", "a name needs at least one visible character")
+    return normal
 
 
 def validate_text(text: str) -> str:
@@ -176,7 +227,7 @@ def validate_text(text: str) -> str:
         raise InvalidInput("invalid_text", "text must not be empty")
     if len(text) > MAX_TEXT_CHARS:
         raise InvalidInput("text_too_long", f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
-    _check_unicode("text", text)
+    _check_text_unicode(text)
     return text
 
 
@@ -194,17 +245,16 @@ def validate_id(message_id: str, *, now_ms: int, max_skew_ms: int) -> str:
 
 
 def parse_new_message(payload: Any, *, room: str | None = None, now_ms: int, max_skew_ms: int) -> NewMessage:
-    """Validate a client's message. `room` comes from the URL for HTTP, from the body on WebSocket."""
+    """Validate a client's message. `room` comes from the URL for HTTP, from the body on WebSocket.
+    A body's `author` is ignored: the author is the session's."""
     if not isinstance(payload, dict):
         raise InvalidInput("invalid_message", "the message must be a JSON object")
     message_id = _string(payload, "id")
-    author = _string(payload, "author")
     text = _string(payload, "text")
     room = validate_room(_string(payload, "room") if room is None else room)
     return NewMessage(
         id=validate_id(message_id, now_ms=now_ms, max_skew_ms=max_skew_ms),
         room=room,
-        author=validate_author(author),
         text=validate_text(text),
     )
 

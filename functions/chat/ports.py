@@ -4,10 +4,14 @@ in store.py and push.py; unit tests hand in fakes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from chat.model import Message
+
+if TYPE_CHECKING:
+    from chat.sessions import SigningKeys
 
 
 class StoreError(Exception):
@@ -21,11 +25,13 @@ class StoreError(Exception):
 
 class MessageStore(Protocol):
     def put_message(self, message: Message, *, expires_at: int) -> tuple[Message, bool]:
-        """Insert unless the id is stored; return the stored message and whether it is new."""
+        """Insert unless this author's message of that id is stored; return the stored message
+        and whether it is new. Another author's message of the same id is another message."""
         ...
 
     def list_messages(self, room: str, *, after: str | None, limit: int) -> tuple[list[Message], str | None]:
-        """A page of a room's messages, oldest first, and the id to continue after (or None)."""
+        """A page of about `limit` of a room's messages, oldest first (by id, then author), and
+        the id to continue after (or None). A page never splits the messages of one id."""
         ...
 
     def probe(self) -> None:
@@ -35,14 +41,48 @@ class MessageStore(Protocol):
 
 class ConnectionStore(Protocol):
     def put_connection(
-        self, connection_id: str, *, room: str, author: str, connected_at: str, expires_at: int
+        self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
     ) -> None: ...
+
+    def count_connections(self, user_id: str) -> int:
+        """This user's open connections in this region (an eventually consistent index: a
+        connection made a moment ago may not be counted yet)."""
+        ...
 
     def delete_connection(self, connection_id: str) -> None: ...
 
     def connections_in_room(self, room: str) -> Sequence[str]: ...
 
     def probe(self, region: str, now: int) -> None: ...
+
+
+class RateLimiter(Protocol):
+    def admit(self, key: str, *, now_ms: int, interval_ms: int, tolerance_ms: int) -> int | None:
+        """GCRA: admit one event for `key` (None) or say how many ms until one would be admitted.
+        `interval_ms` is the sustained spacing, `tolerance_ms` how far ahead of it a burst may run."""
+        ...
+
+
+class KeySource(Protocol):
+    def signing_keys(self) -> SigningKeys:
+        """The session keys (raises StoreError when they cannot be read)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Account:
+    """An OpenID Connect account, as its provider's verified ID token names it."""
+
+    issuer: str
+    subject: str
+    name: str | None
+
+
+class AccountVerifier(Protocol):
+    def verify(self, id_token: str, *, now: int) -> Account:
+        """The token's account; raises ChatError (invalid_id_token) unless the provider signed it
+        for our audience and it is current, StoreError when the provider's keys are unreachable."""
+        ...
 
 
 class Delivery(Enum):

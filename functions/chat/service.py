@@ -6,42 +6,111 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chat import sessions
 from chat.model import (
+    Author,
     Connection,
+    Forbidden,
     InvalidInput,
     Message,
+    RateLimited,
     Transport,
     iso_time,
     parse_new_message,
     parse_page,
-    validate_author,
+    validate_name,
     validate_room,
 )
-from chat.ports import ConnectionStore, MessageStore, StoreError
+from chat.ports import AccountVerifier, ConnectionStore, KeySource, MessageStore, RateLimiter, StoreError
 from chat.settings import Settings
 from chat.ulid import timestamp_ms
+
+
+def sign_in(
+    payload: Any,
+    *,
+    authorization: str | None,
+    keys: KeySource,
+    accounts: AccountVerifier | None,
+    settings: Settings,
+    now: int,
+) -> dict[str, Any]:
+    """`POST /session`: renew the session in `authorization` (same user id), exchange a provider's
+    `idToken`, or sign a guest in by `name`. Returns `{"token", "user", "expiresAt"}`."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("invalid_message", "the body must be a JSON object")
+    name = validate_name(payload["name"]) if payload.get("name") is not None else None
+    signing = keys.signing_keys()
+    if authorization is not None:
+        current = authenticate(authorization, keys, now=now)
+        user_id, name = current.user_id, name or current.name
+    elif payload.get("idToken") is not None:
+        if accounts is None:
+            raise Forbidden("oidc_sign_in_disabled", "this API signs in no OpenID Connect accounts")
+        if not isinstance(payload["idToken"], str):
+            raise InvalidInput("invalid_id_token", "'idToken' must be a string")
+        account = accounts.verify(payload["idToken"], now=now)
+        user_id = sessions.account_user_id(account.issuer, account.subject)
+        if name is None and account.name is None:
+            raise InvalidInput("missing_field", "the account has no name: send 'name' with the 'idToken'")
+        name = name or validate_name(account.name)
+    elif not settings.guest_sign_in:
+        raise Forbidden("guest_sign_in_disabled", "guest sign-in is turned off: sign in with an 'idToken'")
+    elif name is None:
+        raise InvalidInput("missing_field", "'name' is required")
+    else:
+        user_id = sessions.new_guest_id()
+    session = sessions.Session(user_id=user_id, name=name, expires_at=now + settings.session_ttl_seconds)
+    return {
+        "token": sessions.sign(session, signing, now=now),
+        "user": {"id": session.user_id, "name": session.name},
+        "expiresAt": iso_time(session.expires_at * 1000),
+    }
+
+
+def authenticate(authorization: str | None, keys: KeySource, *, now: int) -> Author:
+    """The author of an `Authorization: Bearer <session token>` header; Unauthorized otherwise."""
+    token = sessions.bearer_token(authorization)
+    if token is None:
+        raise sessions.Unauthorized("send 'Authorization: Bearer <token>' with a token from POST /session")
+    session = sessions.verify(token, keys.signing_keys(), now=now)
+    return Author(user_id=session.user_id, name=session.name)
 
 
 def accept_message(
     payload: Any,
     *,
+    author: Author,
     transport: Transport,
     store: MessageStore,
+    limiter: RateLimiter,
     settings: Settings,
     now_ms: int,
     room: str | None = None,
 ) -> tuple[Message, bool]:
-    """Validate and store a message idempotently: (stored message, True if it is new).
-
-    A retry with the same id, in this region or the other, returns what was stored first.
-    """
+    """Validate, admit under the author's rate and store a message idempotently: (stored
+    message, True if it is new). The same author's retry of an id, in this region or the
+    other, returns what was stored first; another author's id is another message."""
     new = parse_new_message(
         payload, room=room, now_ms=now_ms, max_skew_ms=settings.max_clock_skew_seconds * 1000
     )
+    wait_ms = limiter.admit(
+        author.user_id,
+        now_ms=now_ms,
+        interval_ms=settings.message_interval_ms,
+        tolerance_ms=settings.burst_tolerance_ms,
+    )
+    if wait_ms is not None:
+        raise RateLimited(
+            f"over {settings.messages_per_second:g} messages a second (bursts of {settings.message_burst}):"
+            f" resend in {wait_ms} ms",
+            retry_after_ms=wait_ms,
+        )
     message = Message(
         id=new.id,
         room=new.room,
-        author=new.author,
+        author=author.name,
+        authorId=author.user_id,
         text=new.text,
         sentAt=iso_time(timestamp_ms(new.id)),
         acceptedRegion=settings.region,
@@ -55,24 +124,30 @@ def open_connection(
     connection_id: str,
     query: Mapping[str, str] | None,
     *,
+    author: Author,
     store: ConnectionStore,
     settings: Settings,
     now_ms: int,
 ) -> Connection:
-    """Register a WebSocket connection for `?room=<room>&author=<name>`."""
+    """Register a WebSocket connection for `?room=<room>` (the authorizer checked `&token=`),
+    unless its author already holds the most connections allowed in this region."""
     query = query or {}
-    if "room" not in query or "author" not in query:
-        raise InvalidInput("missing_field", "connect with ?room=<room>&author=<name>")
+    if "room" not in query:
+        raise InvalidInput("missing_field", "connect with ?room=<room>&token=<token>")
     room = validate_room(query["room"])
-    author = validate_author(query["author"])
+    if store.count_connections(author.user_id) >= settings.max_connections_per_user:
+        raise RateLimited(
+            f"at most {settings.max_connections_per_user} open connections per user: close one first",
+            retry_after_ms=None,
+        )
     store.put_connection(
         connection_id,
         room=room,
-        author=author,
+        user_id=author.user_id,
         connected_at=iso_time(now_ms),
         expires_at=now_ms // 1000 + settings.connection_ttl_seconds,
     )
-    return Connection(connection_id=connection_id, room=room, author=author)
+    return Connection(connection_id=connection_id, room=room, user_id=author.user_id)
 
 
 def read_history(

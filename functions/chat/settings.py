@@ -21,6 +21,24 @@ class Settings:
     connection_ttl_seconds: int = 7500  # just over API Gateway's 2-hour connection limit
     max_clock_skew_seconds: int = 300
     fanout_concurrency: int = 64
+    session_secret_id: str | None = None  # the Secrets Manager secret holding the session keys
+    session_ttl_seconds: int = 3600
+    guest_sign_in: bool = True
+    oidc_issuer: str | None = None
+    oidc_audience: str | None = None
+    messages_per_second: float = 5.0
+    message_burst: int = 10
+    max_connections_per_user: int = 5
+
+    @property
+    def message_interval_ms(self) -> int:
+        """GCRA's emission interval: the sustained spacing between two messages."""
+        return max(1, round(1000 / self.messages_per_second))
+
+    @property
+    def burst_tolerance_ms(self) -> int:
+        """How far ahead of the sustained rate a sender may run: `burst` messages at once."""
+        return self.message_interval_ms * (self.message_burst - 1)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -41,6 +59,14 @@ class Settings:
             connection_ttl_seconds=int(env.get("CONNECTION_TTL_SECONDS", cls.connection_ttl_seconds)),
             max_clock_skew_seconds=int(env.get("MAX_CLOCK_SKEW_SECONDS", cls.max_clock_skew_seconds)),
             fanout_concurrency=int(env.get("FANOUT_CONCURRENCY", cls.fanout_concurrency)),
+            session_secret_id=env.get("SESSION_SECRET_ID") or None,
+            session_ttl_seconds=int(env.get("SESSION_TTL_SECONDS", cls.session_ttl_seconds)),
+            guest_sign_in=env.get("GUEST_SIGN_IN", "true").lower() == "true",
+            oidc_issuer=env.get("OIDC_ISSUER") or None,
+            oidc_audience=env.get("OIDC_AUDIENCE") or None,
+            messages_per_second=float(env.get("MESSAGES_PER_SECOND", cls.messages_per_second)),
+            message_burst=int(env.get("MESSAGE_BURST", cls.message_burst)),
+            max_connections_per_user=int(env.get("MAX_CONNECTIONS_PER_USER", cls.max_connections_per_user)),
         )
 
 

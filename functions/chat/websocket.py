@@ -8,9 +8,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chat.model import ChatError, parse_json
+from chat.model import Author, ChatError, parse_json
 from chat.observability import logger
 from chat.ports import StoreError
+from chat.sessions import Unauthorized
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 FrameHandler = Callable[[Any, dict[str, Any]], dict[str, Any]]
@@ -20,15 +21,20 @@ def frame(payload: dict[str, Any]) -> dict[str, Any]:
     return {"statusCode": 200, "body": json.dumps(payload, ensure_ascii=False)}
 
 
-def error_frame(message_id: Any, code: str, message: str) -> dict[str, Any]:
-    return frame(
-        {
-            "type": "error",
-            "id": message_id if isinstance(message_id, str) else None,
-            "code": code,
-            "message": message,
-        }
-    )
+def error_frame(message_id: Any, error: dict[str, Any]) -> dict[str, Any]:
+    """`{"type": "error", "id", "code", "message"}`, and `retryAfterMs` when rate limited."""
+    return frame({"type": "error", "id": message_id if isinstance(message_id, str) else None, **error})
+
+
+def author_of(event: dict[str, Any]) -> Author:
+    """The connection's user, as the `$connect` authorizer verified it: API Gateway passes the
+    authorizer's context to every event of the connection. Never the body's or query's word."""
+    context = event.get("requestContext", {}).get("authorizer") or {}
+    user_id, name = context.get("userId"), context.get("name")
+    if not isinstance(user_id, str) or not user_id or not isinstance(name, str) or not name:
+        raise Unauthorized("this connection has no session: reconnect with ?token=")
+    logger.append_keys(user_id=user_id)
+    return Author(user_id=user_id, name=name)
 
 
 def frame_route(handle: FrameHandler) -> Handler:
@@ -48,12 +54,17 @@ def frame_route(handle: FrameHandler) -> Handler:
                 message_id = body.get("id")
             return handle(body, event)
         except ChatError as error:
-            return error_frame(message_id, error.code, error.message)
+            return error_frame(message_id, error.to_json())
         except StoreError as error:
             logger.warning("store unavailable", error=str(error))
-            return error_frame(message_id, "unavailable", "this region could not store the message; retry it")
+            return error_frame(
+                message_id,
+                {"code": "unavailable", "message": "this region could not store the message; retry it"},
+            )
         except Exception:  # noqa: BLE001 - a WebSocket handler never raises
             logger.exception("websocket handler failed")
-            return error_frame(message_id, "internal_error", "the message was not stored; retry it")
+            return error_frame(
+                message_id, {"code": "internal_error", "message": "the message was not stored; retry it"}
+            )
 
     return route

@@ -18,6 +18,8 @@ TIMEOUT_MS = 20_000  # generous for a slow CI machine; every wait ends as soon a
 # What the message list shows: one row per element, read straight from the DOM.
 READ_MESSAGES = """() => [...document.querySelectorAll('#messages li.message')].map((li) => ({
   id: li.dataset.id,
+  authorId: li.dataset.authorId,
+  mine: li.classList.contains('mine'),
   state: li.dataset.state,
   author: li.querySelector('.author').textContent,
   text: li.querySelector('.text').textContent,
@@ -70,6 +72,25 @@ class ChatPage:
         room_box.press("Enter")
         page.wait_for_selector("#chat:not([hidden])")
         return cls(page, author)
+
+    def reload_and_join(self) -> None:
+        """Reload the page and press Join again (the form remembers the name and the room)."""
+        self.page.reload()
+        self.page.wait_for_selector("body[data-ready=true]")
+        self.page.get_by_role("button", name="Join").click()
+        self.page.wait_for_selector("#chat:not([hidden])")
+
+    @property
+    def user_id(self) -> str:
+        """The user id the page is signed in as."""
+        return str(self.page.get_attribute("#me", "data-user-id"))
+
+    def stored_session(self) -> dict[str, Any]:
+        session: dict[str, Any] = self.page.evaluate("() => JSON.parse(localStorage.getItem('rc-session'))")
+        return session
+
+    def store_session(self, session: dict[str, Any]) -> None:
+        self.page.evaluate("(s) => localStorage.setItem('rc-session', JSON.stringify(s))", session)
 
     def wait_connected(self, region: str) -> None:
         self.page.wait_for_function(CONNECTED_TO, arg=region)

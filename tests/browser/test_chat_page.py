@@ -331,3 +331,107 @@ def test_a_failover_leaves_every_page_with_every_message_exactly_once(
         chat.wait_delivered(texts)
         assert_each_once(chat, texts)
     ada.page.screenshot(path=screenshots / "after-failover.png")
+
+
+# ---- sessions (issue 19) ---------------------------------------------------------------------
+
+
+def test_a_name_the_server_refuses_keeps_the_join_form_with_its_reason(
+    browser: Any, stack: dict[str, Any]
+) -> None:
+    # given the join form
+    context = browser.new_context(base_url=stack["frontDoorUrl"])
+    page = context.new_page()
+    page.goto("/")
+    page.wait_for_selector("body[data-ready=true]")
+    # when a guest joins under a name that hides a bidi override
+    page.get_by_role("textbox", name="Your name").fill("\u202enimda")
+    page.get_by_role("textbox", name="Room").fill("lobby")
+    page.get_by_role("button", name="Join").click()
+    # then the form stays, saying why, and nobody is signed in
+    page.wait_for_function("() => document.querySelector('#join-error').textContent.includes('invalid_name')")
+    assert page.is_hidden("#chat")
+    assert page.evaluate("localStorage.getItem('rc-session')") is None
+    context.close()
+
+
+def test_two_people_with_one_name_are_told_apart_by_user_id(open_page: OpenPage) -> None:
+    # given two guests who both call themselves Ada, in two regions
+    first = open_page("Ada", NEAR_NEW_YORK)
+    second = open_page("Ada", "london")
+    first.wait_connected(NEAR_NEW_YORK)
+    second.wait_connected(NEAR_LONDON)
+    assert first.user_id != second.user_id
+
+    # when each sends
+    first.send("from the first Ada")
+    second.send("from the second Ada")
+
+    # then each page marks only its own message as its own, by the author's user id
+    texts = ["from the first Ada", "from the second Ada"]
+    for chat, own in ((first, "from the first Ada"), (second, "from the second Ada")):
+        chat.wait_delivered(texts)
+        assert_each_once(chat, texts)
+        shown = chat.by_text()
+        assert {text for text, row in shown.items() if row["mine"]} == {own}
+        assert shown[own]["authorId"] == chat.user_id
+        assert {row["author"] for row in shown.values()} == {"Ada"}
+
+
+def test_a_refused_session_signs_in_again_and_the_outbox_arrives_once(
+    open_page: OpenPage, screenshots: Path
+) -> None:
+    # given Ada and Bo chatting
+    ada = open_page("Ada", NEAR_NEW_YORK)
+    bo = open_page("Bo", "london")
+    ada.wait_connected(NEAR_NEW_YORK)
+    bo.wait_connected(NEAR_LONDON)
+    ada.send("before the bad token")
+    before = ada.user_id
+
+    # when Ada's kept session is no longer one any region accepts (tampered with), she comes back
+    # and writes at once: the WebSocket handshake and every HTTP call answer 401
+    kept = ada.stored_session()
+    header, claims, signature = kept["token"].split(".")
+    ada.store_session({**kept, "token": f"{header}.{claims}.{signature[::-1]}"})
+    ada.reload_and_join()
+    ada.send("written with a refused session 1")
+    ada.send("written with a refused session 2")
+
+    # then the page signs in again (a new guest id, the same name), nothing in the outbox is lost,
+    # everyone sees every message once, and Ada's page still marks all three as hers
+    texts = ["before the bad token", "written with a refused session 1", "written with a refused session 2"]
+    for chat in (ada, bo):
+        chat.wait_delivered(texts)
+        assert_each_once(chat, texts)
+    ada.page.wait_for_function("() => document.querySelector('#outbox-count').textContent === '0'")
+    assert "the session was refused (401): signing in again" in ada.log()
+    assert ada.user_id != before
+    assert {row["text"] for row in ada.messages() if row["mine"]} == set(texts)
+    assert {row["authorId"] for row in bo.messages()} == {before, ada.user_id}
+    ada.page.screenshot(path=screenshots / "session-refused.png")
+
+
+def test_a_session_near_its_end_is_renewed_for_the_same_user(open_page: OpenPage) -> None:
+    # given Ada, whose kept session is about to end (the page reads expiresAt; the token itself is
+    # good for the template's SessionTtlSeconds, at least 300 s, too long for a test to wait out)
+    ada = open_page("Ada", NEAR_NEW_YORK)
+    ada.wait_connected(NEAR_NEW_YORK)
+    kept = ada.stored_session()
+    soon = ada.page.evaluate("() => new Date(Date.now() + 4000).toISOString()")
+    ada.store_session({**kept, "expiresAt": soon, "receivedAt": ada.page.evaluate("Date.now()")})
+
+    # when she comes back to the page
+    ada.reload_and_join()
+
+    # then it renews the session before the end: a new token for the same user, and chat goes on
+    ada.page.wait_for_function(
+        "(old) => JSON.parse(localStorage.getItem('rc-session')).token !== old", arg=kept["token"]
+    )
+    renewed = ada.stored_session()
+    assert renewed["user"] == kept["user"]
+    assert ada.user_id == kept["user"]["id"]
+    assert "session renewed" in ada.log()
+    ada.send("after the renewal")
+    ada.wait_delivered(["after the renewal"])
+    assert ada.by_text()["after the renewal"]["mine"]

@@ -1,5 +1,6 @@
 """Two chat regions on loopback, small enough to reason about, for driving the drill without the
-local stack: each serves `/health`, the rooms' history and a WebSocket that acks every message and
+local stack: each serves `/health`, guest sign-in (`POST /session`: the token is the name, no more),
+the rooms' history and a WebSocket (`?room&token`) that acks every message and
 pushes it to every connection in both regions (instant replication). A region can be made to
 stall: it still accepts connections and requests, and never answers them."""
 
@@ -42,7 +43,13 @@ class FakeRegions:
             found = [m for m in self.messages if m["room"] == room and m["id"] > after]
             return web.json_response({"messages": found, "region": region, "next": None})
 
+        async def session(request: web.Request) -> web.Response:
+            await stall_if_asked()
+            name = (await request.json())["name"]
+            return web.json_response({"token": name, "user": {"id": f"g_{name}", "name": name}}, status=201)
+
         async def websocket(request: web.Request) -> web.WebSocketResponse:
+            author = request.query["token"]  # the session's, never the frame's
             socket = web.WebSocketResponse()
             await socket.prepare(request)
             self.sockets.append(socket)
@@ -50,7 +57,9 @@ class FakeRegions:
                 if raw.type != WSMsgType.TEXT or region in self.stalled:
                     continue
                 frame = json.loads(raw.data)
-                message = {key: frame[key] for key in ("id", "room", "author", "text")} | {
+                message = {key: frame[key] for key in ("id", "room", "text")} | {
+                    "author": author,
+                    "authorId": f"g_{author}",
                     "sentAt": "",
                     "acceptedRegion": region,
                     "transport": "websocket",
@@ -68,6 +77,7 @@ class FakeRegions:
 
         app = web.Application()
         app.router.add_get("/health", health)
+        app.router.add_post("/session", session)
         app.router.add_get("/rooms/{room}/messages", history)
         app.router.add_get("/", websocket)
         return app

@@ -1,9 +1,10 @@
-"""A small test client of the public contract (BRIEF section 3): WebSocket and HTTP."""
+"""A small test client of the public contract (BRIEF section 3): sessions, WebSocket and HTTP."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -18,34 +19,57 @@ NEAR_NEW_YORK, NEAR_LONDON = nearest("new-york"), nearest("london")
 TIMEOUT = 15.0  # generous: a CI machine can be slow; no assertion is about time
 
 
+@dataclass(frozen=True)
+class Session:
+    """`POST /session`'s answer: a token and the user it names."""
+
+    token: str
+    user_id: str
+    name: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+async def sign_in(http_url: str, name: str, **params: str) -> Session:
+    """A guest session from `http_url` (the front door, or a region's own HTTP API)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{http_url}/session", json={"name": name}, params=params) as response,
+    ):
+        assert response.status == 201, await response.text()
+        body = await response.json()
+        return Session(body["token"], body["user"]["id"], body["user"]["name"])
+
+
+async def join(stack: dict[str, Any], url: str, room: str, name: str, **query: str) -> Client:
+    """A new guest, signed in through the front door, connected to `url` (any region's or the
+    front door's WebSocket URL: sessions work in every region)."""
+    return await Client.connect(url, room, await sign_in(stack["frontDoorUrl"], name), **query)
+
+
 class Client:
-    def __init__(self, socket: Any, room: str, author: str, region: str | None) -> None:
+    def __init__(self, socket: Any, room: str, session: Session, region: str | None) -> None:
         self.socket = socket
         self.room = room
-        self.author = author
+        self.session = session
+        self.author = session.name
         self.region = region  # where the front door (or the URL) put this connection
         self.frames: list[dict[str, Any]] = []
 
     @classmethod
-    async def connect(cls, url: str, room: str, author: str, **query: str) -> Client:
-        params = "&".join(f"{k}={v}" for k, v in {"room": room, "author": author, **query}.items())
+    async def connect(cls, url: str, room: str, session: Session, **query: str) -> Client:
+        params = "&".join(f"{k}={v}" for k, v in {"room": room, "token": session.token, **query}.items())
         socket = await websockets.connect(f"{url}?{params}" if "?" not in url else f"{url}&{params}")
         region = socket.response.headers.get("X-Routed-Region") if socket.response else None
-        return cls(socket, room, author, region)
+        return cls(socket, room, session, region)
 
     async def send(self, text: str, message_id: str | None = None) -> dict[str, Any]:
         """Send a message and return its ack (or error) frame."""
         message_id = message_id or ulid.new()
         await self.socket.send(
-            json.dumps(
-                {
-                    "action": "sendMessage",
-                    "room": self.room,
-                    "id": message_id,
-                    "author": self.author,
-                    "text": text,
-                }
-            )
+            json.dumps({"action": "sendMessage", "room": self.room, "id": message_id, "text": text})
         )
         return await self.next(lambda f: f.get("type") in ("ack", "error") and f.get("id") == message_id)
 
@@ -60,8 +84,15 @@ class Client:
                     return frame
                 self.frames.append(frame)
 
-    async def message(self, message_id: str) -> dict[str, Any]:
-        return await self.next(lambda f: f.get("type") == "message" and f["message"]["id"] == message_id)
+    async def message(self, message_id: str, author_id: str | None = None) -> dict[str, Any]:
+        """The pushed message with this id (and this author's, when another may share the id)."""
+        return await self.next(
+            lambda f: (
+                f.get("type") == "message"
+                and f["message"]["id"] == message_id
+                and author_id in (None, f["message"]["authorId"])
+            )
+        )
 
     async def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
         """Every frame received until none arrives for `quiet` seconds (to prove nothing extra)."""
@@ -76,11 +107,13 @@ class Client:
         await self.socket.close()
 
 
-async def history(http_url: str, room: str, after: str | None = None, **params: str) -> dict[str, Any]:
+async def history(
+    http_url: str, room: str, reader: Session, after: str | None = None, **params: str
+) -> dict[str, Any]:
     query = {**({"after": after} if after else {}), **params}
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"{http_url}/rooms/{room}/messages", params=query) as response,
+        session.get(f"{http_url}/rooms/{room}/messages", params=query, headers=reader.headers) as response,
     ):
         assert response.status == 200, await response.text()
         body: dict[str, Any] = await response.json()

@@ -12,13 +12,16 @@ import pytest
 import websockets
 
 from chat import ulid
-from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, Client, history
+from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, Client, Session, history, join, sign_in
 
 pytestmark = pytest.mark.e2e
 
 
-async def post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as session, session.post(url, json=body) as response:
+async def post_json(
+    url: str, body: dict[str, Any], session: Session | None = None
+) -> tuple[int, dict[str, Any]]:
+    headers = session.headers if session else {}
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as response:
         return response.status, await response.json()
 
 
@@ -34,7 +37,7 @@ def test_oversized_frames_close_the_connection_and_write_nothing(stack: dict[str
     region = stack["regions"][NEAR_NEW_YORK]
 
     async def scenario() -> None:
-        client = await Client.connect(region["websocketUrl"], "e2e-big", "ada")
+        client = await join(stack, region["websocketUrl"], "e2e-big", "ada")
         frame = {
             "action": "sendMessage",
             "room": "e2e-big",
@@ -44,14 +47,14 @@ def test_oversized_frames_close_the_connection_and_write_nothing(stack: dict[str
         }
         await client.socket.send(json.dumps(frame))
         await assert_closed_with(client, 1009)
-        assert (await history(region["httpUrl"], "e2e-big"))["messages"] == []
+        assert (await history(region["httpUrl"], "e2e-big", client.session))["messages"] == []
 
     asyncio.run(scenario())
 
 
 def test_a_binary_frame_gets_an_error_frame(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
-        client = await Client.connect(stack["regions"][NEAR_LONDON]["websocketUrl"], "e2e-binary", "ada")
+        client = await join(stack, stack["regions"][NEAR_LONDON]["websocketUrl"], "e2e-binary", "ada")
         await client.socket.send(b"\x00\xff binary")
         frame = json.loads(await asyncio.wait_for(client.socket.recv(), 10))
         assert frame["type"] == "error"
@@ -69,7 +72,7 @@ def test_a_flood_from_one_connection_is_answered_frame_by_frame_and_the_connecti
     checks the bucket itself); whatever the split, every frame gets an answer."""
 
     async def scenario() -> None:
-        client = await Client.connect(stack["regions"][NEAR_NEW_YORK]["websocketUrl"], "e2e-flood", "ada")
+        client = await join(stack, stack["regions"][NEAR_NEW_YORK]["websocketUrl"], "e2e-flood", "ada")
         flood = 4000
         for _ in range(flood):
             await client.socket.send('{"action": "ping"}')
@@ -86,7 +89,7 @@ def test_a_flood_from_one_connection_is_answered_frame_by_frame_and_the_connecti
 
 def test_clients_cannot_reach_the_management_api(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
-        victim = await Client.connect(stack["regions"][NEAR_NEW_YORK]["websocketUrl"], "e2e-victim", "ada")
+        victim = await join(stack, stack["regions"][NEAR_NEW_YORK]["websocketUrl"], "e2e-victim", "ada")
         target = f"/prod/@connections/{'x' * 15}="
         async with aiohttp.ClientSession() as session:
             async with session.post(stack["frontDoorUrl"] + target, data=b"spoof") as response:
@@ -106,15 +109,17 @@ def test_paused_replication_delivers_everything_once_resumed(stack: dict[str, An
     us, eu = stack["regions"][NEAR_NEW_YORK], stack["regions"][NEAR_LONDON]
 
     async def scenario() -> None:
-        ada = await Client.connect(us["websocketUrl"], "e2e-paused", "ada")
-        bo = await Client.connect(eu["websocketUrl"], "e2e-paused", "bo")
+        ada = await join(stack, us["websocketUrl"], "e2e-paused", "ada")
+        bo = await join(stack, eu["websocketUrl"], "e2e-paused", "bo")
         assert (await post_json(control, {"paused": True}))[0] == 200
         try:
             from_us = [(await ada.send(f"us {i}"))["id"] for i in range(3)]
             from_eu = [(await bo.send(f"eu {i}"))["id"] for i in range(3)]
             for message_id in from_us:
                 await ada.message(message_id)
-            assert {m["id"] for m in (await history(eu["httpUrl"], "e2e-paused"))["messages"]} == set(from_eu)
+            assert {
+                m["id"] for m in (await history(eu["httpUrl"], "e2e-paused", bo.session))["messages"]
+            } == set(from_eu)
         finally:
             assert (await post_json(control, {"paused": False}))[0] == 200
         for message_id in from_eu:  # each client: every message exactly once
@@ -128,18 +133,18 @@ def test_paused_replication_delivers_everything_once_resumed(stack: dict[str, An
     asyncio.run(scenario())
 
 
-def test_the_same_id_written_in_both_regions_converges_to_one_item(stack: dict[str, Any]) -> None:
+def test_one_author_writing_one_id_in_both_regions_converges_to_one_item(stack: dict[str, Any]) -> None:
     control = f"{stack['frontDoorUrl']}/_local/replication/messages"
     us, eu = stack["regions"][NEAR_NEW_YORK], stack["regions"][NEAR_LONDON]
     message_id = ulid.new()
 
     async def scenario() -> None:
+        ada = await sign_in(stack["frontDoorUrl"], "ada")
         assert (await post_json(control, {"paused": True}))[0] == 200
         try:
             for region, text in ((us, "written in virginia"), (eu, "written in london")):
                 status, _ = await post_json(
-                    f"{region['httpUrl']}/rooms/e2e-race/messages",
-                    {"id": message_id, "author": "ada", "text": text},
+                    f"{region['httpUrl']}/rooms/e2e-race/messages", {"id": message_id, "text": text}, ada
                 )
                 assert status == 201  # neither region has seen the other's write yet
         finally:
@@ -147,7 +152,7 @@ def test_the_same_id_written_in_both_regions_converges_to_one_item(stack: dict[s
         # Nothing announces convergence (an overwrite is not a new message): read until it shows.
         async with asyncio.timeout(15):
             while True:
-                pages = [await history(r["httpUrl"], "e2e-race") for r in (us, eu)]
+                pages = [await history(r["httpUrl"], "e2e-race", ada) for r in (us, eu)]
                 items = [page["messages"] for page in pages]
                 if items[0] == items[1]:
                     break

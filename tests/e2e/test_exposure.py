@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import aiohttp
 import pytest
 
-from tests.e2e.chat import NEAR_LONDON
+from tests.e2e.chat import NEAR_LONDON, sign_in
 
 pytestmark = pytest.mark.e2e
 
@@ -39,14 +39,21 @@ def test_region_apis_answer_cors_only_for_the_chat_pages_origin(
         headers = {
             "Origin": origin,
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
+            "Access-Control-Request-Headers": "content-type,authorization",
         }
+        reader = await sign_in(stack["frontDoorUrl"], "reader")
         async with aiohttp.ClientSession() as session:
             async with session.options(url, headers=headers) as preflight:
                 assert preflight.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
-            async with session.get(url, headers={"Origin": origin}) as response:
-                assert response.status == 200
-                assert response.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+                if allowed:
+                    assert "authorization" in preflight.headers["Access-Control-Allow-Headers"].split(",")
+            # the page reads its answers, a 401 (to sign in again) and a 429's Retry-After included
+            for credentials, status in ((reader.headers, 200), ({}, 401)):
+                async with session.get(url, headers={"Origin": origin, **credentials}) as response:
+                    cors = response.headers
+                    assert response.status == status
+                    assert cors.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+                    assert cors.get("Access-Control-Expose-Headers") == ("retry-after" if allowed else None)
 
     asyncio.run(scenario())
 

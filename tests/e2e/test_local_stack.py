@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from localcloud.provision import ROUTE53_REGION
-from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, Client, history, until_health
+from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, Client, history, join, sign_in, until_health
 
 pytestmark = pytest.mark.e2e
 
@@ -35,8 +35,8 @@ async def status(stack: dict[str, Any]) -> dict[str, Any]:
 def test_clients_in_two_regions_each_get_the_others_message_exactly_once(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
         us, eu = stack["regions"][NEAR_NEW_YORK], stack["regions"][NEAR_LONDON]
-        ada = await Client.connect(us["websocketUrl"], "e2e-two-regions", "ada")
-        bo = await Client.connect(eu["websocketUrl"], "e2e-two-regions", "bo")
+        ada = await join(stack, us["websocketUrl"], "e2e-two-regions", "ada")
+        bo = await join(stack, eu["websocketUrl"], "e2e-two-regions", "bo")
         ack_ada = await ada.send("hello from virginia")
         ack_bo = await bo.send("hello from london")
         assert ack_ada["acceptedRegion"] == NEAR_NEW_YORK
@@ -51,7 +51,7 @@ def test_clients_in_two_regions_each_get_the_others_message_exactly_once(stack: 
             assert [f for f in extra if f.get("type") == "message"] == []  # exactly once
 
         for region in (us, eu):
-            page = await history(region["httpUrl"], "e2e-two-regions")
+            page = await history(region["httpUrl"], "e2e-two-regions", ada.session)
             assert {m["id"] for m in page["messages"]} == {ack_ada["id"], ack_bo["id"]}
         await ada.close()
         await bo.close()
@@ -61,10 +61,8 @@ def test_clients_in_two_regions_each_get_the_others_message_exactly_once(stack: 
 
 def test_the_front_door_sends_each_client_to_its_nearest_region(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
-        virginia = await Client.connect(
-            stack["frontDoorWebsocketUrl"], "e2e-near", "ada", location="new-york"
-        )
-        london = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-near", "bo", location="london")
+        virginia = await join(stack, stack["frontDoorWebsocketUrl"], "e2e-near", "ada", location="new-york")
+        london = await join(stack, stack["frontDoorWebsocketUrl"], "e2e-near", "bo", location="london")
         assert (virginia.region, london.region) == (NEAR_NEW_YORK, NEAR_LONDON)
         assert (await virginia.send("hi"))["acceptedRegion"] == NEAR_NEW_YORK
         assert (await london.send("hi"))["acceptedRegion"] == NEAR_LONDON
@@ -87,9 +85,7 @@ def test_a_client_that_vanishes_behind_the_front_door_leaves_no_connection_in_it
     async def scenario() -> None:
         # given a client connected through the front door
         before = await connections_in(stack, NEAR_NEW_YORK)
-        client = await Client.connect(
-            stack["frontDoorWebsocketUrl"], "e2e-vanish", "ada", location="new-york"
-        )
+        client = await join(stack, stack["frontDoorWebsocketUrl"], "e2e-vanish", "ada", location="new-york")
         assert await connections_in(stack, NEAR_NEW_YORK) == before + 1
         # when it vanishes without a close frame (a laptop lid shut, a process killed)
         client.socket.transport.abort()
@@ -106,16 +102,16 @@ def test_inverting_a_health_check_moves_new_clients_to_the_other_region(stack: d
     api = route53(stack)
 
     async def scenario() -> None:
-        before = await Client.connect(
-            stack["frontDoorWebsocketUrl"], "e2e-invert", "ada", location=NEAR_NEW_YORK
+        before = await join(
+            stack, stack["frontDoorWebsocketUrl"], "e2e-invert", "ada", location=NEAR_NEW_YORK
         )
         assert before.region == NEAR_NEW_YORK
         api.update_health_check(HealthCheckId=check, Inverted=True)
         try:
             await until_health(stack["statusUrl"], NEAR_NEW_YORK, healthy=False)
             assert (await status(stack))["regions"][NEAR_NEW_YORK]["inverted"] is True
-            after = await Client.connect(
-                stack["frontDoorWebsocketUrl"], "e2e-invert", "bo", location=NEAR_NEW_YORK
+            after = await join(
+                stack, stack["frontDoorWebsocketUrl"], "e2e-invert", "bo", location=NEAR_NEW_YORK
             )
             assert after.region == NEAR_LONDON
             # Like a DNS change, inversion leaves open connections where they are, still working.
@@ -144,21 +140,25 @@ def test_a_killed_region_fails_its_health_check_and_routing_moves(stack: dict[st
             return body
 
     async def scenario() -> None:
-        londoner = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-kill", "bo", location="london")
+        londoner = await join(stack, stack["frontDoorWebsocketUrl"], "e2e-kill", "bo", location="london")
         assert londoner.region == NEAR_LONDON
         assert not (await control("stop"))["running"]  # killed, as an outage: no restart
         try:
             await until_health(stack["statusUrl"], NEAR_LONDON, healthy=False)
             with pytest.raises(Exception, match=r"1006|no close frame|closed"):
                 await londoner.send("into the void")
-            moved = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-kill", "bo", location="london")
+            moved = await Client.connect(
+                stack["frontDoorWebsocketUrl"], "e2e-kill", londoner.session, location="london"
+            )
             assert moved.region == NEAR_NEW_YORK
             assert (await moved.send("from the survivor"))["acceptedRegion"] == NEAR_NEW_YORK
             await moved.close()
         finally:
             assert (await control("start"))["running"]
             await until_health(stack["statusUrl"], NEAR_LONDON, healthy=True)
-        back = await Client.connect(stack["frontDoorWebsocketUrl"], "e2e-kill", "bo", location="london")
+        back = await Client.connect(
+            stack["frontDoorWebsocketUrl"], "e2e-kill", londoner.session, location="london"
+        )
         assert back.region == NEAR_LONDON
         await back.close()
 
@@ -168,17 +168,17 @@ def test_a_killed_region_fails_its_health_check_and_routing_moves(stack: dict[st
 def test_a_client_that_dropped_catches_up_from_history_with_nothing_missing(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
         us, eu = stack["regions"][NEAR_NEW_YORK], stack["regions"][NEAR_LONDON]
-        ada = await Client.connect(us["websocketUrl"], "e2e-catch-up", "ada")
-        watcher = await Client.connect(us["websocketUrl"], "e2e-catch-up", "cy")
-        bo = await Client.connect(eu["websocketUrl"], "e2e-catch-up", "bo")
+        ada = await join(stack, us["websocketUrl"], "e2e-catch-up", "ada")
+        watcher = await join(stack, us["websocketUrl"], "e2e-catch-up", "cy")
+        bo = await join(stack, eu["websocketUrl"], "e2e-catch-up", "bo")
         seen = (await ada.send("before the drop"))["id"]
         await ada.close()
         missed = [(await bo.send(f"while ada was away {i}"))["id"] for i in range(3)]
         for message_id in missed:  # pushed in us-east-1 once replicated: now its history has them
             await watcher.message(message_id)
 
-        ada = await Client.connect(us["websocketUrl"], "e2e-catch-up", "ada")
-        page = await history(us["httpUrl"], "e2e-catch-up", after=seen)
+        ada = await Client.connect(us["websocketUrl"], "e2e-catch-up", ada.session)  # signed in still
+        page = await history(us["httpUrl"], "e2e-catch-up", ada.session, after=seen)
 
         assert [m["id"] for m in page["messages"]] == missed
         assert page["region"] == NEAR_NEW_YORK
@@ -204,9 +204,10 @@ def test_a_refused_handshake_answers_the_regions_json_error(stack: dict[str, Any
     }
 
     async def scenario() -> None:
+        token = (await sign_in(stack["frontDoorUrl"], "ada")).token
         async with (
             aiohttp.ClientSession() as session,
-            session.get(url, params={"room": "lobby"}, headers=handshake) as response,
+            session.get(url, params={"token": token}, headers=handshake) as response,  # no room
         ):
             assert response.status == 400
             body = json.loads(await response.text())

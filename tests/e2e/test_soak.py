@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.chat import Client
+from tests.e2e.chat import Client, join
 
 pytestmark = pytest.mark.e2e
 SECONDS = float(os.environ.get("SOAK_SECONDS", "8"))
@@ -39,7 +39,8 @@ async def one_round(stack: dict[str, Any], round_number: int) -> int:
     rooms = [f"soak-{round_number}-{i}" for i in range(max(1, CLIENTS // ROOM_SIZE))]
     clients = await asyncio.gather(
         *(
-            Client.connect(
+            join(
+                stack,
                 stack["frontDoorWebsocketUrl"],
                 rooms[i % len(rooms)],
                 f"c{i}",

@@ -1,13 +1,17 @@
 """Handlers called with API Gateway and DynamoDB Streams events, boto3 talking to a moto server.
 
 The tables come from template.yaml (through the local stack's provisioner), the environment
-from the template's function definitions, so the tests and the stack cannot drift apart.
+from the template's function definitions, so the tests and the stack cannot drift apart. The
+session secret is made as the primary region's stack makes it: in us-east-1, replicated to
+eu-west-2 under the same name.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,13 +20,16 @@ from urllib.parse import unquote
 import pytest
 from moto.server import ThreadedMotoServer
 
-from chat import clients
+from chat import clients, sessions
 from localcloud import provision, template
 from localcloud.events import LambdaContext
 from localcloud.runtime import region_environment
+from tests.integration.helpers import ADA
 
 REGIONS = ("us-east-1", "eu-west-2")
 STAGE = "prod"
+# Per-user limits for the tests of other rules; the limits' own tests use the template's defaults.
+GENEROUS_LIMITS = {"MESSAGES_PER_SECOND": "1000", "MESSAGE_BURST": "1000", "MAX_CONNECTIONS_PER_USER": "1000"}
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +49,17 @@ def chat_template() -> template.Template:
 @pytest.fixture(scope="session")
 def tables(aws_endpoint: str, chat_template: template.Template) -> dict[str, dict[str, str]]:
     return {region: provision.create_tables(chat_template, aws_endpoint, region) for region in REGIONS}
+
+
+@pytest.fixture(scope="session")
+def session_secret(aws_endpoint: str, chat_template: template.Template) -> str:
+    """The secret's value, as CloudFormation's GenerateSecretString makes it."""
+    resource = chat_template.raw["Resources"]["SessionSigningKey"]["Properties"]
+    name = chat_template.context(REGIONS[0]).resolve(resource["Name"])
+    value = json.dumps({"kid": "k1", "secret": secrets.token_urlsafe(48)})
+    client = provision.client("secretsmanager", aws_endpoint, REGIONS[0])
+    client.create_secret(Name=name, SecretString=value, AddReplicaRegions=[{"Region": REGIONS[1]}])
+    return value
 
 
 class ManagementApiDouble(ThreadingHTTPServer):
@@ -114,10 +132,13 @@ def in_region(
     aws_endpoint: str,
     chat_template: template.Template,
     tables: dict[str, dict[str, str]],
+    session_secret: str,
 ) -> Iterator[Callable[..., None]]:
     """Switch the process to one region's Lambda environment, as that region's functions see it."""
 
-    def switch(region: str, management_url: str = "http://127.0.0.1:9/prod") -> None:
+    def switch(
+        region: str, management_url: str = "http://127.0.0.1:9/prod", *, template_limits: bool = False
+    ) -> None:
         env = region_environment(
             chat_template,
             region,
@@ -127,10 +148,27 @@ def in_region(
         )
         for name, value in env.items():
             monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", aws_endpoint)
+        if not template_limits:  # tests of other rules send more than one person would
+            for name, value in GENEROUS_LIMITS.items():
+                monkeypatch.setenv(name, value)
         clients.reset()
 
     yield switch
     clients.reset()
+
+
+@pytest.fixture
+def token_for(session_secret: str) -> Callable[..., str]:
+    """A session token as POST /session would issue it (the tests of POST /session use the route)."""
+    keys = sessions.SigningKeys.from_secret(session_secret)
+
+    def make(user: dict[str, str] = ADA, *, ttl: int = 3600) -> str:
+        now = int(time.time())
+        session = sessions.Session(user_id=user["userId"], name=user["name"], expires_at=now + ttl)
+        return sessions.sign(session, keys, now=now)
+
+    return make
 
 
 @pytest.fixture

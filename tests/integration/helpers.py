@@ -23,8 +23,18 @@ _WS_MODELS: dict[str, Any] = {
 }
 
 
+# What the $connect authorizer returned as context: API Gateway passes it to every event of the
+# connection in requestContext.authorizer (with the policy's principalId).
+ADA = {"userId": "g_ADA0000000000000000000000", "name": "Ada"}
+
+
 def ws(
-    route_key: str, connection_id: str, *, body: str | None = None, query: dict[str, str] | None = None
+    route_key: str,
+    connection_id: str,
+    *,
+    body: str | None = None,
+    query: dict[str, str] | None = None,
+    user: dict[str, str] | None = ADA,
 ) -> dict[str, Any]:
     event = websocket_event(
         api_id="abc123",
@@ -43,12 +53,16 @@ def ws(
         disconnect=(1000, "Client closed") if route_key == "$disconnect" else None,
     )
     _WS_MODELS.get(route_key, APIGatewayWebSocketMessageEventModel).model_validate(event)
+    if user is not None and route_key != "$disconnect":
+        event["requestContext"]["authorizer"] = {"principalId": user["userId"], **user}
     return event
 
 
-def send_frame(connection_id: str, message: dict[str, Any] | str) -> dict[str, Any]:
+def send_frame(
+    connection_id: str, message: dict[str, Any] | str, user: dict[str, str] | None = ADA
+) -> dict[str, Any]:
     body = message if isinstance(message, str) else json.dumps({"action": "sendMessage", **message})
-    return ws("sendMessage", connection_id, body=body)
+    return ws("sendMessage", connection_id, body=body, user=user)
 
 
 def http(
@@ -60,6 +74,7 @@ def http(
     query: str = "",
     body: bytes = b"",
     headers: list[tuple[str, str]] | None = None,
+    token: str | None = None,
 ) -> dict[str, Any]:
     # API Gateway hands the handler each query parameter percent-decoded.
     pairs = [tuple(unquote(part) for part in p.split("=", 1)) for p in query.split("&") if p]
@@ -70,7 +85,12 @@ def http(
         path=path,
         raw_query=query,
         query_pairs=pairs,  # type: ignore[arg-type]
-        headers=[("content-type", "application/json"), ("user-agent", "pytest"), *(headers or [])],
+        headers=[
+            ("content-type", "application/json"),
+            ("user-agent", "pytest"),
+            *([("authorization", f"Bearer {token}")] if token else []),
+            *(headers or []),
+        ],
         route_key=route,
         path_parameters=params or {},
         body=body,
@@ -90,3 +110,36 @@ def frame_of(response: dict[str, Any]) -> dict[str, Any]:
     assert response["statusCode"] == 200
     body: dict[str, Any] = json.loads(response["body"])
     return body
+
+
+def authorizer_event(token: str | None, *, connection_id: str = "c-auth") -> dict[str, Any]:
+    """A WebSocket API's REQUEST authorizer input as the API Gateway developer guide documents it
+    ("Control access to WebSocket APIs with AWS Lambda REQUEST authorizers")."""
+    query = {"room": "lobby", **({"token": token} if token is not None else {})}
+    return {
+        "type": "REQUEST",
+        "methodArn": f"arn:aws:execute-api:us-east-1:123456789012:abc123/{STAGE}/$connect",
+        "headers": {"Host": "abc123.execute-api.us-east-1.amazonaws.com", "Upgrade": "websocket"},
+        "multiValueHeaders": {
+            "Host": ["abc123.execute-api.us-east-1.amazonaws.com"],
+            "Upgrade": ["websocket"],
+        },
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()},
+        "stageVariables": {},
+        "requestContext": {
+            "routeKey": "$connect",
+            "eventType": "CONNECT",
+            "extendedRequestId": "ABCD1234=",
+            "requestTime": "09/Feb/2019:18:30:06 +0000",
+            "messageDirection": "IN",
+            "stage": STAGE,
+            "connectedAt": 1549737006543,
+            "requestTimeEpoch": 1549737006543,
+            "identity": {"userAgent": "pytest", "sourceIp": "127.0.0.1"},
+            "requestId": "ABCD1234=",
+            "domainName": "abc123.execute-api.us-east-1.amazonaws.com",
+            "connectionId": connection_id,
+            "apiId": "abc123",
+        },
+    }

@@ -33,10 +33,7 @@ def stream_records(aws_endpoint: str, region: str, stream_arn: str, room: str) -
 def connect(room: str, context: LambdaContext) -> str:
     connection_id = new_connection_id()
     assert (
-        ws_connect.handler(ws("$connect", connection_id, query={"room": room, "author": "x"}), context)[
-            "statusCode"
-        ]
-        == 200
+        ws_connect.handler(ws("$connect", connection_id, query={"room": room}), context)["statusCode"] == 200
     )
     return connection_id
 
@@ -98,9 +95,11 @@ def test_a_replicated_message_is_pushed_with_the_region_that_accepted_it(
     message_id = ulid.new()
     item = {
         "pk": {"S": f"room#{room}"},
+        "sk": {"S": f"{message_id}#g_BO"},
         "id": {"S": message_id},
         "room": {"S": room},
         "author": {"S": "bo"},
+        "authorId": {"S": "g_BO"},
         "text": {"S": "from the other side"},
         "sentAt": {"S": "2026-11-25T00:00:00.000Z"},
         "acceptedRegion": {"S": "us-east-1"},

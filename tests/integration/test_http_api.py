@@ -11,7 +11,7 @@ import pytest
 from chat import ulid
 from chat.handlers import http_api
 from localcloud.events import LambdaContext
-from tests.integration.helpers import http
+from tests.integration.helpers import ADA, http
 
 MESSAGES_ROUTE = "/rooms/{room}/messages"
 
@@ -22,27 +22,36 @@ def call(event: dict[str, Any], context: LambdaContext) -> tuple[int, dict[str, 
     return response["statusCode"], json.loads(response["body"])
 
 
-def post(room: str, body: Any, context: LambdaContext) -> tuple[int, dict[str, Any]]:
+def post(room: str, body: Any, context: LambdaContext, token: str | None) -> tuple[int, dict[str, Any]]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return call(
-        http(
-            "POST", f"/rooms/{room}/messages", route=f"POST {MESSAGES_ROUTE}", params={"room": room}, body=raw
-        ),
-        context,
+    event = http(
+        "POST",
+        f"/rooms/{room}/messages",
+        route=f"POST {MESSAGES_ROUTE}",
+        params={"room": room},
+        body=raw,
+        token=token,
     )
+    return call(event, context)
 
 
-def history(room: str, context: LambdaContext, query: str = "") -> tuple[int, dict[str, Any]]:
-    return call(
-        http(
-            "GET",
-            f"/rooms/{room}/messages",
-            route=f"GET {MESSAGES_ROUTE}",
-            params={"room": room},
-            query=query,
-        ),
-        context,
+def history(
+    room: str, context: LambdaContext, token: str | None, query: str = ""
+) -> tuple[int, dict[str, Any]]:
+    event = http(
+        "GET",
+        f"/rooms/{room}/messages",
+        route=f"GET {MESSAGES_ROUTE}",
+        params={"room": room},
+        query=query,
+        token=token,
     )
+    return call(event, context)
+
+
+@pytest.fixture
+def ada(token_for: Callable[..., str]) -> str:
+    return token_for(ADA)
 
 
 def test_health_reports_ok_and_the_region(in_region: Callable[..., None], context: LambdaContext) -> None:
@@ -69,20 +78,22 @@ def test_health_is_503_and_names_the_failing_table_when_a_table_is_missing(
 
 
 def test_posting_a_message_returns_201_then_200_for_the_retry(
-    in_region: Callable[..., None], context: LambdaContext
+    in_region: Callable[..., None], context: LambdaContext, ada: str
 ) -> None:
     in_region("us-east-1")
-    message = {"id": ulid.new(), "author": "ada", "text": "over http"}
-    status, stored = post("http-post", message, context)
+    message = {"id": ulid.new(), "text": "over http"}
+    status, stored = post("http-post", message, context, ada)
     assert status == 201
     assert stored == {
         **message,
         "room": "http-post",
+        "author": ADA["name"],
+        "authorId": ADA["userId"],
         "sentAt": stored["sentAt"],
         "acceptedRegion": "us-east-1",
         "transport": "http",
     }
-    status, again = post("http-post", message, context)
+    status, again = post("http-post", message, context, ada)
     assert (status, again) == (200, stored)
 
 
@@ -90,49 +101,49 @@ def test_posting_a_message_returns_201_then_200_for_the_retry(
     ("room", "body", "code"),
     [
         ("http-bad", b"{oops", "malformed_json"),
-        ("http-bad", {"author": "a", "text": "t"}, "missing_field"),
-        ("http-bad", {"id": "@", "author": "a", "text": "x" * 4001}, "text_too_long"),
-        ("http-bad", {"id": "@", "author": "a", "text": ""}, "invalid_text"),
-        ("HTTP_BAD", {"id": "@", "author": "a", "text": "t"}, "invalid_room"),
-        ("http-bad", {"id": ulid.new(1), "author": "a", "text": "t"}, "id_out_of_range"),
+        ("http-bad", {"text": "t"}, "missing_field"),
+        ("http-bad", {"id": "@", "text": "x" * 4001}, "text_too_long"),
+        ("http-bad", {"id": "@", "text": ""}, "invalid_text"),
+        ("HTTP_BAD", {"id": "@", "text": "t"}, "invalid_room"),
+        ("http-bad", {"id": ulid.new(1), "text": "t"}, "id_out_of_range"),
     ],
 )
 def test_bad_posts_get_a_4xx_with_an_error_body_and_write_nothing(
-    in_region: Callable[..., None], context: LambdaContext, room: str, body: Any, code: str
+    in_region: Callable[..., None], context: LambdaContext, ada: str, room: str, body: Any, code: str
 ) -> None:
     in_region("us-east-1")
     if isinstance(body, dict) and body.get("id") == "@":
         body["id"] = ulid.new()
-    status, error = post(room, body, context)
+    status, error = post(room, body, context, ada)
     assert status == 400
     assert error["error"]["code"] == code
     assert error["error"]["message"]
-    assert history("http-bad", context)[1]["messages"] == []
+    assert history("http-bad", context, ada)[1]["messages"] == []
 
 
 def test_history_pages_oldest_first_and_reports_the_region(
-    in_region: Callable[..., None], context: LambdaContext
+    in_region: Callable[..., None], context: LambdaContext, ada: str
 ) -> None:
     in_region("eu-west-2")
     ids = sorted(ulid.new() for _ in range(5))
     for message_id in reversed(ids):
-        assert post("http-history", {"id": message_id, "author": "a", "text": message_id}, context)[0] == 201
-    status, first = history("http-history", context, "limit=3")
+        assert post("http-history", {"id": message_id, "text": message_id}, context, ada)[0] == 201
+    status, first = history("http-history", context, ada, "limit=3")
     assert status == 200
     assert [m["id"] for m in first["messages"]] == ids[:3]
     assert first["region"] == "eu-west-2"
     assert first["next"] == ids[2]
-    _, rest = history("http-history", context, f"after={first['next']}&limit=3")
+    _, rest = history("http-history", context, ada, f"after={first['next']}&limit=3")
     assert [m["id"] for m in rest["messages"]] == ids[3:]
     assert rest["next"] is None
 
 
 @pytest.mark.parametrize(("query", "code"), [("limit=0", "invalid_limit"), ("after=x", "invalid_after")])
 def test_bad_history_queries_get_400(
-    in_region: Callable[..., None], context: LambdaContext, query: str, code: str
+    in_region: Callable[..., None], context: LambdaContext, ada: str, query: str, code: str
 ) -> None:
     in_region("us-east-1")
-    status, body = history("http-history", context, query)
+    status, body = history("http-history", context, ada, query)
     assert status == 400
     assert body["error"]["code"] == code
 
@@ -148,11 +159,23 @@ def test_an_unknown_path_reaching_the_function_gets_api_gateways_own_404(
 
 @pytest.mark.parametrize("segment", ['a"b', "caf%C3%A9!", "%22%3E"])
 def test_a_room_segment_the_router_cannot_match_is_a_bad_room_not_a_missing_route(
-    in_region: Callable[..., None], context: LambdaContext, segment: str
+    in_region: Callable[..., None], context: LambdaContext, ada: str, segment: str
 ) -> None:
     in_region("us-east-1")
     status, body = call(
-        http("GET", f"/rooms/{segment}/messages", route="GET /rooms/{room}/messages"), context
+        http("GET", f"/rooms/{segment}/messages", route="GET /rooms/{room}/messages", token=ada), context
     )
     assert status == 400
     assert body["error"]["code"] == "invalid_room"
+
+
+def test_a_users_id_is_logged_with_their_request_and_never_carried_into_the_next(
+    in_region: Callable[..., None], context: LambdaContext, ada: str
+) -> None:
+    from chat.observability import logger
+
+    in_region("us-east-1")
+    assert history("http-keys", context, ada)[0] == 200
+    assert logger.get_current_keys()["user_id"] == ADA["userId"]
+    call(http("GET", "/health", route="GET /health"), context)  # the container's next invocation
+    assert "user_id" not in logger.get_current_keys()

@@ -12,7 +12,7 @@ import pytest
 from chat import ulid
 from chat.handlers import ws_connect, ws_default, ws_disconnect, ws_send
 from localcloud.events import LambdaContext, new_connection_id
-from tests.integration.helpers import frame_of, send_frame, ws
+from tests.integration.helpers import ADA, frame_of, send_frame, ws
 
 
 def stored(aws_endpoint: str, region: str, table: str, room: str) -> list[dict[str, Any]]:
@@ -25,13 +25,13 @@ def stored(aws_endpoint: str, region: str, table: str, room: str) -> list[dict[s
     return items
 
 
-def test_connect_registers_the_connection_in_its_room(
+def test_connect_registers_the_connection_in_its_room_under_the_authorizers_user(
     in_region: Callable[..., None], context: LambdaContext, aws_endpoint: str, tables: dict[str, Any]
 ) -> None:
     in_region("us-east-1")
     connection_id = new_connection_id()
     response = ws_connect.handler(
-        ws("$connect", connection_id, query={"room": "ws-lobby", "author": "ada"}), context
+        ws("$connect", connection_id, query={"room": "ws-lobby", "author": "mallory"}), context
     )
     assert response["statusCode"] == 200
     client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws_endpoint)
@@ -39,7 +39,7 @@ def test_connect_registers_the_connection_in_its_room(
         TableName=tables["us-east-1"]["connections"], Key={"connectionId": {"S": connection_id}}
     )["Item"]
     assert item["room"]["S"] == "ws-lobby"
-    assert item["author"]["S"] == "ada"
+    assert item["userId"]["S"] == ADA["userId"]  # the authorizer's, never the query's "author"
     assert int(item["expiresAt"]["N"]) > 0
 
     ws_disconnect.handler(ws("$disconnect", connection_id), context)
@@ -49,36 +49,32 @@ def test_connect_registers_the_connection_in_its_room(
 
 
 @pytest.mark.parametrize(
-    "query",
+    ("query", "code"),
     [
-        None,
-        {"room": "r"},
-        {"author": "a"},
-        {"room": "Bad Room", "author": "a"},
-        {"room": "r", "author": "x" * 41},
+        (None, "missing_field"),
+        ({"author": "a"}, "missing_field"),
+        ({"room": "Bad Room"}, "invalid_room"),
     ],
 )
-def test_connect_without_a_valid_room_and_author_is_refused(
-    in_region: Callable[..., None], context: LambdaContext, query: dict[str, str] | None
+def test_connect_without_a_valid_room_is_refused(
+    in_region: Callable[..., None], context: LambdaContext, query: dict[str, str] | None, code: str
 ) -> None:
     in_region("us-east-1")
     response = ws_connect.handler(ws("$connect", new_connection_id(), query=query), context)
     assert response["statusCode"] == 400
-    assert json.loads(response["body"])["error"]["code"] in {
-        "missing_field",
-        "invalid_room",
-        "invalid_author",
-    }
+    assert json.loads(response["body"])["error"]["code"] == code
 
 
-def test_send_acks_and_stores_the_message_with_its_region(
+def test_send_acks_and_stores_the_message_with_its_region_and_the_sessions_author(
     in_region: Callable[..., None], context: LambdaContext, aws_endpoint: str, tables: dict[str, Any]
 ) -> None:
     in_region("eu-west-2")
     message_id = ulid.new()
     ack = frame_of(
         ws_send.handler(
-            send_frame("c1", {"room": "ws-send", "id": message_id, "author": "ada", "text": "<b>hello</b>"}),
+            send_frame(
+                "c1", {"room": "ws-send", "id": message_id, "author": "mallory", "text": "<b>hello</b>"}
+            ),
             context,
         )
     )
@@ -87,6 +83,7 @@ def test_send_acks_and_stores_the_message_with_its_region(
     assert item["text"]["S"] == "<b>hello</b>"
     assert item["transport"]["S"] == "websocket"
     assert item["acceptedRegion"]["S"] == "eu-west-2"
+    assert (item["author"]["S"], item["authorId"]["S"]) == (ADA["name"], ADA["userId"])
 
 
 def test_a_duplicate_send_is_acknowledged_and_stored_once(
@@ -110,8 +107,8 @@ def test_the_same_message_sent_through_either_region_gets_the_same_key(
         in_region(region)
         assert frame_of(ws_send.handler(send_frame("c1", message), context))["type"] == "ack"
         (item,) = stored(aws_endpoint, region, tables[region]["messages"], "ws-both")
-        keys.append((item["pk"]["S"], item["id"]["S"]))
-    assert keys[0] == keys[1] == ("room#ws-both", message["id"])
+        keys.append((item["pk"]["S"], item["sk"]["S"]))
+    assert keys[0] == keys[1] == ("room#ws-both", f"{message['id']}#{ADA['userId']}")
 
 
 BAD_FRAMES = [
@@ -130,10 +127,6 @@ BAD_FRAMES = [
     (
         json.dumps({"action": "sendMessage", "room": "WS BAD", "id": "@", "author": "a", "text": "t"}),
         "invalid_room",
-    ),
-    (
-        json.dumps({"action": "sendMessage", "room": "ws-bad", "id": "@", "author": "", "text": "t"}),
-        "invalid_author",
     ),
     (
         json.dumps({"action": "sendMessage", "room": "ws-bad", "id": "@", "author": "a", "text": "  "}),

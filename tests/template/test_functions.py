@@ -18,6 +18,7 @@ EXPECTED_HANDLERS = {
     "DefaultRouteFunction": "chat.handlers.ws_default.handler",
     "HttpApiFunction": "chat.handlers.http_api.handler",
     "FanoutFunction": "chat.handlers.fanout.handler",
+    "AuthorizerFunction": "chat.handlers.ws_authorizer.handler",
 }
 
 # Stand-ins for the values CloudFormation fills in, so that settings read at import time resolve.

@@ -13,25 +13,35 @@ MESSAGES_TABLE_ARN = (
     "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${MessagesTableName}"
 )
 CONNECTIONS_TABLE_ARN = {"Fn::GetAtt": ["ConnectionsTable", "Arn"]}
+USER_INDEX_ARN = "${ConnectionsTable.Arn}/index/user-index"
+# This region's replica of the session secret, by name (Secrets Manager adds 6 random characters).
+SESSION_SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+    ":secret:${AWS::StackName}/session-keys-??????"
+)
 
 # (action, resource) pairs each function needs, and nothing else.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
-    "ConnectFunction": {("dynamodb:PutItem", "ConnectionsTable")},
+    "ConnectFunction": {("dynamodb:PutItem", "ConnectionsTable"), ("dynamodb:Query", USER_INDEX_ARN)},
     "DisconnectFunction": {("dynamodb:DeleteItem", "ConnectionsTable")},
     "SendMessageFunction": {
         ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
+        ("dynamodb:UpdateItem", "ConnectionsTable"),  # the sender's rate limiter item
     },
     "DefaultRouteFunction": set(),
+    "AuthorizerFunction": {("secretsmanager:GetSecretValue", SESSION_SECRET_ARN)},
     "HttpApiFunction": {
         ("dynamodb:Query", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
         ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
         ("dynamodb:PutItem", "ConnectionsTable"),
         ("dynamodb:GetItem", "ConnectionsTable"),
+        ("dynamodb:UpdateItem", "ConnectionsTable"),
+        ("secretsmanager:GetSecretValue", SESSION_SECRET_ARN),
     },
 }
-DATA_AND_MANAGEMENT_PREFIXES = ("dynamodb:", "execute-api:", "sqs:")
+DATA_AND_MANAGEMENT_PREFIXES = ("dynamodb:", "execute-api:", "sqs:", "secretsmanager:")
 # Actions IAM cannot scope (no resource type): each alone in its statement, on "*" (docs/deploy.md).
 UNSCOPABLE_ACTIONS = {"FanoutFunction": ["dynamodb:ListStreams"]}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ WEBSOCKET_ROUTES = {
 }
 HTTP_ROUTES = {
     ("GET", "/health"),
+    ("POST", "/session"),
     ("GET", "/rooms/{room}/messages"),
     ("POST", "/rooms/{room}/messages"),
 }
@@ -129,7 +131,11 @@ def test_given_an_allowed_origin_then_cors_admits_only_that_origin_and_otherwise
     }
     assert with_origin["AllowOrigins"] == [{"Ref": "AllowedOrigin"}]
     assert sorted(with_origin["AllowMethods"]) == ["GET", "OPTIONS", "POST"]
-    assert [header.lower() for header in with_origin["AllowHeaders"]] == ["content-type"]
+    assert sorted(header.lower() for header in with_origin["AllowHeaders"]) == [
+        "authorization",
+        "content-type",
+    ]
+    assert [header.lower() for header in with_origin["ExposeHeaders"]] == ["retry-after"]
     assert without_origin == {"Ref": "AWS::NoValue"}
 
 
@@ -148,3 +154,58 @@ def test_given_the_stream_when_messages_are_inserted_then_fanout_receives_them_i
     assert "OnFailure" in properties["DestinationConfig"]
     (pattern,) = (f["Pattern"] for f in properties["FilterCriteria"]["Filters"])
     assert '"INSERT"' in pattern
+
+
+def test_given_the_connect_route_then_the_session_authorizer_guards_it(template: Template) -> None:
+    _, route = _routes_by_key(template)["$connect"]
+    assert route["Properties"]["AuthorizationType"] == "CUSTOM"
+    assert route["Properties"]["AuthorizerId"] == {"Ref": "WebSocketAuthorizer"}
+    authorizer = template["Resources"]["WebSocketAuthorizer"]["Properties"]
+    assert authorizer["ApiId"] == {"Ref": "WebSocketApi"}
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["route.request.querystring.token"]
+    assert "${AuthorizerFunction.Arn}" in authorizer["AuthorizerUri"]["Fn::Sub"]
+    for key, other in _routes_by_key(template).items():
+        if key != "$connect":  # WebSocket authorizers run on $connect only; its context reaches the rest
+            assert other[1]["Properties"]["AuthorizationType"] == "NONE", key
+
+
+def test_given_the_authorizer_then_api_gateway_may_invoke_it_as_this_apis_authorizer_only(
+    template: Template,
+) -> None:
+    (permission,) = [
+        p["Properties"]
+        for p in resources_of_type(template, "AWS::Lambda::Permission").values()
+        if p["Properties"]["FunctionName"] == {"Ref": "AuthorizerFunction"}
+    ]
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert permission["SourceArn"]["Fn::Sub"].endswith("${WebSocketApi}/authorizers/${WebSocketAuthorizer}")
+
+
+@pytest.mark.parametrize(("resource", "api"), [("WebSocketStage", "websocket"), ("HttpApi", "http")])
+def test_given_either_api_then_its_stage_writes_access_logs_without_tokens_or_query_strings(
+    template: Template, resource: str, api: str
+) -> None:
+    settings = template["Resources"][resource]["Properties"]["AccessLogSettings"]
+    group_name = settings["DestinationArn"]["Fn::GetAtt"][0]
+    group = template["Resources"][group_name]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert template["Parameters"]["LogRetentionDays"]["Default"] == 30
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    fields = json.loads(settings["Format"])
+    wanted = {"requestId", "ip", "routeKey", "status"} | (
+        {"connectionId", "userId"} if api == "websocket" else set()
+    )
+    assert wanted <= set(fields)
+    assert fields["ip"] == "$context.identity.sourceIp"
+    format_text = settings["Format"].lower()
+    for leak in ("querystring", "token", "path", "authorization", "header"):
+        assert leak not in format_text, leak
+
+
+def test_given_the_websocket_stage_then_the_account_lets_api_gateway_log_before_it_is_made(
+    template: Template,
+) -> None:
+    assert "ApiGatewayAccount" in template["Resources"]["WebSocketStage"]["DependsOn"]
+    account = template["Resources"]["ApiGatewayAccount"]
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}

@@ -11,25 +11,26 @@ def _keys(properties: dict[str, Any]) -> dict[str, str]:
     return {key["AttributeName"]: key["KeyType"] for key in properties["KeySchema"]}
 
 
-def test_given_the_connections_table_then_a_room_index_finds_a_rooms_connections(
+def test_given_the_connections_table_then_indexes_find_a_rooms_and_a_users_connections(
     template: Template,
 ) -> None:
     properties = template["Resources"]["ConnectionsTable"]["Properties"]
     assert template["Resources"]["ConnectionsTable"]["Type"] == "AWS::DynamoDB::Table"
     assert _keys(properties) == {"connectionId": "HASH"}
-    (index,) = properties["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "room-index"
-    assert _keys(index) == {"room": "HASH"}
-    assert index["Projection"]["ProjectionType"] == "KEYS_ONLY"
+    indexes = {index["IndexName"]: index for index in properties["GlobalSecondaryIndexes"]}
+    assert sorted(indexes) == ["room-index", "user-index"]
+    assert _keys(indexes["room-index"]) == {"room": "HASH"}
+    assert _keys(indexes["user-index"]) == {"userId": "HASH"}
+    assert {index["Projection"]["ProjectionType"] for index in indexes.values()} == {"KEYS_ONLY"}
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
 
 
-def test_given_the_messages_table_then_rooms_page_by_ulid_and_every_insert_is_streamed(
+def test_given_the_messages_table_then_the_writer_is_part_of_the_key_and_every_insert_is_streamed(
     template: Template,
 ) -> None:
     properties = template["Resources"]["MessagesTable"]["Properties"]
-    assert _keys(properties) == {"pk": "HASH", "id": "RANGE"}
+    assert _keys(properties) == {"pk": "HASH", "sk": "RANGE"}  # sk = "<id>#<authorId>"
     assert properties["TableName"] == {"Ref": "MessagesTableName"}
     assert properties["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
@@ -91,3 +92,21 @@ def test_given_the_messages_table_then_every_replica_has_point_in_time_recovery_
         region = primary_stack.resolve(replica["Region"])
         assert replica.get("DeletionProtectionEnabled") is True, region
         assert replica.get("PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True}, region
+
+
+def test_given_the_primary_stack_then_it_makes_the_session_key_with_a_replica_in_the_other_region(
+    template: Template, primary_stack: Context, secondary_stack: Context
+) -> None:
+    secret = template["Resources"]["SessionSigningKey"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Condition"] == "IsPrimary"
+    assert "SessionSigningKey" in primary_stack.resources()
+    assert "SessionSigningKey" not in secondary_stack.resources()
+    properties = secret["Properties"]
+    assert properties["GenerateSecretString"]["GenerateStringKey"] == "secret"
+    assert properties["GenerateSecretString"]["PasswordLength"] >= 32
+    (replica,) = properties["ReplicaRegions"]
+    assert primary_stack.resolve(replica["Region"]) == "eu-west-2"
+    # Every function reads it by the same name, which is the replica's name in the other region.
+    name = template["Globals"]["Function"]["Environment"]["Variables"]["SESSION_SECRET_ID"]
+    assert name == properties["Name"]

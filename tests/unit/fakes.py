@@ -6,18 +6,21 @@ from collections.abc import Sequence
 
 from chat.model import Message
 from chat.ports import Delivery, StoreError
+from chat.sessions import SigningKeys
 
 
 class FakeMessageStore:
+    """Messages keyed as the table keys them: (room, id, authorId)."""
+
     def __init__(self) -> None:
-        self.items: dict[tuple[str, str], Message] = {}
+        self.items: dict[tuple[str, str, str], Message] = {}
         self.writes = 0
         self.fail: Exception | None = None
 
     def put_message(self, message: Message, *, expires_at: int) -> tuple[Message, bool]:
         if self.fail:
             raise self.fail
-        key = (message.room, message.id)
+        key = (message.room, message.id, message.authorId)
         if key in self.items:
             return self.items[key], False
         self.writes += 1
@@ -25,9 +28,10 @@ class FakeMessageStore:
         return message, True
 
     def list_messages(self, room: str, *, after: str | None, limit: int) -> tuple[list[Message], str | None]:
-        ids = sorted(i for r, i in self.items if r == room and (after is None or i > after))
-        page = [self.items[(room, i)] for i in ids[:limit]]
-        return page, (page[-1].id if len(ids) > limit else None)
+        keys = sorted(k for k in self.items if k[0] == room and (after is None or k[1] > after))
+        page = [self.items[k] for k in keys[:limit]]
+        page += [self.items[k] for k in keys[limit:] if page and k[1] == page[-1].id]
+        return page, (page[-1].id if len(keys) > len(page) else None)
 
     def probe(self) -> None:
         if self.fail:
@@ -40,11 +44,16 @@ class FakeConnectionStore:
         self.deleted: list[str] = []
         self.queries: list[str] = []
         self.unreadable: set[str] = set()
+        self.users: dict[str, list[str]] = {}
 
     def put_connection(
-        self, connection_id: str, *, room: str, author: str, connected_at: str, expires_at: int
+        self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
     ) -> None:
         self.rooms.setdefault(room, []).append(connection_id)
+        self.users.setdefault(user_id, []).append(connection_id)
+
+    def count_connections(self, user_id: str) -> int:
+        return len(self.users.get(user_id, []))
 
     def delete_connection(self, connection_id: str) -> None:
         self.deleted.append(connection_id)
@@ -72,3 +81,23 @@ class FakePusher:
         if connection_id in self.failing:
             return Delivery.FAILED
         return Delivery.DELIVERED
+
+
+class FakeRateLimiter:
+    """Admits everyone except the keys told to wait; records every key it was asked about."""
+
+    def __init__(self, waits: dict[str, int] | None = None) -> None:
+        self.waits = waits or {}
+        self.asked: list[str] = []
+
+    def admit(self, key: str, *, now_ms: int, interval_ms: int, tolerance_ms: int) -> int | None:
+        self.asked.append(key)
+        return self.waits.get(key)
+
+
+class FakeKeySource:
+    def __init__(self, keys: SigningKeys) -> None:
+        self.keys = keys
+
+    def signing_keys(self) -> SigningKeys:
+        return self.keys

@@ -20,6 +20,7 @@ def message(seq: int, room: str) -> Message:
         id=ulid.new(NOW + seq),
         room=room,
         author="a",
+        authorId="g_A",
         text=f"m{seq}",
         sentAt="t",
         acceptedRegion="eu-west-2",

@@ -6,7 +6,7 @@ from typing import Any
 
 from chat import clients
 from chat.fanout import StreamRecord, fan_out
-from chat.observability import count, logger, metrics, traced
+from chat.observability import count, lambda_handler, logger
 from chat.settings import get_settings
 from chat.store import message_from_item
 
@@ -28,9 +28,7 @@ def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
     return records
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@traced
+@lambda_handler()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = get_settings()
     result = fan_out(

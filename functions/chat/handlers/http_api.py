@@ -1,32 +1,39 @@
-"""HTTP API: deep health, paged history, and posting a message (the fallback when no WebSocket
-can be opened). Errors are `{"error": {"code", "message"}}` with a 4xx or 5xx status."""
+"""HTTP API: deep health, sessions, paged history, and posting a message (the fallback when no
+WebSocket can be opened). Errors are `{"error": {"code", "message"}}` with a 4xx or 5xx status.
+
+The rooms' routes verify `Authorization: Bearer <session>` here, at the function's edge, not in an
+HTTP API Lambda authorizer: that authorizer can only answer API Gateway's own
+`{"message":"Unauthorized"}` body, which the contract's `{"error": {"code": "unauthorized"}}`
+cannot be, and it would cost a second invocation per request (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from chat import clients
-from chat.model import ChatError, parse_json, validate_room
-from chat.observability import count, logger, metrics, traced
+from chat.model import Author, ChatError, RateLimited, parse_json, validate_room
+from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
 from chat.ports import StoreError
-from chat.service import accept_message, check_health, read_history
+from chat.service import accept_message, authenticate, check_health, read_history, sign_in
+from chat.sessions import Unauthorized
 from chat.settings import get_settings
 
 app = APIGatewayHttpResolver()
 
 
-def _json(status: int, body: dict[str, Any]) -> Response[str]:
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
     return Response(
         status_code=status,
         content_type="application/json",
         body=json.dumps(body, ensure_ascii=False),
-        headers={"Cache-Control": "no-store"},
+        headers={"Cache-Control": "no-store", **(headers or {})},
     )
 
 
@@ -45,7 +52,40 @@ def health() -> Response[str]:
     return _json(200 if healthy else 503, body)
 
 
-@app.get("/rooms/<room>/messages")
+def require_session(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
+    """The rooms' routes: the caller's session, or 401. The user id is logged with the request
+    id on every rooms request, so an access-log line leads to an identity."""
+    author = authenticate(
+        resolver.current_event.headers.get("authorization"), clients.session_keys(), now=int(time.time())
+    )
+    logger.append_keys(user_id=author.user_id)
+    logger.info("rooms request", route=resolver.current_event.route_key)
+    resolver.context["author"] = author  # cleared by the resolver after each request
+    return next_middleware(resolver)
+
+
+def _author() -> Author:
+    author: Author = app.context["author"]
+    return author
+
+
+@app.post("/session")
+def session() -> Response[str]:
+    settings = get_settings()
+    body = sign_in(
+        parse_json(_raw_body()),
+        authorization=app.current_event.headers.get("authorization"),
+        keys=clients.session_keys(),
+        accounts=clients.accounts(),
+        settings=settings,
+        now=int(time.time()),
+    )
+    logger.info("session issued", user_id=body["user"]["id"])
+    count("SessionsIssued")
+    return _json(201, body)
+
+
+@app.get("/rooms/<room>/messages", middlewares=[require_session])
 def history(room: str) -> Response[str]:
     params = app.current_event.query_string_parameters or {}
     page = read_history(
@@ -65,13 +105,15 @@ def _raw_body() -> str | bytes:
     return base64.b64decode(body) if event.is_base64_encoded else body
 
 
-@app.post("/rooms/<room>/messages")
+@app.post("/rooms/<room>/messages", middlewares=[require_session])
 def post_message(room: str) -> Response[str]:
     message, created = accept_message(
         parse_json(_raw_body()),
         room=room,
+        author=_author(),
         transport="http",
         store=clients.message_store(),
+        limiter=clients.rate_limiter(),
         settings=get_settings(),
         now_ms=_now_ms(),
     )
@@ -81,7 +123,12 @@ def post_message(room: str) -> Response[str]:
 
 @app.exception_handler(ChatError)  # type: ignore[untyped-decorator]
 def chat_error(error: ChatError) -> Response[str]:
-    return _json(error.status, {"error": error.to_json()})
+    headers = {}
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, RateLimited) and error.retry_after_ms is not None:
+        headers["Retry-After"] = str(math.ceil(error.retry_after_ms / 1000))
+    return _json(error.status, {"error": error.to_json()}, headers)
 
 
 @app.exception_handler(StoreError)  # type: ignore[untyped-decorator]
@@ -113,8 +160,6 @@ def not_found(_: Exception) -> Response[str]:
     return Response(status_code=404, content_type="application/json", body='{"message":"Not Found"}')
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
-@traced
+@lambda_handler(API_REQUEST_ID)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -7,15 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 from chat.model import ChatError, InvalidInput
-from chat.observability import logger, metrics, traced
-from chat.websocket import frame_route
+from chat.observability import API_REQUEST_ID, lambda_handler
+from chat.websocket import author_of, frame_route
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@traced
+@lambda_handler(API_REQUEST_ID)
 @frame_route
 def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
+    author_of(event)  # logs who sent it: the authorizer's context reaches every route
     if not isinstance(body, dict):
         raise InvalidInput("invalid_message", "the frame must be a JSON object")
     action = body.get("action")

@@ -6,12 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from chat import clients
-from chat.observability import logger, metrics, traced
+from chat.observability import API_REQUEST_ID, lambda_handler, logger
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@traced
+@lambda_handler(API_REQUEST_ID)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = event["requestContext"]["connectionId"]
     logger.append_keys(connection_id=connection_id)

@@ -1,4 +1,5 @@
-"""WebSocket `sendMessage`: validate, store idempotently, answer an ack or an error frame."""
+"""WebSocket `sendMessage`: validate, admit under the sender's rate, store idempotently under the
+sender's identity, answer an ack or an error frame."""
 
 from __future__ import annotations
 
@@ -6,22 +7,22 @@ import time
 from typing import Any
 
 from chat import clients
-from chat.observability import count, logger, metrics, traced
+from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
 from chat.service import accept_message
 from chat.settings import get_settings
-from chat.websocket import frame, frame_route
+from chat.websocket import author_of, frame, frame_route
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@traced
+@lambda_handler(API_REQUEST_ID)
 @frame_route
 def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     logger.append_keys(connection_id=event["requestContext"]["connectionId"])
     message, created = accept_message(
         body,
+        author=author_of(event),
         transport="websocket",
         store=clients.message_store(),
+        limiter=clients.rate_limiter(),
         settings=get_settings(),
         now_ms=int(time.time() * 1000),
     )
