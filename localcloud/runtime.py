@@ -63,6 +63,7 @@ def region_environment(
         "AWS_DEFAULT_REGION": region,
         "AWS_ENDPOINT_URL_DYNAMODB": aws_endpoint,
         "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": aws_endpoint,
+        "AWS_ENDPOINT_URL_SQS": aws_endpoint,
     }
 
 
