@@ -193,7 +193,9 @@ def fan_out(
         sequences = [sequence for sequence, _ in entries]
         frames = [message_frame(message, region) for _, message in entries]
         try:
-            first, cursor = connections.connections_page(room, after=None, limit=page_posts)
+            # One more than a page tells whether the room is one page: DynamoDB returns a cursor
+            # whenever a page reaches its limit, even when nothing follows.
+            first, cursor = connections.connections_page(room, after=None, limit=page_posts + 1)
         except StoreError as error:
             result.unreadable_rooms.append((room, str(error)))
             result.failed.extend(sequences)
@@ -204,6 +206,8 @@ def fan_out(
             for connection_id in first:
                 outbox[connection_id].extend(frames)
         else:
+            if len(first) > page_posts:
+                first, cursor = first[:page_posts], first[page_posts - 1]
             large.append((room, sequences, first, cursor, frames))
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(outbox)))) as pool:

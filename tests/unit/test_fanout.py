@@ -287,3 +287,12 @@ def test_a_page_whose_failed_connections_cannot_be_queued_is_retried_whole() -> 
     )
     assert result.retry is True
     assert result.requeue_error is not None
+
+
+def test_a_room_of_exactly_one_page_is_posted_inline() -> None:
+    # DynamoDB returns a cursor when a page reaches its limit even if nothing follows.
+    ids = [f"c{i}" for i in range(10)]
+    pusher, pages = FakePusher(), FakePageQueue()
+    run([record(1, "r")], FakeConnectionStore({"r": ids}), pusher, pages, page_posts=10)
+    assert sorted(cid for cid, _ in pusher.posts) == sorted(ids)
+    assert pages.sent == []
