@@ -109,9 +109,15 @@ class QueueEventSourceMapping:
         self.scaling = Scaling(settings.max_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
         self.peak_concurrency = 0  # for benchmarks: the most batches in the function at once
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End `run` after its current poll, handing what that poll receives to the function (a
+        cancelled poll would leave its messages invisible until their visibility timeout)."""
+        self._stopping = True
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             free = self.scaling.allowed() - len(self.in_flight)
             if free <= 0:
                 await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)

@@ -189,3 +189,27 @@ def test_concurrency_grows_by_300_a_minute_while_busy_up_to_maximum_concurrency(
     assert scaling.allowed() == 20
     scaling.quiet()
     assert scaling.allowed() == 5
+
+
+def test_a_stopped_mapping_hands_what_its_last_poll_received_to_the_function(
+    template: Template, page_mapping: QueueMapping, endpoint: str
+) -> None:
+    queues = Queues(template, endpoint)
+    bodies: list[str] = []
+
+    async def invoke(_: str, event: dict[str, Any]) -> None:
+        bodies.extend(r["body"] for r in event["Records"])
+
+    async def stop_while_polling() -> QueueEventSourceMapping:
+        mapping = QueueEventSourceMapping(page_mapping, queues.source(), invoke, poll_interval=0.01)
+        task = asyncio.create_task(mapping.run())
+        await asyncio.sleep(0)  # the mapping's first long poll is under way
+        mapping.stop()
+        await asyncio.to_thread(queues.send, "late")
+        await asyncio.wait_for(task, timeout=30)
+        await asyncio.gather(*mapping.in_flight)
+        return mapping
+
+    asyncio.run(stop_while_polling())
+    assert bodies == ["late"]
+    assert queues.count("FanoutPageQueue") == 0  # delivered and deleted, not left invisible
