@@ -103,13 +103,13 @@ def _frame_bytes(frame: object) -> bytes:
     return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _frame_chunks(frames: Sequence[bytes], page_posts: int) -> Iterator[tuple[bytes, ...]]:
-    """Consecutive runs of frames of at most MAX_FRAMES_BYTES and `page_posts` frames each (one
-    frame is at most ~17 KB: 4,000 characters of text, 4 bytes each at worst, and the envelope)."""
+def _frame_chunks(frames: Sequence[bytes], most: int) -> Iterator[tuple[bytes, ...]]:
+    """Consecutive runs of at most `most` frames and MAX_FRAMES_BYTES (one frame is at most
+    ~17 KB: 4,000 characters of text, 4 bytes each at worst, and the envelope)."""
     chunk: list[bytes] = []
     size = 0
     for frame in frames:
-        if chunk and (size + len(frame) + 1 > MAX_FRAMES_BYTES or len(chunk) == page_posts):
+        if chunk and (size + len(frame) + 1 > MAX_FRAMES_BYTES or len(chunk) == most):
             yield tuple(chunk)
             chunk, size = [], 0
         chunk.append(frame)
@@ -118,11 +118,15 @@ def _frame_chunks(frames: Sequence[bytes], page_posts: int) -> Iterator[tuple[by
         yield tuple(chunk)
 
 
-def plan_pages(connections: Sequence[str], frames: Sequence[bytes], page_posts: int) -> list[Page]:
+def plan_pages(
+    connections: Sequence[str], frames: Sequence[bytes], page_posts: int, concurrency: int
+) -> list[Page]:
     """Pages of at most `page_posts` posts each that together post every frame to every
-    connection; each connection gets a run of frames in stream order from one page."""
+    connection. A connection's frames are posted one after another, so a page holds at most
+    `page_posts / concurrency` frames: its posts then keep every thread busy, and a page takes
+    about that many rounds of posts however many messages the batch holds."""
     pages = []
-    for chunk in _frame_chunks(frames, page_posts):
+    for chunk in _frame_chunks(frames, max(1, page_posts // concurrency)):
         per_page = max(1, page_posts // len(chunk))
         for start in range(0, len(connections), per_page):
             pages.append(Page(tuple(connections[start : start + per_page]), chunk))
@@ -216,7 +220,14 @@ def fan_out(
         for room, sequences, first, cursor, frames in large:
             try:
                 result.pages_queued += _queue_room(
-                    room, first, cursor, frames, connections=connections, pages=pages, page_posts=page_posts
+                    room,
+                    first,
+                    cursor,
+                    frames,
+                    connections=connections,
+                    pages=pages,
+                    page_posts=page_posts,
+                    concurrency=concurrency,
                 )
             except StoreError as error:
                 result.unreadable_rooms.append((room, str(error)))
@@ -236,13 +247,14 @@ def _queue_room(
     connections: ConnectionStore,
     pages: PageQueue,
     page_posts: int,
+    concurrency: int,
 ) -> int:
     """Queue a room's pages as its connections are read, so workers start on the first page while
     the next is read. Returns the number of pages queued."""
     queued = 0
     ids: Sequence[str] = first
     while True:
-        planned = plan_pages(ids, frames, page_posts)
+        planned = plan_pages(ids, frames, page_posts, concurrency)
         pages.send_pages(planned)
         queued += len(planned)
         if cursor is None:

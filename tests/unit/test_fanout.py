@@ -147,10 +147,11 @@ def test_a_room_larger_than_a_page_goes_to_the_workers_in_pages_of_bounded_posts
     # The small room is posted inline; nothing of the big room is.
     assert {cid for cid, _ in pusher.posts} == {"s1", "s2"}
     assert all(page.posts <= 10 for page in pages.sent)
-    assert sorted(c for page in pages.sent for c in page.connections) == sorted(ids)
-    for page in pages.sent:
-        assert [json.loads(f)["message"]["text"] for f in page.frames] == ["m1", "m3"]  # stream order
-    assert result.pages_queued == len(pages.sent) == 5  # 25 connections x 2 frames, 10 posts a page
+    for connection in ids:  # in the order the pages were sent: every frame once, in stream order
+        frames = [f for page in pages.sent if connection in page.connections for f in page.frames]
+        assert [json.loads(f)["message"]["text"] for f in frames] == ["m1", "m3"]
+    # 25 connections x 2 frames, 10 posts a page and (at concurrency 8) one frame a page.
+    assert result.pages_queued == len(pages.sent) == 6
     assert result.failed == []
 
 
@@ -191,18 +192,20 @@ def big_message(seq: int, text_size: int) -> Message:
     connections=st.integers(min_value=0, max_value=1_200),
     sizes=st.lists(st.sampled_from([1, 100, MAX_TEXT_CHARS]), min_size=1, max_size=100),
     page_posts=st.sampled_from([7, 100, 1000]),
+    concurrency=st.sampled_from([1, 8, 64]),
 )
 def test_pages_post_every_frame_to_every_connection_once_in_order_within_the_bounds(
-    connections: int, sizes: list[int], page_posts: int
+    connections: int, sizes: list[int], page_posts: int, concurrency: int
 ) -> None:
     from chat.fanout import message_frame
 
     ids = [f"{i:012d}ABCD=" for i in range(connections)]  # API Gateway's ids are 16 characters
     frames = [message_frame(big_message(n, size), "us-east-1") for n, size in enumerate(sizes)]
-    pages = plan_pages(ids, frames, page_posts)
+    pages = plan_pages(ids, frames, page_posts, concurrency)
     posted: dict[str, list[bytes]] = {}
     for page in pages:
         assert page.posts <= page_posts
+        assert len(page.frames) <= max(1, page_posts // concurrency)
         assert len(page.encode().encode()) <= MAX_PAGE_BYTES
         for connection_id in page.connections:
             posted.setdefault(connection_id, []).extend(page.frames)
@@ -296,3 +299,22 @@ def test_a_room_of_exactly_one_page_is_posted_inline() -> None:
     run([record(1, "r")], FakeConnectionStore({"r": ids}), pusher, pages, page_posts=10)
     assert sorted(cid for cid, _ in pusher.posts) == sorted(ids)
     assert pages.sent == []
+
+
+def test_a_page_takes_about_posts_over_concurrency_rounds_even_with_many_frames() -> None:
+    # Frames go to one connection one after another: a page of 10 connections x 100 frames would
+    # keep 10 of 64 threads busy for 100 posts in a row. Pages keep each chain to posts/concurrency.
+    ids = [f"c{i}" for i in range(2000)]
+    pages = FakePageQueue()
+    fan_out(
+        [record(n, "big") for n in range(100)],
+        connections=FakeConnectionStore({"big": ids}),
+        pusher=FakePusher(),
+        pages=pages,
+        region="us-east-1",
+        concurrency=64,
+        page_posts=1000,
+    )
+    assert all(len(page.frames) <= 1000 // 64 for page in pages.sent)
+    assert all(page.posts <= 1000 for page in pages.sent)
+    assert sum(page.posts for page in pages.sent) == 2000 * 100
