@@ -30,6 +30,9 @@ from chat.ports import ConnectionStore, Delivery, PageQueue, Pusher, StoreError
 # connection ids (under 100 bytes each, at most `page_posts` of them) always fit in the rest.
 MAX_PAGE_BYTES = 256 * 1024
 MAX_FRAMES_BYTES = MAX_PAGE_BYTES // 2
+# After a large room's first page, its connections are read this many at a time: one Query
+# returns up to 1 MB (~25,000 keys-only entries), and fewer round trips queue the pages sooner.
+READ_CONNECTIONS = 10_000
 
 
 @dataclass(frozen=True)
@@ -250,7 +253,7 @@ def _queue_room(
     concurrency: int,
 ) -> int:
     """Queue a room's pages as its connections are read, so workers start on the first page while
-    the next is read. Returns the number of pages queued."""
+    the rest is read. Returns the number of pages queued."""
     queued = 0
     ids: Sequence[str] = first
     while True:
@@ -259,7 +262,7 @@ def _queue_room(
         queued += len(planned)
         if cursor is None:
             return queued
-        ids, cursor = connections.connections_page(room, after=cursor, limit=page_posts)
+        ids, cursor = connections.connections_page(room, after=cursor, limit=READ_CONNECTIONS)
 
 
 def post_page(

@@ -318,3 +318,12 @@ def test_a_page_takes_about_posts_over_concurrency_rounds_even_with_many_frames(
     assert all(len(page.frames) <= 1000 // 64 for page in pages.sent)
     assert all(page.posts <= 1000 for page in pages.sent)
     assert sum(page.posts for page in pages.sent) == 2000 * 100
+
+
+def test_a_huge_room_costs_the_stream_handler_a_few_reads() -> None:
+    # The first read (a page and one more) decides; the rest is read in reads of up to 10,000.
+    connections = FakeConnectionStore({"huge": [f"c{i}" for i in range(25_000)]})
+    pages = FakePageQueue()
+    run([record(1, "huge")], connections, FakePusher(), pages, page_posts=1000)
+    assert connections.queries == ["huge"] * 4  # 1,000, then 10,000, 10,000 and 4,000
+    assert sorted(c for page in pages.sent for c in page.connections) == sorted(connections.rooms["huge"])
