@@ -6,6 +6,7 @@ are sent once more, then fail."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 256 * 1024
+SENDERS = 8  # SendMessageBatch calls in flight at once
 
 
 def _batches(bodies: Sequence[str]) -> Iterator[list[SendMessageBatchRequestEntryTypeDef]]:
@@ -41,20 +43,27 @@ class SqsPageQueue:
         self._url = queue_url
 
     def send_pages(self, pages: Sequence[Page]) -> None:
-        for entries in _batches([page.encode() for page in pages]):
-            for _ in range(2):
-                try:
-                    answer = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
-                except (ClientError, BotoCoreError) as error:
-                    code = (
-                        error.response["Error"]["Code"]
-                        if isinstance(error, ClientError)
-                        else type(error).__name__
-                    )
-                    raise StoreError("SendMessageBatch", code) from error
-                refused = {entry["Id"]: entry["Code"] for entry in answer.get("Failed", [])}
-                if not refused:
-                    break
-                entries = [entry for entry in entries if entry["Id"] in refused]
-            else:
-                raise StoreError("SendMessageBatch", ",".join(sorted(set(refused.values()))))
+        batches = list(_batches([page.encode() for page in pages]))
+        if len(batches) == 1:
+            self._send(batches[0])
+            return
+        # A batch of 100 messages to a large room is a few hundred pages: the calls go out together.
+        with ThreadPoolExecutor(max_workers=min(SENDERS, len(batches))) as pool:
+            list(pool.map(self._send, batches))  # the first StoreError is raised here
+
+    def _send(self, entries: list[SendMessageBatchRequestEntryTypeDef]) -> None:
+        for _ in range(2):
+            try:
+                answer = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
+            except (ClientError, BotoCoreError) as error:
+                code = (
+                    error.response["Error"]["Code"]
+                    if isinstance(error, ClientError)
+                    else type(error).__name__
+                )
+                raise StoreError("SendMessageBatch", code) from error
+            refused = {entry["Id"]: entry["Code"] for entry in answer.get("Failed", [])}
+            if not refused:
+                return
+            entries = [entry for entry in entries if entry["Id"] in refused]
+        raise StoreError("SendMessageBatch", ",".join(sorted(set(refused.values()))))
