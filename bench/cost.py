@@ -43,10 +43,10 @@ PRICES: dict[str, float] = {
     "sqsRequestPerMillion": 0.40,  # standard queue; every 64 KiB of a call's payload is a request
 }
 SQS_CHUNK_BYTES = 64 * 1024
-LAMBDA_GB = 0.512  # FanoutFunction and FanoutWorkerFunction: MemorySize 512
-# deploy.md's assumptions for compute: handlers of 256 MB for ~50 ms, fan-out of 512 MB for ~100 ms.
+LAMBDA_GB = 1.769  # FanoutFunction and FanoutWorkerFunction: MemorySize 1769
+# deploy.md's assumptions for compute: handlers of 256 MB for ~50 ms, fan-out of 1,769 MB for ~30 ms.
 SEND_GB_SECONDS = 0.256 * 0.050
-FANOUT_GB_SECONDS = 0.512 * 0.100
+FANOUT_GB_SECONDS = 1.769 * 0.030
 READ_UNIT_BYTES = 4096
 SCAN_PAGE_BYTES = 1024 * 1024
 BUSY_REGION_CONNECTIONS = 10_000  # a service with many rooms: what a scan has to read per batch
