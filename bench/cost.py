@@ -189,7 +189,11 @@ def large_room_dollars(row: dict[str, Any]) -> dict[str, Any]:
     from the calls counted. Compute is the invocations' durations measured here (the stream handler
     and every worker, on this shared 2-core machine: an upper bound for AWS's own CPUs)."""
     p, calls = PRICES, row["calls"]
-    sends, receives = calls.get("SendMessageBatch", 0), calls.get("ReceiveMessage", 0)
+    # The local mapping's polls of an empty queue are counted too: Lambda's pollers poll whether
+    # messages come or not (docs/deploy.md prices that per month), so only rooms with pages pay.
+    queued = bool(row["pagesQueued"])
+    sends = calls.get("SendMessageBatch", 0)
+    receives = calls.get("ReceiveMessage", 0)
     chunks = math.ceil(row["pageBytes"] / SQS_CHUNK_BYTES)
     invocations = 1 + row["workerInvocations"]
     seconds = row["streamHandlerSeconds"] + row["workerSecondsTotal"]
@@ -202,7 +206,9 @@ def large_room_dollars(row: dict[str, Any]) -> dict[str, Any]:
         * p["dynamodbReadRequestUnitPerMillion"],
         # Sends and receives carry the pages (billed per 64 KiB); deletes and empty polls are one each.
         "sqsRequests": (max(sends, chunks) + max(receives, chunks) + calls.get("DeleteMessageBatch", 0))
-        * p["sqsRequestPerMillion"],
+        * p["sqsRequestPerMillion"]
+        if queued
+        else 0.0,
     }
     return {"lines": {k: round(v, 3) for k, v in lines.items()}, "total": round(sum(lines.values()), 2)}
 

@@ -369,8 +369,12 @@ def pipeline_in_moto() -> Iterator[tuple[Pipeline, Any, str]]:
         pipeline.on_post(connection_id)
         return outcome
 
+    from chat.observability import logger
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto: one line per call
     logging.getLogger("event-source-mapping").setLevel(logging.WARNING)
+    level = logger.log_level
+    logger.setLevel("WARNING")  # one INFO line per invocation would drown the summary
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     saved_env = dict(os.environ)
@@ -415,6 +419,7 @@ def pipeline_in_moto() -> Iterator[tuple[Pipeline, Any, str]]:
         clients.reset()
         boto3.DEFAULT_SESSION = None
         server.stop()
+        logger.setLevel(level)
 
 
 def run_handler(
@@ -595,17 +600,6 @@ def _fill_room(dynamodb: Any, table: str, room: str, start: int, end: int, prefi
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from chat.observability import logger
-
-    level = logger.log_level
-    logger.setLevel("WARNING")  # one INFO line per invocation would drown the summary
-    try:
-        return _run(quick)
-    finally:
-        logger.setLevel(level)
-
-
-def _run(quick: bool) -> dict[str, Any]:
     sizes = (10, 50) if quick else (10, 100, 1000)
     concurrencies = (64, 1)
     repeats = 1 if quick else 3
