@@ -108,7 +108,6 @@ class QueueEventSourceMapping:
         self._poll_interval = poll_interval
         self.scaling = Scaling(settings.max_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
-        self.peak_concurrency = 0  # for benchmarks: the most batches in the function at once
         self._stopping = False
 
     def stop(self) -> None:
@@ -134,7 +133,6 @@ class QueueEventSourceMapping:
                 task = asyncio.create_task(self.deliver(records[first : first + size]))
                 self.in_flight.add(task)
                 task.add_done_callback(self.in_flight.discard)
-            self.peak_concurrency = max(self.peak_concurrency, len(self.in_flight))
 
     async def _receive(self, limit: int, wait_seconds: int = LONG_POLL_SECONDS) -> list[Record]:
         """A long poll; a failed call (the endpoint unreachable, throttled) is retried at the next
