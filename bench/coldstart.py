@@ -37,7 +37,10 @@ def lambda_environment() -> dict[str, str]:
     """What Lambda sets before the runtime imports a handler: the template's variables with its
     default parameters (so TraceAwsCalls=false), resolved as for a deployment in its first region."""
     region = REGIONS[0]
-    context = TEMPLATE.context(region, refs=provision.table_names(TEMPLATE) | {"WebSocketApi": "abc123"})
+    queues = {name: f"https://sqs.{region}.amazonaws.com/123456789012/{name}" for name in TEMPLATE.queues}
+    context = TEMPLATE.context(
+        region, refs=provision.table_names(TEMPLATE) | queues | {"WebSocketApi": "abc123"}
+    )
     env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     for function in TEMPLATE.functions.values():
         env.update({name: str(context.resolve(value)) for name, value in function.environment.items()})

@@ -4,6 +4,10 @@ connections in each region; turned into dollars per million messages with AWS's 
 (those of docs/deploy.md), next to a fan-out that scans the connections table instead of querying
 the room's index (computed from the same counts: no scan-based variant is run).
 
+Large rooms (10, 1,000 and 10,000 connections in one region): the fan-out's calls for one
+message, counted through the real handlers, moto's page queue and the local queue mapping
+(bench.fanout.count_calls), priced the same way per region that fans out.
+
 Messages are sent one at a time and each is delivered before the next is sent, so every stream
 batch holds one message: the worst case (a batch of k messages in a room costs one query, not k).
 """
@@ -35,10 +39,13 @@ PRICES: dict[str, float] = {
     "lambdaGbSecondArm64": 0.0000133334,
     "dynamodbWriteRequestUnitPerMillion": 0.625,  # replicated writes (rWRU) priced the same
     "dynamodbReadRequestUnitPerMillion": 0.125,
+    "sqsRequestPerMillion": 0.40,  # standard queue; every 64 KiB of a call's payload is a request
 }
-# deploy.md's assumptions for compute: handlers of 256 MB for ~50 ms, fan-out of 512 MB for ~100 ms.
+SQS_CHUNK_BYTES = 64 * 1024
+LAMBDA_GB = 1.769  # FanoutFunction and FanoutWorkerFunction: MemorySize 1769
+# deploy.md's assumptions for compute: handlers of 256 MB for ~50 ms, fan-out of 1,769 MB for ~30 ms.
 SEND_GB_SECONDS = 0.256 * 0.050
-FANOUT_GB_SECONDS = 0.512 * 0.100
+FANOUT_GB_SECONDS = 1.769 * 0.030
 READ_UNIT_BYTES = 4096
 SCAN_PAGE_BYTES = 1024 * 1024
 BUSY_REGION_CONNECTIONS = 10_000  # a service with many rooms: what a scan has to read per batch
@@ -174,7 +181,44 @@ def dollars(per_message: dict[str, dict[str, float]], per_region: int) -> dict[s
     }
 
 
+def large_room_dollars(row: dict[str, Any]) -> dict[str, Any]:
+    """$ per million messages for one region's fan-out of one message (a batch of one) to a room,
+    from the calls counted. Compute is the invocations' durations measured here (the stream handler
+    and every worker, on this shared 2-core machine: an upper bound for AWS's own CPUs)."""
+    p, calls = PRICES, row["calls"]
+    # The local mapping's polls of an empty queue are counted too: Lambda's pollers poll whether
+    # messages come or not (docs/deploy.md prices that per month), so only rooms with pages pay.
+    queued = bool(row["pagesQueued"])
+    sends = calls.get("SendMessageBatch", 0)
+    receives = calls.get("ReceiveMessage", 0)
+    chunks = math.ceil(row["pageBytes"] / SQS_CHUNK_BYTES)
+    invocations = 1 + row["workerInvocations"]
+    seconds = row["streamHandlerSeconds"] + row["workerSecondsTotal"]
+    queries = calls.get("Query", 0)
+    lines = {
+        "websocketMessages": calls["PostToConnection"] * p["websocketMessagePerMillion"],
+        "lambdaRequests": invocations * p["lambdaRequestPerMillion"],
+        "lambdaCompute": seconds * LAMBDA_GB * p["lambdaGbSecondArm64"] * 1e6,
+        "dynamodbRoomQueries": (_query_rru(row["connections"]) + 0.5 * max(0, queries - 1))
+        * p["dynamodbReadRequestUnitPerMillion"],
+        # Sends and receives carry the pages (billed per 64 KiB); deletes and empty polls are one each.
+        "sqsRequests": (max(sends, chunks) + max(receives, chunks) + calls.get("DeleteMessageBatch", 0))
+        * p["sqsRequestPerMillion"]
+        if queued
+        else 0.0,
+    }
+    return {"lines": {k: round(v, 3) for k, v in lines.items()}, "total": round(sum(lines.values()), 2)}
+
+
+def large_rooms(quick: bool) -> list[dict[str, Any]]:
+    from bench.fanout import count_calls
+
+    rows = count_calls((10, 60) if quick else (10, 1000, 10_000))
+    return [row | {"dollarsPerMillionMessages": large_room_dollars(row)} for row in rows]
+
+
 def run(quick: bool = False) -> dict[str, Any]:
+    large = large_rooms(quick)
     sizes = (1, 3) if quick else (1, 10, 100)
     messages = 2 if quick else 10
     rows = []
@@ -200,6 +244,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "on time, not on messages, and Lambda does not bill it",
         },
         "rows": rows,
+        "largeRooms": large,
         "target": {
             "text": "one conditional write, per region one connections query per stream batch, "
             "one post per recipient",
@@ -227,4 +272,13 @@ def table(result: dict[str, Any]) -> list[str]:
                 )
             )
     lines.append(f"expected counts met: {result['target']['met']}")
+    lines.append("large rooms, one region:  conns  queries  SendMessageBatch  invocations  posts  $/M msgs")
+    for row in result["largeRooms"]:
+        calls = row["calls"]
+        lines.append(
+            f"{'':>25}{row['connections']:>6} {calls.get('Query', 0):>8}"
+            f" {calls.get('SendMessageBatch', 0):>17}"
+            f" {1 + row['workerInvocations']:>12} {calls['PostToConnection']:>6}"
+            f" {row['dollarsPerMillionMessages']['total']:>9.2f}"
+        )
     return lines

@@ -29,7 +29,18 @@ def fanout_figure(result: dict[str, Any], path: Path) -> Path:
                 style,
                 label=f"{layer}, concurrency {concurrency}",
             )
+    projected = [r for r in result["rows"] if "projectedSeconds" in r]
+    if projected:
+        ax.plot(
+            [r["connections"] for r in projected],
+            [r["projectedSeconds"] for r in projected],
+            "D",
+            color="green",
+            fillstyle="none",
+            label="handler, a CPU per invocation (projected)",
+        )
     ax.axhline(1.0, color="red", linewidth=0.8, linestyle=":", label="target: 1,000 connections < 1 s")
+    ax.plot([10_000], [2.0], "r_", markersize=14, label="target: 10,000 connections < 2 s")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("connections in the room")

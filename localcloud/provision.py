@@ -1,6 +1,6 @@
-"""Create what CloudFormation would: each region's tables (from template.yaml) in the moto server,
-the stacks' Secrets Manager secrets with their replicas, and the Route 53 hosted zone, health
-checks and latency records of the template's domain part."""
+"""Create what CloudFormation would: each region's tables and queues (from template.yaml) in the
+moto server, the stacks' Secrets Manager secrets with their replicas, and the Route 53 hosted zone,
+health checks and latency records of the template's domain part."""
 
 from __future__ import annotations
 
@@ -89,6 +89,38 @@ def _generated_secret(secretsmanager: Any, spec: dict[str, Any]) -> str:
     if "GenerateStringKey" not in spec:
         return password
     return json.dumps({**json.loads(spec["SecretStringTemplate"]), spec["GenerateStringKey"]: password})
+
+
+@dataclass(frozen=True)
+class QueueEndpoint:
+    url: str  # what Ref gives for a queue
+    arn: str
+
+
+def create_queues(template: Template, endpoint: str, region: str) -> dict[str, QueueEndpoint]:
+    """Every queue of the template in one region, named as CloudFormation would (stack name,
+    logical id), dead-letter queues before the queues that redrive to them; an existing queue is
+    kept (CreateQueue with the same attributes is idempotent)."""
+    sqs = client("sqs", endpoint, region)
+    made: dict[str, QueueEndpoint] = {}
+    for queue in sorted(template.queues.values(), key=lambda q: q.dead_letter_queue is not None):
+        attributes = {
+            "VisibilityTimeout": str(queue.visibility_timeout),
+            "MessageRetentionPeriod": str(queue.retention),
+        }
+        if queue.dead_letter_queue is not None:
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": made[queue.dead_letter_queue].arn,
+                    "maxReceiveCount": queue.max_receive_count,
+                }
+            )
+        url = sqs.create_queue(QueueName=f"{template.stack_name}-{queue.logical_id}", Attributes=attributes)[
+            "QueueUrl"
+        ]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        made[queue.logical_id] = QueueEndpoint(url, arn)
+    return made
 
 
 @dataclass(frozen=True)

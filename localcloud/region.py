@@ -1,6 +1,7 @@
-"""One region of the local stack, in its own process with that region's environment: its tables,
-its Lambda functions, its HTTP API, its WebSocket API (with `@connections`) and the event source
-mapping from its messages stream to the fan-out function, built from template.yaml.
+"""One region of the local stack, in its own process with that region's environment: its tables
+and queues, its Lambda functions, its HTTP API, its WebSocket API (with `@connections`) and the
+event source mappings (from its messages stream to the fan-out function, from the fan-out's page
+queue to its worker), built from template.yaml.
 
 Run by the supervisor: `python -m localcloud.region --region <region> ...`.
 """
@@ -20,6 +21,7 @@ from aiohttp import web
 from localcloud import aws_calls, processes, provision
 from localcloud.event_source_mapping import EventSourceMapping
 from localcloud.http_api import HttpApi
+from localcloud.queues import QueueEventSourceMapping, QueueSource
 from localcloud.runtime import LambdaRuntime, region_environment
 from localcloud.state import StateDir
 from localcloud.streams import StreamSource
@@ -42,6 +44,7 @@ async def serve(args: argparse.Namespace) -> None:
     region, host, aws_endpoint = args.region, args.host, args.aws_endpoint
     template = load()
     tables = provision.create_tables(template, aws_endpoint, region)
+    queues = provision.create_queues(template, aws_endpoint, region)
     apis = template.api_ids(region)
     parameters = {
         **dict(p.split("=", 1) for p in args.parameter_overrides),
@@ -57,7 +60,7 @@ async def serve(args: argparse.Namespace) -> None:
         template,
         region,
         parameters=parameters,
-        refs={"ConnectionsTable": tables["connections"]},
+        refs={"ConnectionsTable": tables["connections"]} | {name: q.url for name, q in queues.items()},
         aws_endpoint=aws_endpoint,
         local_urls={template.websocket_api: f"http://{host}:{ws_port}"},
     )
@@ -95,6 +98,16 @@ async def serve(args: argparse.Namespace) -> None:
         wake=invoked,
         poll_interval=args.poll_interval,
     )
+    sqs = provision.client("sqs", aws_endpoint, region)
+    queue_mappings = [
+        QueueEventSourceMapping(
+            settings,
+            QueueSource(sqs, queues[settings.queue].url, queues[settings.queue].arn, region),
+            runtime.invoke,
+            poll_interval=args.poll_interval,
+        )
+        for settings in template.queue_mappings
+    ]
     ready = {
         "region": region,
         "http": http_socket.getsockname()[1],
@@ -103,10 +116,11 @@ async def serve(args: argparse.Namespace) -> None:
     }
     log.info("ready %s", ready)
     processes.announce_ready(args.ready_fd, ready)
-    polling = asyncio.create_task(mapping.run())
+    polling = [asyncio.create_task(mapping.run()), *(asyncio.create_task(m.run()) for m in queue_mappings)]
     await processes.parent_gone()
     log.warning("the stack supervisor is gone: stopping")
-    polling.cancel()
+    for task in polling:
+        task.cancel()
     os._exit(0)
 
 

@@ -67,6 +67,7 @@ def region_environment(
         "AWS_ENDPOINT_URL_DYNAMODB": aws_endpoint,
         "AWS_ENDPOINT_URL_DYNAMODBSTREAMS": aws_endpoint,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws_endpoint,
+        "AWS_ENDPOINT_URL_SQS": aws_endpoint,
     }
 
 

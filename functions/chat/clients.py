@@ -10,6 +10,7 @@ import boto3
 from botocore.config import Config
 
 from chat.keyring import SecretsManagerKeySource
+from chat.page_queue import SqsPageQueue
 from chat.push import ManagementApiPusher
 from chat.settings import get_settings
 from chat.store import DynamoConnectionStore, DynamoMessageStore, DynamoRateLimiter
@@ -17,6 +18,7 @@ from chat.store import DynamoConnectionStore, DynamoMessageStore, DynamoRateLimi
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
     from chat.oidc import OidcVerifier
 
@@ -33,6 +35,20 @@ def dynamodb() -> DynamoDBClient:
 @functools.cache
 def secretsmanager() -> SecretsManagerClient:
     return boto3.client("secretsmanager", region_name=get_settings().region, config=_RETRIES)
+
+
+@functools.cache
+def sqs() -> SQSClient:
+    return boto3.client("sqs", region_name=get_settings().region, config=_RETRIES)
+
+
+@functools.cache
+def page_queue() -> SqsPageQueue:
+    """The fan-out's page queue (the stream handler and the workers send to it)."""
+    url = get_settings().fanout_page_queue_url
+    if not url:
+        raise RuntimeError("FANOUT_PAGE_QUEUE_URL is not set")
+    return SqsPageQueue(sqs(), url)
 
 
 @functools.cache
@@ -93,6 +109,8 @@ def reset() -> None:
         get_settings,
         dynamodb,
         secretsmanager,
+        sqs,
+        page_queue,
         pusher,
         message_store,
         connection_store,

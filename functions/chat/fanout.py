@@ -1,21 +1,38 @@
-"""Stream fan-out: push every new message, local or replicated, to this region's connections.
+"""Fan-out: push every new message, local or replicated, to this region's connections, with the
+work of any one invocation bounded whatever the room's size.
 
-One connections query per room per batch; posts run concurrently across connections and in
-order per connection; a 410 removes the connection; any other failed post is logged and never
-stops the rest. A record fails (and is retried by the event source mapping) only when its room's
-connections could not be read.
+The stream handler groups its batch by room and reads each room's connections a page at a time.
+A room whose first page is all of it, and whose posts fit what is left of the invocation's inline
+budget (one page's worth, `page_posts`), is posted at once: a small room keeps its one hop. Every
+other room is cut into pages of at most `page_posts` posts (connections times frames) and handed to
+the workers through a queue, so a huge room costs the stream handler a few reads and sends, never
+its posts, and other rooms on the shard wait for at most one page of posts.
+
+Posting: concurrently across connections, in order per connection; a 410 removes the connection;
+any other failed post is logged and never stops the rest. A stream record fails (and is retried
+by the event source mapping) only when its room's connections could not be read or its pages not
+queued. A page fails alone: a worker hands back only the connections whose posts failed, as a
+smaller page, and the queue retries a page that failed everywhere until it redrives it to the DLQ.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chat.model import Message
-from chat.ports import ConnectionStore, Delivery, Pusher, StoreError
+from chat.ports import ConnectionStore, Delivery, PageQueue, Pusher, StoreError
+
+# An SQS message (a page) holds at most 256 KiB. Frames take at most half of it, so that a page's
+# connection ids (under 100 bytes each, at most `page_posts` of them) always fit in the rest.
+MAX_PAGE_BYTES = 256 * 1024
+MAX_FRAMES_BYTES = MAX_PAGE_BYTES // 2
+# After a large room's first page, its connections are read this many at a time: one Query
+# returns up to 1 MB (~25,000 keys-only entries), and fewer round trips queue the pages sooner.
+READ_CONNECTIONS = 10_000
 
 
 @dataclass(frozen=True)
@@ -26,6 +43,37 @@ class StreamRecord:
     message: Message
 
 
+@dataclass(frozen=True)
+class Page:
+    """A worker's unit of work: post these frames, in order, to each of these connections."""
+
+    connections: tuple[str, ...]
+    frames: tuple[bytes, ...]
+
+    @property
+    def posts(self) -> int:
+        return len(self.connections) * len(self.frames)
+
+    def encode(self) -> str:
+        """The queue message's body. Frames are JSON texts and go in as they are (no escaping)."""
+        ids = json.dumps(self.connections, separators=(",", ":"))
+        frames = b",".join(self.frames).decode()
+        return f'{{"connections":{ids},"frames":[{frames}]}}'
+
+    @classmethod
+    def decode(cls, body: str) -> Page:
+        """Raises ValueError unless `body` is a page as `encode` writes it."""
+        try:
+            data = json.loads(body)
+            connections = tuple(data["connections"])
+            frames = tuple(_frame_bytes(frame) for frame in data["frames"])
+        except (ValueError, TypeError, KeyError, RecursionError) as error:
+            raise ValueError(f"not a page: {error}") from error
+        if not all(isinstance(c, str) for c in connections) or not connections or not frames:
+            raise ValueError("not a page: empty, or a connection id that is not a string")
+        return cls(connections, frames)
+
+
 @dataclass
 class FanoutResult:
     failed: list[str] = field(default_factory=list)  # sequence numbers to report to Lambda
@@ -33,17 +81,101 @@ class FanoutResult:
     delivered: int = 0
     gone: int = 0
     failed_posts: int = 0
+    pages_queued: int = 0
     # Errors as values: the handler logs them, so the domain needs no logger (and no SDK).
     unreadable_rooms: list[tuple[str, str]] = field(default_factory=list)  # (room, error)
     kept_gone: list[tuple[str, str]] = field(default_factory=list)  # (connection id, error)
 
 
+@dataclass
+class PageResult:
+    delivered: int = 0
+    gone: int = 0
+    failed_posts: int = 0
+    handed_back: int = 0  # connections whose posts failed, queued again as a smaller page
+    retry: bool = False  # report the page as failed: the queue delivers it again, then to the DLQ
+    requeue_error: str | None = None
+    kept_gone: list[tuple[str, str]] = field(default_factory=list)
+
+
 def message_frame(message: Message, region: str) -> bytes:
-    return json.dumps(
-        {"type": "message", "message": message.to_json(), "deliveredBy": region},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+    return _frame_bytes({"type": "message", "message": message.to_json(), "deliveredBy": region})
+
+
+def _frame_bytes(frame: object) -> bytes:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _frame_chunks(frames: Sequence[bytes], most: int) -> Iterator[tuple[bytes, ...]]:
+    """Consecutive runs of at most `most` frames and MAX_FRAMES_BYTES (one frame is at most
+    ~17 KB: 4,000 characters of text, 4 bytes each at worst, and the envelope)."""
+    chunk: list[bytes] = []
+    size = 0
+    for frame in frames:
+        if chunk and (size + len(frame) + 1 > MAX_FRAMES_BYTES or len(chunk) == most):
+            yield tuple(chunk)
+            chunk, size = [], 0
+        chunk.append(frame)
+        size += len(frame) + 1
+    if chunk:
+        yield tuple(chunk)
+
+
+def plan_pages(
+    connections: Sequence[str], frames: Sequence[bytes], page_posts: int, concurrency: int
+) -> list[Page]:
+    """Pages of at most `page_posts` posts each that together post every frame to every
+    connection. A connection's frames are posted one after another, so a page holds at most
+    `page_posts / concurrency` frames: its posts then keep every thread busy, and a page takes
+    about that many rounds of posts however many messages the batch holds."""
+    pages = []
+    for chunk in _frame_chunks(frames, max(1, page_posts // concurrency)):
+        per_page = max(1, page_posts // len(chunk))
+        for start in range(0, len(connections), per_page):
+            pages.append(Page(tuple(connections[start : start + per_page]), chunk))
+    return pages
+
+
+@dataclass
+class _Posted:
+    delivered: int = 0
+    failed_posts: int = 0
+    gone: int = 0
+    failed_connections: list[str] = field(default_factory=list)
+    kept_gone: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _deliver(pusher: Pusher, connection_id: str, frames: Sequence[bytes]) -> tuple[int, int, bool]:
+    """Post a connection its frames in order: (delivered, failed, gone)."""
+    delivered = failed = 0
+    for frame in frames:
+        outcome = pusher.push(connection_id, frame)
+        if outcome is Delivery.GONE:
+            return delivered, failed, True
+        if outcome is Delivery.DELIVERED:
+            delivered += 1
+        else:
+            failed += 1
+    return delivered, failed, False
+
+
+def _settle(
+    outcomes: Iterator[tuple[int, int, bool]], connection_ids: Sequence[str], connections: ConnectionStore
+) -> _Posted:
+    posted = _Posted()
+    for connection_id, (delivered, failed, gone) in zip(connection_ids, outcomes, strict=True):
+        posted.delivered += delivered
+        posted.failed_posts += failed
+        if failed:
+            posted.failed_connections.append(connection_id)
+        if gone:
+            posted.gone += 1
+            try:
+                connections.delete_connection(connection_id)
+            except StoreError as error:
+                # The item's TTL removes it later; the next post gets another 410 and retries.
+                posted.kept_gone.append((connection_id, str(error)))
+    return posted
 
 
 def fan_out(
@@ -51,52 +183,113 @@ def fan_out(
     *,
     connections: ConnectionStore,
     pusher: Pusher,
+    pages: PageQueue,
     region: str,
     concurrency: int,
+    page_posts: int,
 ) -> FanoutResult:
     result = FanoutResult()
     by_room: dict[str, list[tuple[str, Message]]] = defaultdict(list)
     for record in records:
         by_room[record.message.room].append((record.sequence_number, record.message))
 
-    # Per connection, the frames it must get, in stream order.
-    outbox: dict[str, list[bytes]] = defaultdict(list)
+    outbox: dict[str, list[bytes]] = defaultdict(list)  # per connection, its frames in stream order
+    inline_budget = page_posts
+    large: list[tuple[str, list[str], Sequence[str], str | None, list[bytes]]] = []
     for room, entries in by_room.items():
+        sequences = [sequence for sequence, _ in entries]
+        frames = [message_frame(message, region) for _, message in entries]
         try:
-            recipients = connections.connections_in_room(room)
+            # One more than a page tells whether the room is one page: DynamoDB returns a cursor
+            # whenever a page reaches its limit, even when nothing follows.
+            first, cursor = connections.connections_page(room, after=None, limit=page_posts + 1)
         except StoreError as error:
             result.unreadable_rooms.append((room, str(error)))
-            result.failed.extend(sequence for sequence, _ in entries)
+            result.failed.extend(sequences)
             continue
         result.messages += len(entries)
-        frames = [message_frame(message, region) for _, message in entries]
-        for connection_id in recipients:
-            outbox[connection_id].extend(frames)
+        if cursor is None and len(first) * len(frames) <= inline_budget:
+            inline_budget -= len(first) * len(frames)
+            for connection_id in first:
+                outbox[connection_id].extend(frames)
+        else:
+            if len(first) > page_posts:
+                first, cursor = first[:page_posts], first[page_posts - 1]
+            large.append((room, sequences, first, cursor, frames))
 
-    def deliver(connection_id: str, frames: list[bytes]) -> tuple[int, int, bool]:
-        """Post a connection its frames in order: (delivered, failed, gone)."""
-        delivered = failed = 0
-        for frame in frames:
-            outcome = pusher.push(connection_id, frame)
-            if outcome is Delivery.GONE:
-                return delivered, failed, True
-            if outcome is Delivery.DELIVERED:
-                delivered += 1
-            else:
-                failed += 1
-        return delivered, failed, False
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(outbox)))) as pool:
+        # The small rooms' posts start now; the large rooms are paged and queued meanwhile.
+        inline = pool.map(lambda c: _deliver(pusher, c, outbox[c]), list(outbox))
+        for room, sequences, first, cursor, frames in large:
+            try:
+                result.pages_queued += _queue_room(
+                    room,
+                    first,
+                    cursor,
+                    frames,
+                    connections=connections,
+                    pages=pages,
+                    page_posts=page_posts,
+                    concurrency=concurrency,
+                )
+            except StoreError as error:
+                result.unreadable_rooms.append((room, str(error)))
+                result.failed.extend(sequences)
+        posted = _settle(inline, list(outbox), connections)
+    result.delivered, result.failed_posts, result.gone = posted.delivered, posted.failed_posts, posted.gone
+    result.kept_gone = posted.kept_gone
+    return result
 
-    if outbox:
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(outbox)))) as pool:
-            outcomes = list(zip(outbox, pool.map(deliver, outbox, outbox.values()), strict=True))
-        for connection_id, (delivered, failed, gone) in outcomes:
-            result.delivered += delivered
-            result.failed_posts += failed
-            if gone:
-                result.gone += 1
-                try:
-                    connections.delete_connection(connection_id)
-                except StoreError as error:
-                    # The item's TTL removes it later; the next batch gets another 410 and retries.
-                    result.kept_gone.append((connection_id, str(error)))
+
+def _queue_room(
+    room: str,
+    first: Sequence[str],
+    cursor: str | None,
+    frames: list[bytes],
+    *,
+    connections: ConnectionStore,
+    pages: PageQueue,
+    page_posts: int,
+    concurrency: int,
+) -> int:
+    """Queue a room's pages as its connections are read, so workers start on the first page while
+    the rest is read. Returns the number of pages queued."""
+    queued = 0
+    ids: Sequence[str] = first
+    while True:
+        planned = plan_pages(ids, frames, page_posts, concurrency)
+        pages.send_pages(planned)
+        queued += len(planned)
+        if cursor is None:
+            return queued
+        ids, cursor = connections.connections_page(room, after=cursor, limit=READ_CONNECTIONS)
+
+
+def post_page(
+    page: Page, *, connections: ConnectionStore, pusher: Pusher, pages: PageQueue, concurrency: int
+) -> PageResult:
+    """A worker's page. Connections whose posts failed (after the pusher's own retries) go back to
+    the queue as a smaller page, so a retry never posts again to those that succeeded; a page
+    that failed for every connection is reported failed and left to the queue's redrive."""
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(page.connections)))) as pool:
+        posted = _settle(
+            pool.map(lambda c: _deliver(pusher, c, page.frames), page.connections),
+            page.connections,
+            connections,
+        )
+    result = PageResult(
+        delivered=posted.delivered,
+        gone=posted.gone,
+        failed_posts=posted.failed_posts,
+        kept_gone=posted.kept_gone,
+    )
+    failed = posted.failed_connections
+    if failed and len(failed) == len(page.connections):
+        result.retry = True
+    elif failed:
+        try:
+            pages.send_pages([Page(tuple(failed), page.frames)])
+            result.handed_back = len(failed)
+        except StoreError as error:
+            result.retry, result.requeue_error = True, str(error)
     return result

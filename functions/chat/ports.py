@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from chat.model import Message
 
 if TYPE_CHECKING:
+    from chat.fanout import Page
     from chat.sessions import SigningKeys
 
 
@@ -51,7 +52,12 @@ class ConnectionStore(Protocol):
 
     def delete_connection(self, connection_id: str) -> None: ...
 
-    def connections_in_room(self, room: str) -> Sequence[str]: ...
+    def connections_page(
+        self, room: str, *, after: str | None, limit: int
+    ) -> tuple[Sequence[str], str | None]:
+        """Up to `limit` of a room's connection ids, and the cursor to read on from (None: that
+        was the last page). `after` is the cursor a previous page returned."""
+        ...
 
     def probe(self, region: str, now: int) -> None: ...
 
@@ -89,6 +95,12 @@ class Delivery(Enum):
     DELIVERED = "delivered"
     GONE = "gone"  # 410: the client left; its connection item must go
     FAILED = "failed"  # anything else, after retries: logged, never blocks the batch
+
+
+class PageQueue(Protocol):
+    def send_pages(self, pages: Sequence[Page]) -> None:
+        """Hand pages to the fan-out workers; raises StoreError unless every page was accepted."""
+        ...
 
 
 class Pusher(Protocol):

@@ -21,6 +21,8 @@ class Settings:
     connection_ttl_seconds: int = 7500  # just over API Gateway's 2-hour connection limit
     max_clock_skew_seconds: int = 300
     fanout_concurrency: int = 64
+    fanout_page_posts: int = 1000  # posts per fan-out invocation at most (docs/architecture.md)
+    fanout_page_queue_url: str | None = None  # only the fan-out functions queue pages
     session_secret_id: str | None = None  # the Secrets Manager secret holding the session keys
     session_ttl_seconds: int = 3600
     guest_sign_in: bool = True
@@ -59,6 +61,8 @@ class Settings:
             connection_ttl_seconds=int(env.get("CONNECTION_TTL_SECONDS", cls.connection_ttl_seconds)),
             max_clock_skew_seconds=int(env.get("MAX_CLOCK_SKEW_SECONDS", cls.max_clock_skew_seconds)),
             fanout_concurrency=int(env.get("FANOUT_CONCURRENCY", cls.fanout_concurrency)),
+            fanout_page_posts=int(env.get("FANOUT_PAGE_POSTS", cls.fanout_page_posts)),
+            fanout_page_queue_url=env.get("FANOUT_PAGE_QUEUE_URL") or None,
             session_secret_id=env.get("SESSION_SECRET_ID") or None,
             session_ttl_seconds=int(env.get("SESSION_TTL_SECONDS", cls.session_ttl_seconds)),
             guest_sign_in=env.get("GUEST_SIGN_IN", "true").lower() == "true",

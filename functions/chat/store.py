@@ -195,23 +195,26 @@ class DynamoConnectionStore:
         except (ClientError, BotoCoreError) as error:
             raise _failed("DeleteItem", error) from error
 
-    def connections_in_room(self, room: str) -> Sequence[str]:
-        ids: list[str] = []
+    def connections_page(
+        self, room: str, *, after: str | None, limit: int
+    ) -> tuple[Sequence[str], str | None]:
         query: QueryInputTypeDef = {
             "TableName": self._table,
             "IndexName": ROOM_INDEX,
             "KeyConditionExpression": "room = :room",
             "ExpressionAttributeValues": {":room": {"S": room}},
+            "Limit": limit,
         }
+        if after is not None:
+            # The index's position is its key and the table's: (room, connectionId).
+            query["ExclusiveStartKey"] = {"room": {"S": room}, "connectionId": {"S": after}}
         try:
-            while True:
-                page = self._client.query(**query)
-                ids.extend(item["connectionId"]["S"] for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    return ids
-                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            page = self._client.query(**query)
         except (ClientError, BotoCoreError) as error:
             raise _failed("Query", error) from error
+        ids = [item["connectionId"]["S"] for item in page.get("Items", [])]
+        last = page.get("LastEvaluatedKey")
+        return ids, (last["connectionId"]["S"] if last else None)
 
     def count_connections(self, user_id: str) -> int:
         # Select COUNT on a KEYS_ONLY index: no item crosses the wire, one read unit per 4 KB.

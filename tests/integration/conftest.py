@@ -52,6 +52,13 @@ def tables(aws_endpoint: str, chat_template: template.Template) -> dict[str, dic
 
 
 @pytest.fixture(scope="session")
+def queues(
+    aws_endpoint: str, chat_template: template.Template
+) -> dict[str, dict[str, provision.QueueEndpoint]]:
+    return {region: provision.create_queues(chat_template, aws_endpoint, region) for region in REGIONS}
+
+
+@pytest.fixture(scope="session")
 def session_secret(aws_endpoint: str, chat_template: template.Template) -> str:
     """The secret's value, as CloudFormation's GenerateSecretString makes it."""
     resource = chat_template.raw["Resources"]["SessionSigningKey"]["Properties"]
@@ -132,6 +139,7 @@ def in_region(
     aws_endpoint: str,
     chat_template: template.Template,
     tables: dict[str, dict[str, str]],
+    queues: dict[str, dict[str, provision.QueueEndpoint]],
     session_secret: str,
 ) -> Iterator[Callable[..., None]]:
     """Switch the process to one region's Lambda environment, as that region's functions see it."""
@@ -142,7 +150,8 @@ def in_region(
         env = region_environment(
             chat_template,
             region,
-            refs={"ConnectionsTable": tables[region]["connections"]},
+            refs={"ConnectionsTable": tables[region]["connections"]}
+            | {name: queue.url for name, queue in queues[region].items()},
             aws_endpoint=aws_endpoint,
             local_urls={"WebSocketApi": management_url.removesuffix(f"/{STAGE}")},
         )

@@ -52,7 +52,8 @@ def environment(**parameters: str) -> dict[str, str]:
         TEMPLATE,
         "eu-west-2",
         parameters=parameters,
-        refs={"ConnectionsTable": "connections"},
+        refs={"ConnectionsTable": "connections"}
+        | {name: f"http://127.0.0.1:1/123456789012/{name}" for name in TEMPLATE.queues},
         aws_endpoint="http://127.0.0.1:1",
         local_urls={TEMPLATE.websocket_api: "http://127.0.0.1:2"},
     )

@@ -18,6 +18,7 @@ EXPECTED_HANDLERS = {
     "DefaultRouteFunction": "chat.handlers.ws_default.handler",
     "HttpApiFunction": "chat.handlers.http_api.handler",
     "FanoutFunction": "chat.handlers.fanout.handler",
+    "FanoutWorkerFunction": "chat.handlers.fanout_worker.handler",
     "AuthorizerFunction": "chat.handlers.ws_authorizer.handler",
 }
 
@@ -114,11 +115,13 @@ def test_given_each_function_then_it_logs_to_its_own_group_with_a_retention(
 def test_given_the_fanout_then_it_posts_to_the_apis_own_endpoint_never_the_custom_domain(
     functions: dict[str, dict[str, Any]],
 ) -> None:
-    variables = functions["FanoutFunction"]["Properties"]["Environment"]["Variables"]
-    endpoint = variables["WEBSOCKET_MANAGEMENT_ENDPOINT"]["Fn::Sub"]
-    assert endpoint == "https://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}"
+    posting = {"FanoutFunction", "FanoutWorkerFunction"}  # the stream handler (small rooms) and the worker
+    for name in posting:
+        variables = functions[name]["Properties"]["Environment"]["Variables"]
+        endpoint = variables["WEBSOCKET_MANAGEMENT_ENDPOINT"]["Fn::Sub"]
+        assert endpoint == "https://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}"
     for name, function in functions.items():
-        if name != "FanoutFunction":
+        if name not in posting:
             assert "WEBSOCKET_MANAGEMENT_ENDPOINT" not in function["Properties"].get("Environment", {}).get(
                 "Variables", {}
             ), name

@@ -41,6 +41,20 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("secretsmanager:GetSecretValue", SESSION_SECRET_ARN),
     },
 }
+PAGE_QUEUE = "FanoutPageQueue.Arn"
+# The large rooms' worker: its event source mapping polls with its role; it hands failed connections
+# back to the page queue, removes gone connections and posts to this API's connections.
+EXPECTED_GRANTS["FanoutWorkerFunction"] = {
+    ("sqs:ReceiveMessage", PAGE_QUEUE),
+    ("sqs:DeleteMessage", PAGE_QUEUE),
+    ("sqs:GetQueueAttributes", PAGE_QUEUE),
+    ("sqs:SendMessage", PAGE_QUEUE),
+    ("dynamodb:DeleteItem", "ConnectionsTable"),
+    (
+        "execute-api:ManageConnections",
+        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*",
+    ),
+}
 DATA_AND_MANAGEMENT_PREFIXES = ("dynamodb:", "execute-api:", "sqs:", "secretsmanager:")
 # Actions IAM cannot scope (no resource type): each alone in its statement, on "*" (docs/deploy.md).
 UNSCOPABLE_ACTIONS = {"FanoutFunction": ["dynamodb:ListStreams"]}
@@ -140,6 +154,13 @@ def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_c
     allowed = {"${ConnectionsTable.Arn}/index/room-index", "ConnectionsTable", stream}
     assert {resource for _, resource in dynamodb} <= allowed
     assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {"dynamodb:DeleteItem"}
+
+
+def test_given_the_fanout_then_it_may_send_only_to_its_page_queue_and_its_failure_queue(
+    functions: dict[str, dict[str, Any]],
+) -> None:
+    sqs = {(a, r) for a, r in _grants(functions["FanoutFunction"]) if a.startswith("sqs:")}
+    assert sqs == {("sqs:SendMessage", PAGE_QUEUE), ("sqs:SendMessage", "FanoutFailureQueue.Arn")}
 
 
 def test_given_the_stream_mapping_then_no_broad_managed_policy_is_attached_by_a_sam_event(

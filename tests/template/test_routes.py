@@ -142,8 +142,9 @@ def test_given_an_allowed_origin_then_cors_admits_only_that_origin_and_otherwise
 def test_given_the_stream_when_messages_are_inserted_then_fanout_receives_them_in_safe_batches(
     template: Template,
 ) -> None:
-    (mapping,) = resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
-    properties = mapping["Properties"]
+    properties = resources_of_type(template, "AWS::Lambda::EventSourceMapping")["FanoutStreamMapping"][
+        "Properties"
+    ]
     assert properties["FunctionName"] == {"Ref": "FanoutFunction"}
     assert properties["StartingPosition"] == "LATEST"
     assert properties["BisectBatchOnFunctionError"] is True

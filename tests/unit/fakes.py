@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from chat.fanout import Page
 from chat.model import Message
 from chat.ports import Delivery, StoreError
 from chat.sessions import SigningKeys
@@ -58,11 +59,18 @@ class FakeConnectionStore:
     def delete_connection(self, connection_id: str) -> None:
         self.deleted.append(connection_id)
 
-    def connections_in_room(self, room: str) -> Sequence[str]:
+    def connections_page(
+        self, room: str, *, after: str | None, limit: int
+    ) -> tuple[Sequence[str], str | None]:
+        """Pages in insertion order. As DynamoDB's, the cursor is the page's last position whenever
+        the page reached the limit, even when nothing follows."""
         self.queries.append(room)
         if room in self.unreadable:
             raise StoreError("Query", "ThrottlingException")
-        return list(self.rooms.get(room, []))
+        ids = self.rooms.get(room, [])
+        start = 0 if after is None else ids.index(after) + 1
+        page = ids[start : start + limit]
+        return page, (page[-1] if page and len(page) == limit else None)
 
     def probe(self, region: str, now: int) -> None:
         pass
@@ -81,6 +89,19 @@ class FakePusher:
         if connection_id in self.failing:
             return Delivery.FAILED
         return Delivery.DELIVERED
+
+
+class FakePageQueue:
+    """Keeps the pages sent, in order; refuses them all while `fail` is set."""
+
+    def __init__(self) -> None:
+        self.sent: list[Page] = []
+        self.fail = False
+
+    def send_pages(self, pages: Sequence[Page]) -> None:
+        if self.fail:
+            raise StoreError("SendMessageBatch", "AWS.SimpleQueueService.NonExistentQueue")
+        self.sent.extend(pages)
 
 
 class FakeRateLimiter:

@@ -1,16 +1,21 @@
-"""Fan-out with fakes: one query per room per batch, 410s removed, failures isolated."""
+"""Fan-out with fakes: small rooms posted inline with one query per room per batch, large rooms
+cut into bounded pages for the workers, 410s removed, failures isolated to their page."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from chat import ulid
-from chat.fanout import StreamRecord, fan_out
+from chat.fanout import MAX_PAGE_BYTES, FanoutResult, Page, StreamRecord, fan_out, plan_pages, post_page
 from chat.handlers.fanout import parse_records
-from chat.model import Message
+from chat.model import MAX_TEXT_CHARS, Message
 from chat.store import message_to_item
-from tests.unit.fakes import FakeConnectionStore, FakePusher
+from tests.unit.fakes import FakeConnectionStore, FakePageQueue, FakePusher
 
 NOW = 1_790_000_000_000
 
@@ -40,8 +45,22 @@ def stream_record(seq: int, event: str, image: dict[str, Any] | None) -> dict[st
     return {"eventName": event, "dynamodb": dynamodb}
 
 
-def run(records: list[StreamRecord], connections: FakeConnectionStore, pusher: FakePusher):  # type: ignore[no-untyped-def]
-    return fan_out(records, connections=connections, pusher=pusher, region="us-east-1", concurrency=8)
+def run(
+    records: list[StreamRecord],
+    connections: FakeConnectionStore,
+    pusher: FakePusher,
+    pages: FakePageQueue | None = None,
+    page_posts: int = 1000,
+) -> FanoutResult:
+    return fan_out(
+        records,
+        connections=connections,
+        pusher=pusher,
+        pages=FakePageQueue() if pages is None else pages,
+        region="us-east-1",
+        concurrency=8,
+        page_posts=page_posts,
+    )
 
 
 def test_every_connection_in_the_room_gets_every_message_in_order() -> None:
@@ -109,3 +128,202 @@ def test_a_malformed_image_is_skipped_not_retried_forever() -> None:
         ]
     }
     assert parse_records(event) == [StreamRecord("2", good)]
+
+
+# ---- large rooms: bounded pages, handed to the workers -----------------------------------------
+
+
+def frames_of(pusher_posts: list[tuple[str, bytes]], connection: str) -> list[str]:
+    return [json.loads(data)["message"]["text"] for cid, data in pusher_posts if cid == connection]
+
+
+def test_a_room_larger_than_a_page_goes_to_the_workers_in_pages_of_bounded_posts() -> None:
+    ids = [f"c{i}" for i in range(25)]
+    connections = FakeConnectionStore({"big": ids, "small": ["s1", "s2"]})
+    pusher, pages = FakePusher(), FakePageQueue()
+    result = run(
+        [record(1, "big"), record(2, "small"), record(3, "big")], connections, pusher, pages, page_posts=10
+    )
+    # The small room is posted inline; nothing of the big room is.
+    assert {cid for cid, _ in pusher.posts} == {"s1", "s2"}
+    assert all(page.posts <= 10 for page in pages.sent)
+    for connection in ids:  # in the order the pages were sent: every frame once, in stream order
+        frames = [f for page in pages.sent if connection in page.connections for f in page.frames]
+        assert [json.loads(f)["message"]["text"] for f in frames] == ["m1", "m3"]
+    # 25 connections x 2 frames, 10 posts a page and (at concurrency 8) one frame a page.
+    assert result.pages_queued == len(pages.sent) == 6
+    assert result.failed == []
+
+
+def test_the_inline_budget_is_one_page_of_posts_per_invocation() -> None:
+    rooms = {f"r{n}": [f"r{n}-c{i}" for i in range(4)] for n in range(3)}
+    connections = FakeConnectionStore(rooms)
+    pusher, pages = FakePusher(), FakePageQueue()
+    run([record(n, f"r{n}") for n in range(3)], connections, pusher, pages, page_posts=10)
+    # 4 posts per room: two rooms fit the invocation's 10 posts, the third is queued as a page.
+    assert len(pusher.posts) == 8
+    assert [page.connections for page in pages.sent] == [tuple(rooms["r2"])]
+
+
+def test_a_room_whose_pages_cannot_be_queued_fails_only_its_records() -> None:
+    connections = FakeConnectionStore({"big": [f"c{i}" for i in range(30)], "small": ["s1"]})
+    pages = FakePageQueue()
+    pages.fail = True
+    pusher = FakePusher()
+    result = run([record(1, "big"), record(2, "small")], connections, pusher, pages, page_posts=10)
+    assert result.failed == ["1"]
+    assert [cid for cid, _ in pusher.posts] == ["s1"]
+
+
+def big_message(seq: int, text_size: int) -> Message:
+    return Message(
+        id=ulid.new(NOW + seq),
+        room="r",
+        author="a" * 40,
+        authorId="g_" + "A" * 22,
+        text="\U0001f600" * text_size,  # 4 bytes in UTF-8: the largest frame a text makes
+        sentAt="2026-01-01T00:00:00.000Z",
+        acceptedRegion="eu-west-2",
+        transport="websocket",
+    )
+
+
+@given(
+    connections=st.integers(min_value=0, max_value=1_200),
+    sizes=st.lists(st.sampled_from([1, 100, MAX_TEXT_CHARS]), min_size=1, max_size=100),
+    page_posts=st.sampled_from([7, 100, 1000]),
+    concurrency=st.sampled_from([1, 8, 64]),
+)
+def test_pages_post_every_frame_to_every_connection_once_in_order_within_the_bounds(
+    connections: int, sizes: list[int], page_posts: int, concurrency: int
+) -> None:
+    from chat.fanout import message_frame
+
+    ids = [f"{i:012d}ABCD=" for i in range(connections)]  # API Gateway's ids are 16 characters
+    frames = [message_frame(big_message(n, size), "us-east-1") for n, size in enumerate(sizes)]
+    pages = plan_pages(ids, frames, page_posts, concurrency)
+    posted: dict[str, list[bytes]] = {}
+    for page in pages:
+        assert page.posts <= page_posts
+        assert len(page.frames) <= max(1, page_posts // concurrency)
+        assert len(page.encode().encode()) <= MAX_PAGE_BYTES
+        for connection_id in page.connections:
+            posted.setdefault(connection_id, []).extend(page.frames)
+    # Pages in the order sent give each connection every frame once, in stream order.
+    assert posted == {connection_id: frames for connection_id in ids}
+
+
+def test_a_page_survives_the_queue_unchanged() -> None:
+    from chat.fanout import message_frame
+
+    page = Page(
+        ("a=", "b="), (message_frame(big_message(1, 3), "eu-west-2"), message_frame(message(2, "r"), "x"))
+    )
+    assert Page.decode(page.encode()) == page
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "[]",
+        '{"connections": ["a"]}',
+        '{"connections": [], "frames": [{}]}',
+        '{"connections": [1], "frames": [{}]}',
+        "[" * 100_000,
+    ],
+)
+def test_a_body_that_is_not_a_page_is_refused(body: str) -> None:
+    with pytest.raises(ValueError, match="not a page"):
+        Page.decode(body)
+
+
+def test_a_page_retry_goes_only_to_the_connections_whose_posts_failed() -> None:
+    frames = (b'{"n":1}', b'{"n":2}')
+    page = Page(("ok1", "bad", "gone", "ok2"), frames)
+    pusher, pages, connections = (
+        FakePusher(gone={"gone"}, failing={"bad"}),
+        FakePageQueue(),
+        FakeConnectionStore(),
+    )
+    result = post_page(page, connections=connections, pusher=pusher, pages=pages, concurrency=4)
+    assert pages.sent == [Page(("bad",), frames)]  # the smaller page: no re-post to ok1 or ok2
+    assert result.retry is False
+    assert result.handed_back == 1
+    assert result.delivered == 4
+    assert result.gone == 1
+    assert connections.deleted == ["gone"]
+
+    # The queue delivers the smaller page to a worker; this time its post goes through.
+    pusher = FakePusher()
+    result = post_page(
+        pages.sent[0], connections=connections, pusher=pusher, pages=FakePageQueue(), concurrency=4
+    )
+    assert [cid for cid, _ in pusher.posts] == ["bad", "bad"]
+    assert result.retry is False
+    assert result.delivered == 2
+
+
+def test_a_page_that_failed_everywhere_is_left_to_the_queue_to_deliver_again() -> None:
+    page = Page(("a", "b"), (b"{}",))
+    pages = FakePageQueue()
+    result = post_page(
+        page,
+        connections=FakeConnectionStore(),
+        pusher=FakePusher(failing={"a", "b"}),
+        pages=pages,
+        concurrency=2,
+    )
+    assert result.retry is True
+    assert pages.sent == []
+
+
+def test_a_page_whose_failed_connections_cannot_be_queued_is_retried_whole() -> None:
+    pages = FakePageQueue()
+    pages.fail = True
+    result = post_page(
+        Page(("a", "b"), (b"{}",)),
+        connections=FakeConnectionStore(),
+        pusher=FakePusher(failing={"a"}),
+        pages=pages,
+        concurrency=2,
+    )
+    assert result.retry is True
+    assert result.requeue_error is not None
+
+
+def test_a_room_of_exactly_one_page_is_posted_inline() -> None:
+    # DynamoDB returns a cursor when a page reaches its limit even if nothing follows.
+    ids = [f"c{i}" for i in range(10)]
+    pusher, pages = FakePusher(), FakePageQueue()
+    run([record(1, "r")], FakeConnectionStore({"r": ids}), pusher, pages, page_posts=10)
+    assert sorted(cid for cid, _ in pusher.posts) == sorted(ids)
+    assert pages.sent == []
+
+
+def test_a_page_takes_about_posts_over_concurrency_rounds_even_with_many_frames() -> None:
+    # Frames go to one connection one after another: a page of 10 connections x 100 frames would
+    # keep 10 of 64 threads busy for 100 posts in a row. Pages keep each chain to posts/concurrency.
+    ids = [f"c{i}" for i in range(2000)]
+    pages = FakePageQueue()
+    fan_out(
+        [record(n, "big") for n in range(100)],
+        connections=FakeConnectionStore({"big": ids}),
+        pusher=FakePusher(),
+        pages=pages,
+        region="us-east-1",
+        concurrency=64,
+        page_posts=1000,
+    )
+    assert all(len(page.frames) <= 1000 // 64 for page in pages.sent)
+    assert all(page.posts <= 1000 for page in pages.sent)
+    assert sum(page.posts for page in pages.sent) == 2000 * 100
+
+
+def test_a_huge_room_costs_the_stream_handler_a_few_reads() -> None:
+    # The first read (a page and one more) decides; the rest is read in reads of up to 10,000.
+    connections = FakeConnectionStore({"huge": [f"c{i}" for i in range(25_000)]})
+    pages = FakePageQueue()
+    run([record(1, "huge")], connections, FakePusher(), pages, page_posts=1000)
+    assert connections.queries == ["huge"] * 4  # 1,000, then 10,000, 10,000 and 4,000
+    assert sorted(c for page in pages.sent for c in page.connections) == sorted(connections.rooms["huge"])

@@ -1,4 +1,5 @@
-"""DynamoDB stream → WebSocket fan-out, with partial batch failures (ReportBatchItemFailures)."""
+"""DynamoDB stream → WebSocket fan-out (small rooms posted here, large rooms' pages queued for
+fanout_worker), with partial batch failures (ReportBatchItemFailures)."""
 
 from __future__ import annotations
 
@@ -35,15 +36,18 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         parse_records(event),
         connections=clients.connection_store(),
         pusher=clients.pusher(),
+        pages=clients.page_queue(),
         region=settings.region,
         concurrency=settings.fanout_concurrency,
+        page_posts=settings.fanout_page_posts,
     )
     count("MessagesFannedOut", result.messages)
     count("Deliveries", result.delivered)
     count("StaleConnectionsRemoved", result.gone)
     count("FailedDeliveries", result.failed_posts)
+    count("FanoutPagesQueued", result.pages_queued)
     for room, error in result.unreadable_rooms:
-        logger.warning("cannot read the room's connections", room=room, error=error)
+        logger.warning("cannot read the room's connections or queue its pages", room=room, error=error)
     for connection_id, error in result.kept_gone:
         logger.warning("cannot remove a gone connection", connection_id=connection_id, error=error)
     logger.info(
@@ -52,5 +56,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         failed=len(result.failed),
         delivered=result.delivered,
         gone=result.gone,
+        pages_queued=result.pages_queued,
     )
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in result.failed]}
