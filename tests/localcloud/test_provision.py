@@ -4,7 +4,9 @@ makes it, and the functions' environment with the stack's parameters."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -28,9 +30,11 @@ def aws_endpoint() -> Iterator[str]:
 
 
 def test_the_session_key_is_generated_once_and_readable_by_name_in_every_region(aws_endpoint: str) -> None:
-    names = provision.create_secrets(TEMPLATE, aws_endpoint)
+    # moto's servers in one process share their state: a stack name of its own keeps this secret apart.
+    stack = replace(TEMPLATE, stack_name=f"provision-{uuid.uuid4().hex[:8]}")
+    names = provision.create_secrets(stack, aws_endpoint)
     secret = TEMPLATE.raw["Resources"]["SessionSigningKey"]["Properties"]
-    assert names == {"SessionSigningKey": TEMPLATE.context(TEMPLATE.regions[0]).resolve(secret["Name"])}
+    assert names == {"SessionSigningKey": stack.context(TEMPLATE.regions[0]).resolve(secret["Name"])}
     values = {
         region: provision.client("secretsmanager", aws_endpoint, region).get_secret_value(
             SecretId=names["SessionSigningKey"]
