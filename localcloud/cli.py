@@ -149,7 +149,8 @@ def banner(info: dict[str, Any], state: StateDir) -> str:
         f"  chat page        {info['frontDoorUrl']}/",
         f"  front door       {info['frontDoorUrl']}  (HTTP API and WebSocket, routed like Route 53)",
         f"  routing status   {info['statusUrl']}",
-        f"  AWS endpoint     {info['awsEndpointUrl']}  (moto: DynamoDB, Streams, SQS, Secrets Manager, Route 53)",
+        f"  AWS endpoint     {info['awsEndpointUrl']}"
+        "  (moto: DynamoDB, Streams, SQS, Secrets Manager, Route 53)",
     ]
     for region, endpoints in info["regions"].items():
         lines.append(f"  {region:<16} {endpoints['httpUrl']}  {endpoints['websocketUrl']}")
