@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.credentials import Credentials
 
+from chat import ulid
+from chat.model import iso_time
+from chat.ports import Delivery
+from chat.push import ManagementApiPusher
+from chat.store import USER_INDEX
+from localcloud import provision
+from localcloud.template import load
 from tests.browser.pages import NEAR_LONDON, NEAR_NEW_YORK, ChatPage, StackControl, assert_each_once
 
 pytestmark = pytest.mark.browser
@@ -435,3 +446,68 @@ def test_a_session_near_its_end_is_renewed_for_the_same_user(open_page: OpenPage
     ada.send("after the renewal")
     ada.wait_delivered(["after the renewal"])
     assert ada.by_text()["after the renewal"]["mine"]
+
+
+def test_frames_from_pages_that_arrive_out_of_order_and_twice_are_shown_in_id_order_once(
+    open_page: OpenPage, stack: dict[str, Any], room: str
+) -> None:
+    # given a reader whose region fans a large room out in pages: each page's worker posts the
+    # batch's frames to its connections, so one connection can get later messages first, and a
+    # retried page sends some again
+    reader = open_page("Bea", NEAR_NEW_YORK)
+    reader.wait_connected(NEAR_NEW_YORK)
+    connection_id = _connection_of(stack, NEAR_NEW_YORK, reader.user_id)
+    base = int(time.time() * 1000)
+    frames = [
+        {
+            "type": "message",
+            "message": {
+                "id": ulid.new(base + index),
+                "room": room,
+                "author": "Cy",
+                "authorId": "g_" + "C" * 26,
+                "text": f"paged {index}",
+                "sentAt": iso_time(base + index),
+                "acceptedRegion": NEAR_LONDON,
+                "transport": "websocket",
+            },
+            "deliveredBy": NEAR_NEW_YORK,
+        }
+        for index in range(6)
+    ]
+
+    # when the workers' posts reach it newest first, and a retried page posts half of them again
+    pusher = ManagementApiPusher(
+        stack["regions"][NEAR_NEW_YORK]["managementUrl"],
+        region=NEAR_NEW_YORK,
+        credentials=Credentials("local", "local"),
+        pool_size=1,
+    )
+    for frame in [*reversed(frames), *frames[::2]]:
+        assert pusher.push(connection_id, json.dumps(frame).encode()) is Delivery.DELIVERED
+
+    # then the page shows each message once, in id order, whatever order they came in
+    texts = [frame["message"]["text"] for frame in frames]
+    reader.wait_delivered(texts)
+    assert_each_once(reader, texts)
+    assert [row["text"] for row in reader.messages() if row["text"] in texts] == texts
+
+
+def _connection_of(stack: dict[str, Any], region: str, user_id: str) -> str:
+    """The page's connection id, read from its region's connections table by the user's index."""
+    dynamodb = boto3.client(
+        "dynamodb",
+        endpoint_url=stack["awsEndpointUrl"],
+        region_name=region,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    table = provision.table_names(load())[provision.CONNECTIONS]
+    items = dynamodb.query(
+        TableName=table,
+        IndexName=USER_INDEX,
+        KeyConditionExpression="userId = :user",
+        ExpressionAttributeValues={":user": {"S": user_id}},
+    )["Items"]
+    (item,) = items
+    return str(item["connectionId"]["S"])
