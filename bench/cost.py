@@ -127,6 +127,10 @@ def _check(per_message: dict[str, dict[str, float]], per_region: int) -> dict[st
     checks = {
         "oneConditionalWrite": get(SENDER_REGION, "dynamodb.PutItem") == 1
         and all(get(r, "dynamodb.PutItem") == 0 for r in REGIONS if r != SENDER_REGION),
+        # The per-user rate limiter (docs/architecture.md): one conditional UpdateItem on the sender's
+        # item in its region's connections table, never replicated.
+        "oneLimiterWrite": get(SENDER_REGION, "dynamodb.UpdateItem") == 1
+        and all(get(r, "dynamodb.UpdateItem") == 0 for r in REGIONS if r != SENDER_REGION),
         "oneQueryPerRegionPerBatch": all(get(r, "dynamodb.Query") == 1 for r in REGIONS),
         "onePostPerRecipient": all(get(r, POST) == per_region for r in REGIONS),
         "noScan": all(get(r, "dynamodb.Scan") == 0 for r in REGIONS),
@@ -149,6 +153,7 @@ def dollars(per_message: dict[str, dict[str, float]], per_region: int) -> dict[s
     write per replica)."""
     p = PRICES
     writes = sum(c.get("dynamodb.PutItem", 0) for c in per_message.values())
+    limiter_writes = sum(c.get("dynamodb.UpdateItem", 0) for c in per_message.values())
     queries = {r: c.get("dynamodb.Query", 0) for r, c in per_message.items()}
     posts = sum(c.get("apigatewaymanagementapi.PostToConnection", 0) for c in per_message.values())
     fanouts = sum(queries.values())
@@ -157,6 +162,7 @@ def dollars(per_message: dict[str, dict[str, float]], per_region: int) -> dict[s
         "lambdaRequests": (1 + fanouts) * p["lambdaRequestPerMillion"],
         "lambdaCompute": (SEND_GB_SECONDS + fanouts * FANOUT_GB_SECONDS) * p["lambdaGbSecondArm64"] * 1e6,
         "dynamodbWrites": writes * len(REGIONS) * p["dynamodbWriteRequestUnitPerMillion"],
+        "dynamodbLimiterWrites": limiter_writes * p["dynamodbWriteRequestUnitPerMillion"],  # regional
         "dynamodbRoomQueries": sum(q * _query_rru(per_region) for q in queries.values())
         * p["dynamodbReadRequestUnitPerMillion"],
     }
@@ -255,14 +261,16 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def table(result: dict[str, Any]) -> list[str]:
     lines = [
-        "conns/region  region      PutItem  Query  Posts  GetRecords  $/M msgs  (scan: this room / 10k conns)"
+        "conns/region  region      PutItem  UpdateItem  Query  Posts  GetRecords  $/M msgs"
+        "  (scan: this room / 10k conns)"
     ]
     for row in result["rows"]:
         money = row["dollarsPerMillionMessages"]
         for region, calls in row["perMessage"].items():
             lines.append(
                 f"{row['connectionsPerRegion']:>12}  {region:<10} {calls.get('dynamodb.PutItem', 0):>8.2f}"
-                f" {calls.get('dynamodb.Query', 0):>6.2f} {calls.get(POST, 0):>6.1f}"
+                f" {calls.get('dynamodb.UpdateItem', 0):>11.2f} {calls.get('dynamodb.Query', 0):>6.2f}"
+                f" {calls.get(POST, 0):>6.1f}"
                 f" {calls.get('dynamodbstreams.GetRecords', 0):>11.1f}"
                 + (
                     f"  {money['total']:>8.2f}  ({money['scanInstead'][0]['total']:.2f}"
