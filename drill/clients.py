@@ -62,6 +62,7 @@ class SyntheticClient:
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _token: str = ""
     _framed: asyncio.Event = field(default_factory=asyncio.Event)  # a frame arrived
+    _why_closed: str = ""  # set when we close the connection ourselves
 
     # ------------------------------------------------------------------ receiving
     def _show(self, message: dict[str, Any], via: str, region: str) -> None:
@@ -149,9 +150,8 @@ class SyntheticClient:
                     heartbeat.cancel()
             if not stop.is_set() and down_since is None:
                 down_since = time.time()
-                silent = heartbeat is not None and heartbeat.done() and not heartbeat.cancelled()
-                self.outages.append(Outage(down_since, reason="no pong" if silent else "connection closed"))
-            heartbeat = None
+                self.outages.append(Outage(down_since, reason=self._why_closed or "connection closed"))
+            heartbeat, self._why_closed = None, ""
 
     async def _heartbeat(self, socket: Any, quiet: float) -> None:
         """Ping after `quiet` s (±10%) without a frame; no frame within `pong_timeout`: close."""
@@ -166,6 +166,7 @@ class SyntheticClient:
             try:
                 await asyncio.wait_for(self._framed.wait(), self.pong_timeout)
             except TimeoutError:
+                self._why_closed = "no pong"
                 await socket.close()  # the read loop ends: reconnect elsewhere, catch up
                 return
 
@@ -191,7 +192,10 @@ class SyntheticClient:
         if not self._token:
             self._token = await self._sign_in(session)
         query = urllib.parse.urlencode({"room": self.room, "token": self._token})
-        candidates = [(None, self.ws_url, self.http_url)] + [
+        # After a silent connection (no pong), as the page: the routed name may well still answer
+        # from that region (its API Gateway is up), so go straight to another region's endpoint.
+        silent = bool(self.outages) and self.outages[-1].end is None and self.outages[-1].reason == "no pong"
+        candidates = ([] if silent and self.region else [(None, self.ws_url, self.http_url)]) + [
             (region, ws_url, http_url)
             for region, (ws_url, http_url) in self.direct.items()
             if region != self.region

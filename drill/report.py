@@ -225,6 +225,11 @@ def _idle_line(idle: dict[str, Any]) -> str:
     if not idle["clients"]:
         return "  idle clients              none"
     noticed, back = idle["noticed_seconds"], idle["back_seconds"]
+    if noticed["p50"] is None:
+        return (
+            f"  idle clients              {idle['clients']}: none lost its connection "
+            "(their regions kept serving them)"
+        )
     return (
         f"  idle clients              {idle['clients']} (heartbeat {idle['heartbeat_seconds']} s): "
         f"noticed p50 {noticed['p50']} s, p99 {noticed['p99']} s; back p50 {back['p50']} s, "
