@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many
-from bench.common import FUNCTIONS, REGIONS, local_stack
+from bench.common import FUNCTIONS, REGIONS, TEMPLATE, local_stack
 
 if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
@@ -238,9 +238,12 @@ def table(result: dict[str, Any]) -> list[str]:
 # often each happens; the prices are PRICES (docs/deploy.md's).
 MESSAGE = "apigateway.WebSocketMessage"
 MONTH_MINUTES = 30 * 24 * 60
-HEARTBEAT_SECONDS = 140.0  # the chat page's (frontend/connection.js): a ping after 140 s ± 10% of silence
+HEARTBEAT_SECONDS = 150.0  # the chat page's (frontend/connection.js): a ping after 150 s ± 10% of silence
 BEFORE_HEARTBEAT_SECONDS = 15.0  # before issue 17: a ping after 15 s, answered by the `$default` function
 CONNECTION_LIFETIME_MINUTES = 120  # API Gateway closes every connection after 2 hours; the page reconnects
+# The page renews its session 5 minutes before it ends (frontend/session.js); sessions last the
+# template's SessionTtlSeconds.
+RENEWAL_EVERY_MINUTES = TEMPLATE.context("").parameter("SessionTtlSeconds") / 60 - 5
 IDLE_TARGET_DOLLARS = 0.05
 IDLE_PRICES = {
     "websocketConnectionMinutePerMillion": 0.25,
@@ -286,6 +289,9 @@ async def count_idle(info: dict[str, Any], beats: int) -> dict[str, Any]:
         async with http.get(f"{region['httpUrl']}/rooms/{room}/messages", headers=headers) as response:
             await response.read()
         connect = await _quiet_counts(url)
+        async with http.post(f"{region['httpUrl']}/session", json={}, headers=headers) as response:
+            await response.read()  # a renewal: the same user, a new token
+        renewal = await _quiet_counts(url)
 
         async def beat(frame: dict[str, str]) -> dict[str, float]:
             for _ in range(beats):
@@ -302,9 +308,10 @@ async def count_idle(info: dict[str, Any], beats: int) -> dict[str, Any]:
         "perHeartbeat": dict(sorted(now.items())),
         "perHeartbeatBefore": dict(sorted(before.items())),
         "perReconnect": dict(sorted(reconnect.items())),
+        "perRenewal": dict(sorted(renewal.items())),
         "month": {
-            "now": idle_month(now, reconnect, HEARTBEAT_SECONDS),
-            "before": idle_month(before, reconnect, BEFORE_HEARTBEAT_SECONDS),
+            "now": idle_month(now, reconnect, renewal, HEARTBEAT_SECONDS),
+            "before": idle_month(before, reconnect, renewal, BEFORE_HEARTBEAT_SECONDS),
         },
     }
 
@@ -326,33 +333,44 @@ def _dollars(calls: Mapping[str, float]) -> dict[str, float]:
 
 
 def idle_month(
-    per_beat: Mapping[str, float], per_reconnect: Mapping[str, float], heartbeat_seconds: float
+    per_beat: Mapping[str, float],
+    per_reconnect: Mapping[str, float],
+    per_renewal: Mapping[str, float],
+    heartbeat_seconds: float,
 ) -> dict[str, Any]:
     beats = MONTH_MINUTES * 60 / heartbeat_seconds
     reconnects = MONTH_MINUTES / CONNECTION_LIFETIME_MINUTES
+    renewals = MONTH_MINUTES / RENEWAL_EVERY_MINUTES
     minutes = MONTH_MINUTES * IDLE_PRICES["websocketConnectionMinutePerMillion"] / 1e6
     heartbeat = {k: v * beats for k, v in _dollars(per_beat).items()}
     reconnect = {k: v * reconnects for k, v in _dollars(per_reconnect).items()}
+    renewal = {k: v * renewals for k, v in _dollars(per_renewal).items()}
     # GetRecords is the event source mapping's polling: free (docs/deploy.md), and not idle's doing.
     priced = {MESSAGE, *DYNAMODB_WRITES, *DYNAMODB_READS, "dynamodbstreams.GetRecords"}
     unpriced = sorted(
-        op for op in {*per_beat, *per_reconnect} if op not in priced and not op.startswith("lambda.Invoke:")
+        op
+        for op in {*per_beat, *per_reconnect, *per_renewal}
+        if op not in priced and not op.startswith("lambda.Invoke:")
     )
-    total = minutes + sum(heartbeat.values()) + sum(reconnect.values())
+    total = minutes + sum(heartbeat.values()) + sum(reconnect.values()) + sum(renewal.values())
     return {
         "heartbeatSeconds": heartbeat_seconds,
         "heartbeatsPerMonth": round(beats),
         "reconnectsPerMonth": round(reconnects),
+        "renewalsPerMonth": round(renewals),
         "messagesPerMonth": round(
             beats * per_beat.get(MESSAGE, 0) + reconnects * per_reconnect.get(MESSAGE, 0)
         ),
         "invocationsPerMonth": round(
-            beats * _invocations(per_beat) + reconnects * _invocations(per_reconnect)
+            beats * _invocations(per_beat)
+            + reconnects * _invocations(per_reconnect)
+            + renewals * _invocations(per_renewal)
         ),
         "dollars": {
             "connectionMinutes": round(minutes, 4),
             "heartbeats": round(sum(heartbeat.values()), 4),
             "reconnects": round(sum(reconnect.values()), 4),
+            "sessionRenewals": round(sum(renewal.values()), 4),
             "total": round(total, 4),
         },
         "unpriced": unpriced,  # counted calls docs/deploy.md has no price for (see docs/performance.md)
@@ -372,6 +390,7 @@ def run_idle(quick: bool = False) -> dict[str, Any]:
         "assumptions": {
             "monthMinutes": MONTH_MINUTES,
             "connectionLifetimeMinutes": CONNECTION_LIFETIME_MINUTES,
+            "sessionRenewalEveryMinutes": RENEWAL_EVERY_MINUTES,
             "handlerGbSecondsPerInvocation": SEND_GB_SECONDS,
             "dynamodbReads": "1 RRU each (strongly consistent, under 4 KB)",
             "httpRequests": "one per invocation of HttpApiFunction (every HTTP route integrates it)",
@@ -386,7 +405,8 @@ def run_idle(quick: bool = False) -> dict[str, Any]:
 
 def idle_table(result: dict[str, Any]) -> list[str]:
     lines = [
-        "idle connection-month  heartbeat  msgs/beat  invocations/beat  minutes    beats  reconnects   total"
+        "idle connection-month  heartbeat  msgs/beat  invocations/beat  minutes    beats  reconnects"
+        "  renewals   total"
     ]
     for name, per_beat in (("before", result["perHeartbeatBefore"]), ("now", result["perHeartbeat"])):
         month = result["month"][name]
@@ -395,7 +415,7 @@ def idle_table(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"{name:<21} {month['heartbeatSeconds']:>8.0f} s {per_beat.get(MESSAGE, 0):>9.1f}"
             f" {invocations:>17.1f}  ${money['connectionMinutes']:.4f}  ${money['heartbeats']:.4f}"
-            f"  ${money['reconnects']:.4f}  ${money['total']:.4f}"
+            f"  ${money['reconnects']:.4f}   ${money['sessionRenewals']:.4f}  ${money['total']:.4f}"
         )
     lines.append(f"target met (<= ${IDLE_TARGET_DOLLARS}, 0 invocations per heartbeat): {_idle_met(result)}")
     return lines

@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--heartbeat",
         type=float,
-        default=140.0,
+        default=150.0,
         help="the idle clients' heartbeat: seconds of silence (±10%%) before a ping, as the chat page",
     )
     parser.add_argument(

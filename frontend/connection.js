@@ -19,7 +19,7 @@ import { probeHealth } from "./api.js";
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 5000;
 const CONNECT_TIMEOUT_MS = 4000;
-const HEARTBEAT_MS = 140000;
+const HEARTBEAT_MS = 150000;
 const HEARTBEAT_JITTER = 0.1;
 const PONG_TIMEOUT_MS = 10000;
 const DELIBERATE = 4000; // our own close code: a restart we asked for, not a failure

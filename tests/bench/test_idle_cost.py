@@ -23,8 +23,10 @@ def test_a_heartbeat_is_two_messages_and_no_invocation_and_the_idle_month_is_pri
     for function in ("AuthorizerFunction", "ConnectFunction", "DisconnectFunction", "HttpApiFunction"):
         assert reconnect[f"lambda.Invoke:{function}"] == 1, function
     now, before = result["month"]["now"], result["month"]["before"]
-    assert now["heartbeatSeconds"] == 140
-    assert now["invocationsPerMonth"] == 4 * now["reconnectsPerMonth"]  # reconnects only
+    assert now["heartbeatSeconds"] == 150
+    assert result["perRenewal"] == {"lambda.Invoke:HttpApiFunction": 1}  # POST /session, no AWS call
+    # invocations: the reconnects' and the session renewals' only
+    assert now["invocationsPerMonth"] == 4 * now["reconnectsPerMonth"] + now["renewalsPerMonth"]
     assert now["dollars"]["connectionMinutes"] == before["dollars"]["connectionMinutes"] == 0.0108
     assert now["dollars"]["total"] <= 0.05 < before["dollars"]["total"]
     assert now["unpriced"] == []
