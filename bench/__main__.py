@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {
     "fanout": (fanout.run, fanout.table),
     "coldstart": (coldstart.run, coldstart.table),
     "cost": (cost.run, cost.table),
+    "idle": (cost.run_idle, cost.idle_table),
     "capacity": (capacity.run, capacity.table),
 }
 FIGURES = {"fanout": plots.fanout_figure, "latency": plots.latency_figure}

@@ -44,6 +44,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=6, help="synthetic clients, spread over both regions")
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second per client")
     parser.add_argument(
+        "--idle-clients",
+        type=int,
+        default=4,
+        help="clients that send nothing but the page's heartbeat, spread over both regions: the "
+        "report says how long each took to notice the outage and to be back, caught up",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=float,
+        default=150.0,
+        help="the idle clients' heartbeat: seconds of silence (±10%%) before a ping, as the chat page",
+    )
+    parser.add_argument(
         "--probe-interval", type=float, default=0.5, help="seconds between health/routing probes"
     )
     parser.add_argument(
@@ -78,8 +91,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.rate <= 0 or args.hold <= 0:
-        parser.error("--clients must be at least 1; --rate and --hold must be positive")
+    if args.clients < 1 or args.rate <= 0 or args.hold <= 0 or args.heartbeat <= 0 or args.idle_clients < 0:
+        parser.error(
+            "--clients must be at least 1, --idle-clients at least 0; --rate, --hold and --heartbeat "
+            "must be positive"
+        )
     return args
 
 
@@ -179,18 +195,30 @@ class Drill:
     async def run(self) -> dict[str, Any]:
         args = self.args
         room = f"drill-{int(self.started)}"
+        locations = list(self.target.locations().values())
         clients = [
             SyntheticClient(
                 name=f"client-{i + 1}",
-                location=location,
+                location=locations[i % 2],
                 room=room,
-                ws_url=self.target.websocket_url(location),
-                http_url=self.target.http_url(location),
+                ws_url=self.target.websocket_url(locations[i % 2]),
+                http_url=self.target.http_url(locations[i % 2]),
                 rate=args.rate,
                 direct=self.target.direct_endpoints(),
             )
             for i in range(args.clients)
-            for location in [list(self.target.locations().values())[i % 2]]
+        ] + [
+            SyntheticClient(
+                name=f"idle-{i + 1}",
+                location=locations[i % 2],
+                room=room,
+                ws_url=self.target.websocket_url(locations[i % 2]),
+                http_url=self.target.http_url(locations[i % 2]),
+                rate=0.0,
+                direct=self.target.direct_endpoints(),
+                heartbeat=args.heartbeat,
+            )
+            for i in range(args.idle_clients)
         ]
         stop_sending, stop = asyncio.Event(), asyncio.Event()
         phase = {"name": "warmup"}
@@ -198,7 +226,7 @@ class Drill:
         recovery_wait = max(30.0, args.hold * 2)
         async with aiohttp.ClientSession() as session:
             tasks = [asyncio.create_task(c.run(stop, session)) for c in clients]
-            senders = [asyncio.create_task(c.send_steadily(stop_sending)) for c in clients]
+            senders = [asyncio.create_task(c.send_steadily(stop_sending)) for c in clients if c.rate > 0]
             watcher = asyncio.create_task(self.watch(stop, clients, phase))
             try:
                 await asyncio.sleep(args.warmup)
@@ -239,6 +267,8 @@ class Drill:
                 "hold_seconds": args.hold,
                 "clients": args.clients,
                 "rate_per_client": args.rate,
+                "idle_clients": args.idle_clients,
+                "heartbeat_seconds": args.heartbeat,
                 "probe_interval_seconds": args.probe_interval,
                 "settle_seconds": args.settle,
             },

@@ -2,7 +2,11 @@
 WebSocket, and behaves as the browser client does through a failover: one id per message kept
 across retries, an outbox resent after a reconnect, reconnects with backoff and jitter, history
 catch-up after a gap, de-duplication by id. Each signs in as a guest (`POST /session`) like
-everyone else, connects with `?room&token` and reads history with `Authorization: Bearer`."""
+everyone else, connects with `?room&token` and reads history with `Authorization: Bearer`.
+
+An idle client (`heartbeat` set, rate 0) sends nothing but the page's heartbeat: `{"action":
+"ping"}` after `heartbeat` seconds (±10%) of silence; no frame within `pong_timeout` means its
+connection is dead, and it reconnects (away from that region) and catches up, as the page does."""
 
 from __future__ import annotations
 
@@ -38,8 +42,10 @@ class SyntheticClient:
     room: str
     ws_url: str
     http_url: str
-    rate: float  # messages per second
+    rate: float  # messages per second (0: idle)
     direct: dict[str, tuple[str, str]] = field(default_factory=dict)  # region -> its own (ws, http) URLs
+    heartbeat: float | None = None  # seconds of silence before a ping, as the page (idle clients)
+    pong_timeout: float = 10.0
     sent: dict[str, float] = field(default_factory=dict)  # id -> first send time
     acked: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (time, acceptedRegion)
     rejected: dict[str, str] = field(default_factory=dict)
@@ -55,6 +61,8 @@ class SyntheticClient:
     _last_send: dict[str, float] = field(default_factory=dict)
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _token: str = ""
+    _framed: asyncio.Event = field(default_factory=asyncio.Event)  # a frame arrived
+    _why_closed: str = ""  # set when we close the connection ourselves
 
     # ------------------------------------------------------------------ receiving
     def _show(self, message: dict[str, Any], via: str, region: str) -> None:
@@ -69,7 +77,8 @@ class SyntheticClient:
         self.shown.append(message["id"])
 
     def _on_frame(self, frame: dict[str, Any]) -> None:
-        kind = frame.get("type")
+        self._framed.set()
+        kind = frame.get("type")  # a "pong" is the heartbeat's answer: nothing to show
         if kind == "ack" and frame["id"] in self._outbox:
             del self._outbox[frame["id"]]
             self.acked[frame["id"]] = (time.time(), frame["acceptedRegion"])
@@ -104,6 +113,7 @@ class SyntheticClient:
     async def run(self, stop: asyncio.Event, session: aiohttp.ClientSession) -> None:
         backoff = 0.2
         down_since: float | None = None
+        heartbeat: asyncio.Task[None] | None = None
         while not stop.is_set():
             try:
                 socket, read_url, direct_region = await self._connect(session)
@@ -127,6 +137,8 @@ class SyntheticClient:
                 self._connected.set()
                 for message_id, text in list(self._outbox.items()):
                     await self._send(message_id, text)
+                if self.heartbeat is not None:
+                    heartbeat = asyncio.create_task(self._heartbeat(socket, self.heartbeat))
                 async for raw in socket:
                     self._on_frame(json.loads(raw))
             except (websockets.WebSocketException, OSError, ConnectionError, TimeoutError):
@@ -134,9 +146,29 @@ class SyntheticClient:
             finally:
                 self._connected.clear()
                 self._socket = None
+                if heartbeat is not None:
+                    heartbeat.cancel()
             if not stop.is_set() and down_since is None:
                 down_since = time.time()
-                self.outages.append(Outage(down_since, reason="connection closed"))
+                self.outages.append(Outage(down_since, reason=self._why_closed or "connection closed"))
+            heartbeat, self._why_closed = None, ""
+
+    async def _heartbeat(self, socket: Any, quiet: float) -> None:
+        """Ping after `quiet` s (±10%) without a frame; no frame within `pong_timeout`: close."""
+        while True:
+            self._framed.clear()
+            try:
+                await asyncio.wait_for(self._framed.wait(), quiet * random.uniform(0.9, 1.1))  # noqa: S311
+                continue  # a frame came: the silence starts again
+            except TimeoutError:
+                pass
+            await socket.send(json.dumps({"action": "ping"}))
+            try:
+                await asyncio.wait_for(self._framed.wait(), self.pong_timeout)
+            except TimeoutError:
+                self._why_closed = "no pong"
+                await socket.close()  # the read loop ends: reconnect elsewhere, catch up
+                return
 
     async def _sign_in(self, session: aiohttp.ClientSession) -> str:
         """A guest session, from the routed name or else any region's own endpoint (sessions
@@ -160,7 +192,10 @@ class SyntheticClient:
         if not self._token:
             self._token = await self._sign_in(session)
         query = urllib.parse.urlencode({"room": self.room, "token": self._token})
-        candidates = [(None, self.ws_url, self.http_url)] + [
+        # After a silent connection (no pong), as the page: the routed name may well still answer
+        # from that region (its API Gateway is up), so go straight to another region's endpoint.
+        silent = bool(self.outages) and self.outages[-1].end is None and self.outages[-1].reason == "no pong"
+        candidates = ([] if silent and self.region else [(None, self.ws_url, self.http_url)]) + [
             (region, ws_url, http_url)
             for region, (ws_url, http_url) in self.direct.items()
             if region != self.region
@@ -171,8 +206,11 @@ class SyntheticClient:
                 socket = await websockets.connect(
                     f"{ws_url}{'&' if '?' in ws_url else '?'}{query}",
                     open_timeout=5,
-                    ping_interval=2,
+                    # Senders also watch with protocol pings; an idle client, like the page (browsers
+                    # cannot send them), only with its heartbeat.
+                    ping_interval=None if self.heartbeat is not None else 2,
                     ping_timeout=4,
+                    close_timeout=2,
                 )
             except (OSError, websockets.WebSocketException, TimeoutError) as failure:
                 if isinstance(failure, InvalidStatus) and failure.response.status_code == 401:

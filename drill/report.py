@@ -3,15 +3,52 @@ person reads in a minute, and a timeline plot."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from pathlib import Path
 from typing import Any
 
 from drill.clients import SyntheticClient
 
+IDLE_NOTICE_TARGET = 120.0  # BRIEF §7: an idle client notices a dead region within 2 minutes (p99)
+
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Nearest rank: the smallest value with at least q% of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)], 2)
+
+
+def _idle(clients: list[SyntheticClient], took_out: float, heartbeat: float | None) -> dict[str, Any]:
+    """How long each idle client took to notice the outage (its first loss after the region was
+    taken out) and to be back, caught up (that loss's end); clients whose connection never broke
+    (their region kept serving them) are counted apart."""
+    idle = [c for c in clients if c.heartbeat is not None]
+    noticed, back, how = [], [], []
+    for client in idle:
+        loss = next((o for o in client.outages if o.start >= took_out), None)
+        if loss is None:
+            continue
+        noticed.append(loss.start - took_out)
+        how.append(loss.reason)
+        if loss.end is not None:
+            back.append(loss.end - took_out)
+    return {
+        "clients": len(idle),
+        "heartbeat_seconds": heartbeat,
+        "kept_their_connection": len(idle) - len(noticed),
+        "noticed_by": {reason: how.count(reason) for reason in sorted(set(how))},
+        "noticed_seconds": {"p50": _percentile(noticed, 50), "p99": _percentile(noticed, 99)},
+        "back_seconds": {"p50": _percentile(back, 50), "p99": _percentile(back, 99)},
+        "never_back": len(noticed) - len(back),
+        "target_seconds": IDLE_NOTICE_TARGET,
+    }
 
 
 def build(
@@ -65,6 +102,14 @@ def build(
             f"{region} was not healthy and serving on its own endpoint "
             f"within {recovery_wait:.0f} s of the restore"
         )
+    idle = _idle(clients, took_out, settings.get("heartbeat_seconds"))
+    if (idle["noticed_seconds"]["p99"] or 0) > IDLE_NOTICE_TARGET:
+        failures.append(
+            f"idle clients noticed the outage in {idle['noticed_seconds']['p99']} s at p99 "
+            f"(target {IDLE_NOTICE_TARGET:.0f} s)"
+        )
+    if idle["never_back"]:
+        failures.append(f"{idle['never_back']} idle clients were not back by the end")
     if failures and warnings:
         failures.append("the drill asked for more than the stack can serve (see the warning)")
     delays = [
@@ -101,10 +146,12 @@ def build(
             "max": _ms(max(delays)) if delays else None,
             "samples": len(delays),
         },
+        "idle": idle,
         "clients": [
             {
                 "name": c.name,
                 "location": c.location,
+                "idle": c.heartbeat is not None,
                 "sent": len(c.sent),
                 "without_service_seconds": round(c.outage_seconds(ended), 2),
                 "outages": [
@@ -159,6 +206,7 @@ def summary(report: dict[str, Any]) -> str:
         f"  replication delay seen    p50 {report['replication_delay_ms']['p50']} ms, "
         f"max {report['replication_delay_ms']['max']} ms",
         f"  worst time without service {worst:.1f} s",
+        _idle_line(report["idle"]),
         f"  restored                  {restored}",
         *(f"  why it failed: {reason}" for reason in report["failures"]),
         *(f"  warning: {warning}" for warning in report["warnings"]),
@@ -171,6 +219,22 @@ def summary(report: dict[str, Any]) -> str:
             f"without service {client['without_service_seconds']:.1f} s, sent {client['sent']}"
         )
     return "\n".join(lines)
+
+
+def _idle_line(idle: dict[str, Any]) -> str:
+    if not idle["clients"]:
+        return "  idle clients              none"
+    noticed, back = idle["noticed_seconds"], idle["back_seconds"]
+    if noticed["p50"] is None:
+        return (
+            f"  idle clients              {idle['clients']}: none lost its connection "
+            "(their regions kept serving them)"
+        )
+    return (
+        f"  idle clients              {idle['clients']} (heartbeat {idle['heartbeat_seconds']} s): "
+        f"noticed p50 {noticed['p50']} s, p99 {noticed['p99']} s; back p50 {back['p50']} s, "
+        f"p99 {back['p99']} s; kept their connection {idle['kept_their_connection']}"
+    )
 
 
 def plot(report: dict[str, Any], path: Path) -> Path | None:

@@ -6,19 +6,28 @@
 //   notice, DNS answers are cached), the attempt goes straight to another region's own endpoint.
 // - Backoff: exponential with jitter ("equal jitter": half fixed, half random), so that a region's
 //   worth of clients do not all reconnect in the same millisecond after a failover.
-// - Heartbeat: browsers expose no WebSocket ping, so after HEARTBEAT_MS of silence we send
-//   {"action": "ping"}. The API has no such route: `$default` answers with an `unknown_action` error
-//   frame, which is our pong. No frame at all within PONG_TIMEOUT_MS means the connection is dead even
-//   if TCP has not noticed; we drop it and reconnect.
+// - Heartbeat: browsers expose no WebSocket ping, so after about HEARTBEAT_MS of silence (±10%, so
+//   that a region's pages do not ping in step) we send {"action": "ping"}; API Gateway itself answers
+//   {"type": "pong"} (a MOCK integration: no function runs), which is never shown. No frame at all
+//   within PONG_TIMEOUT_MS means the connection is dead even if TCP has not noticed; we drop it,
+//   reconnect and catch up from history. The interval is priced in docs/architecture.md
+//   ("Heartbeat"). A pong proves that the region's API Gateway answers, not that its backend works:
+//   a sender notices a broken backend sooner, by a missing ack or an `unavailable` error.
 
 import { probeHealth } from "./api.js";
 
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 5000;
 const CONNECT_TIMEOUT_MS = 4000;
-const HEARTBEAT_MS = 15000;
-const PONG_TIMEOUT_MS = 5000;
+const HEARTBEAT_MS = 150000;
+const HEARTBEAT_JITTER = 0.1;
+const PONG_TIMEOUT_MS = 10000;
 const DELIBERATE = 4000; // our own close code: a restart we asked for, not a failure
+
+/** The silence after which the next ping goes: HEARTBEAT_MS ± HEARTBEAT_JITTER. */
+export function heartbeatDelay() {
+  return HEARTBEAT_MS * (1 - HEARTBEAT_JITTER + Math.random() * 2 * HEARTBEAT_JITTER);
+}
 
 export function backoffDelay(attempt) {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
@@ -50,6 +59,7 @@ export class Connection {
     this.stopped = true;
     this.timer = null;
     this.heartbeat = null;
+    this.quietFor = HEARTBEAT_MS;
   }
 
   get isOpen() {
@@ -158,7 +168,7 @@ export class Connection {
       } catch {
         return;
       }
-      if (frame?.type === "error" && frame.code === "unknown_action" && !frame.id) return; // a pong
+      if (frame?.type === "pong") return; // the heartbeat's answer: not a message
       this.hooks.onFrame(frame, this.link);
     });
     socket.addEventListener("close", (event) => {
@@ -188,6 +198,7 @@ export class Connection {
   #startHeartbeat(socket, target) {
     this.lastFrameAt = Date.now();
     this.pingSentAt = 0;
+    this.quietFor = heartbeatDelay();
     clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => {
       const now = Date.now();
@@ -196,8 +207,9 @@ export class Connection {
         // A dead peer may never complete a close handshake: count it lost now, close in the background.
         this.#lost(socket, target, true, 4001);
         socket.close(DELIBERATE, "heartbeat timeout");
-      } else if (!this.pingSentAt && now - this.lastFrameAt > HEARTBEAT_MS) {
+      } else if (!this.pingSentAt && now - this.lastFrameAt > this.quietFor) {
         this.pingSentAt = now;
+        this.quietFor = heartbeatDelay();
         socket.send(JSON.stringify({ action: "ping" }));
       }
     }, 1000);

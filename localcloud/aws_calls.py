@@ -1,8 +1,10 @@
 """An opt-in counter of the AWS calls a region makes, for bench/cost.py (LOCALCLOUD_COUNT_AWS_CALLS=1).
 
 Counts every botocore API call of the region's process (the handlers' and the event source
-mapping's) by "service.Operation", and the `@connections` posts it serves (the fan-out signs and
-sends those itself, without boto3). Registered on boto3's default session before any client
+mapping's) by "service.Operation", the `@connections` posts it serves (the fan-out signs and
+sends those itself, without boto3), and what else AWS bills that the region plays itself: each
+WebSocket message to or from a client (`apigateway.WebSocketMessage`; a post is one too) and
+each Lambda invocation (`lambda.Invoke:<function>`). Registered on boto3's default session before any client
 exists, so every client inherits it. GET /_local/aws-calls on the WebSocket port reads the
 counts; DELETE resets them."""
 
@@ -39,9 +41,14 @@ def install() -> None:
         boto3.DEFAULT_SESSION.events.register("before-call", _count_botocore_call)  # type: ignore[union-attr]
 
 
-async def handle(request: web.Request) -> web.Response:
+def counts(*, reset: bool = False) -> dict[str, int]:
+    """The counts so far; `reset` starts them again from zero."""
     with _lock:
-        counts = dict(_calls)
-        if request.method == "DELETE":
+        now = dict(_calls)
+        if reset:
             _calls.clear()
-    return web.json_response({"calls": counts})
+    return now
+
+
+async def handle(request: web.Request) -> web.Response:
+    return web.json_response({"calls": counts(reset=request.method == "DELETE")})

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
+from localcloud import aws_calls
 from localcloud.cloudformation import ROOT
 from localcloud.events import LambdaContext
 from localcloud.template import Template
@@ -178,6 +179,7 @@ class LambdaRuntime:
             f"{self._template.stack_name}-{function_id}", self._region, function.memory, function.timeout
         )
         loop = asyncio.get_running_loop()
+        aws_calls.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
         try:
             return await asyncio.wait_for(
                 loop.run_in_executor(self._executor, self._invoke, function_id, event, context),

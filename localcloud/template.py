@@ -20,6 +20,7 @@ from localcloud.cloudformation import (
     resources_of_type,
     stack_name,
 )
+from localcloud.mock_integration import MockIntegration
 
 __all__ = ["Template", "load"]
 
@@ -44,10 +45,13 @@ class RequestAuthorizer:
 
 @dataclass(frozen=True)
 class WebSocketRoute:
+    """A route and its integration: a Lambda function (AWS_PROXY), or API Gateway itself (MOCK)."""
+
     route_key: str
-    function: str
-    two_way: bool  # has a route response: the handler's body goes back to the client
+    function: str | None
+    two_way: bool  # has a route response: the integration's answer goes back to the client
     authorizer: RequestAuthorizer | None = None  # a route with `AuthorizationType: CUSTOM`
+    mock: MockIntegration | None = None
 
 
 @dataclass(frozen=True)
@@ -226,8 +230,19 @@ def load(path: Path = TEMPLATE) -> Template:
         for k, v in resources_of_type(raw, "AWS::ApiGatewayV2::Api").items()
         if v["Properties"].get("ProtocolType") == "WEBSOCKET"
     )
-    integrations = {
-        k: _function_of_uri(v["Properties"]["IntegrationUri"])
+    integration_responses = resources_of_type(raw, "AWS::ApiGatewayV2::IntegrationResponse").values()
+    integrations: dict[str, str | MockIntegration] = {
+        k: MockIntegration.of(
+            k,
+            v["Properties"],
+            (
+                r["Properties"]
+                for r in integration_responses
+                if r["Properties"]["IntegrationId"] == {"Ref": k}
+            ),
+        )
+        if v["Properties"]["IntegrationType"] == "MOCK"
+        else _function_of_uri(v["Properties"]["IntegrationUri"])
         for k, v in resources_of_type(raw, "AWS::ApiGatewayV2::Integration").items()
     }
     responded = {
@@ -250,9 +265,11 @@ def load(path: Path = TEMPLATE) -> Template:
         integration = re.fullmatch(r"integrations/\$\{(\w+)\}", target)
         if not integration:
             raise Unresolvable(f"route {logical_id} has an unsupported target {target!r}")
+        backend = integrations[integration.group(1)]
         ws_routes[props["RouteKey"]] = WebSocketRoute(
             route_key=props["RouteKey"],
-            function=integrations[integration.group(1)],
+            function=backend if isinstance(backend, str) else None,
+            mock=backend if isinstance(backend, MockIntegration) else None,
             two_way=logical_id in responded and "RouteResponseSelectionExpression" in props,
             authorizer=_authorizer_of(logical_id, props, authorizers),
         )

@@ -5,7 +5,9 @@
   event of an authorized connection carries the authorizer's answer;
 - each message goes to the route its body's `action` names (the template's route selection,
   `$request.body.action`), else to `$default`; a two-way route's response body goes back to the
-  client; the stage's throttle and API Gateway's size and idle limits apply;
+  client; a route with a MOCK integration (the heartbeat, `ping`) is answered by its integration
+  response with no function (mock_integration.py); the stage's throttle and API Gateway's size
+  and idle limits apply; every message to or from a client is counted as AWS bills it;
 - `$disconnect` runs when either side closes;
 - `@connections/{id}` (signed callers only) posts to, describes or closes a connection, and
   answers 410 GoneException for one that is gone."""
@@ -35,6 +37,7 @@ log = logging.getLogger("websocket-api")
 MAX_WS_MESSAGE = 128 * 1024  # API Gateway: 128 KB per WebSocket message
 MAX_WS_FRAME = 32 * 1024  # and 32 KB per frame
 IDLE_TIMEOUT = 600.0  # API Gateway closes idle connections after 10 minutes
+MESSAGE = "apigateway.WebSocketMessage"  # billed per message each way (in 32 KB units: one frame)
 
 
 class TokenBucket:
@@ -166,7 +169,11 @@ class WebSocketApi:
                     authorizer_ms = (time.perf_counter() - started) * 1000
                 event["requestContext"]["authorizer"] = conn.authorizer
             try:
-                result = await self._runtime.invoke(connect.function, event)
+                result = (
+                    await self._runtime.invoke(connect.function, event)
+                    if connect.function is not None
+                    else {"statusCode": connect.mock.status if connect.mock else 200}
+                )
                 status = int(result.get("statusCode", 200)) if isinstance(result, dict) else 200
             except Exception:
                 log.exception("$connect failed")
@@ -194,6 +201,7 @@ class WebSocketApi:
                     break
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     conn.last_active = time.time()
+                    aws_calls.count(MESSAGE)
                     if len(msg.data) > MAX_WS_FRAME:
                         # Browsers send a message as one frame: over 32 KB, API Gateway closes.
                         close_code, reason = 1009, "Message too big"
@@ -220,7 +228,7 @@ class WebSocketApi:
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
             disconnect = self._routes.get("$disconnect")
-            if disconnect is not None:
+            if disconnect is not None and disconnect.function is not None:
                 event = self._event(
                     "$disconnect",
                     connection_id,
@@ -247,6 +255,11 @@ class WebSocketApi:
             refusal = {"message": "Too Many Requests", "connectionId": connection_id, "requestId": request_id}
             await self._send(conn, json.dumps(refusal))
             return
+        if route.function is None:  # a MOCK integration: API Gateway answers itself, no function runs
+            answer = route.mock.answer() if route.mock is not None else None
+            if route.two_way and answer:
+                await self._send(conn, answer)
+            return
         try:
             result = await self._runtime.invoke(route.function, event)
         except Exception:
@@ -267,6 +280,7 @@ class WebSocketApi:
         if not conn.socket.closed:
             with contextlib.suppress(ConnectionResetError):
                 await conn.socket.send_str(text)
+                aws_calls.count(MESSAGE)
 
     # ------------------------------------------------------------------ @connections
     async def management(self, request: web.Request) -> web.StreamResponse:
@@ -291,6 +305,7 @@ class WebSocketApi:
                 await conn.socket.send_bytes(data)
             except ConnectionResetError:
                 return _gone()
+            aws_calls.count(MESSAGE)
             return web.Response(status=200)
         if request.method == "GET":
             return web.json_response(

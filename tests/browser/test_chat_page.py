@@ -9,6 +9,7 @@ import base64
 import itertools
 import json
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -511,3 +512,76 @@ def _connection_of(stack: dict[str, Any], region: str, user_id: str) -> str:
     )["Items"]
     (item,) = items
     return str(item["connectionId"]["S"])
+
+
+# The page's heartbeat (frontend/connection.js): a ping after 150 s ± 10% of silence (the interval
+# docs/architecture.md prices), and a connection that gets no frame within 10 s of it is dead.
+PING_NOT_YET_MS = 125_000
+PING_DUE_MS = 170_000
+PONG_TIMEOUT_MS = 10_000
+
+
+def test_an_idle_page_pings_only_as_often_as_priced_and_the_pong_is_never_shown(open_page: OpenPage) -> None:
+    # given Ada, alone and idle in a room (the page's clock is ours to move)
+    sockets: list[Any] = []
+    sent: list[Any] = []
+
+    def before_load(page: Any) -> None:
+        page.clock.install()
+        page.on("websocket", lambda s: sockets.append(s))
+        page.on("websocket", lambda s: s.on("framesent", lambda payload: sent.append(json.loads(payload))))
+
+    ada = open_page("Ada", NEAR_NEW_YORK, before_load=before_load)
+    ada.wait_connected(NEAR_NEW_YORK)
+
+    # when two minutes pass in silence, the page has not pinged yet
+    ada.page.clock.fast_forward(PING_NOT_YET_MS)
+    assert {"action": "ping"} not in sent
+
+    # and when the heartbeat's silence has passed, it pings and the API answers pong
+    with sockets[-1].expect_event("framereceived", predicate=lambda p: json.loads(p) == {"type": "pong"}):
+        ada.page.clock.fast_forward(PING_DUE_MS - PING_NOT_YET_MS)
+
+    # then one ping went, and nothing of it is shown: no message, no reconnect, same region
+    assert sent == [{"action": "ping"}]
+    assert ada.messages() == []
+    assert "pong" not in ada.page.inner_text("#chat")
+    ada.wait_connected(NEAR_NEW_YORK)
+    assert len(sockets) == 1
+    assert "no answer" not in ada.log()
+
+
+def test_an_idle_page_whose_region_goes_silent_reconnects_and_catches_up(open_page: OpenPage) -> None:
+    # given Ada, idle, and Bo in the other region
+    silent = {"on": False, "first": True}
+
+    def before_load(page: Any) -> None:
+        page.clock.install()
+
+        def relay(route: Any) -> None:
+            # The first connection goes silent on demand: frames either way are swallowed, as a
+            # region whose API stopped answering would (no close, no error: just nothing).
+            first, silent["first"] = silent["first"], False
+            server = route.connect_to_server()
+            route.on_message(lambda m: None if first and silent["on"] else server.send(m))
+            server.on_message(lambda m: None if first and silent["on"] else route.send(m))
+
+        page.route_web_socket(re.compile(r".*"), relay)
+
+    ada = open_page("Ada", NEAR_NEW_YORK, before_load=before_load)
+    bo = open_page("Bo", "london")
+    ada.wait_connected(NEAR_NEW_YORK)
+    bo.wait_connected(NEAR_LONDON)
+
+    # when Ada's connection goes silent, Bo writes, and Ada's heartbeat comes due then times out
+    silent["on"] = True
+    bo.send("while Ada's region was silent")
+    bo.wait_delivered(["while Ada's region was silent"])
+    ada.page.clock.fast_forward(PING_DUE_MS)
+    ada.page.clock.fast_forward(PONG_TIMEOUT_MS + 2_000)
+
+    # then Ada's page notices, reconnects (away from the silent region) and catches up, once
+    ada.page.wait_for_function("() => document.querySelector('#log').innerText.includes('no answer from')")
+    ada.wait_delivered(["while Ada's region was silent"])
+    assert_each_once(ada, ["while Ada's region was silent"])
+    assert ada.page.get_attribute("#connection", "data-state") == "connected"

@@ -1,7 +1,7 @@
 """Two chat regions on loopback, small enough to reason about, for driving the drill without the
 local stack: each serves `/health`, guest sign-in (`POST /session`: the token is the name, no more),
-the rooms' history and a WebSocket (`?room&token`) that acks every message and
-pushes it to every connection in both regions (instant replication). A region can be made to
+the rooms' history and a WebSocket (`?room&token`) that answers a ping with a pong, acks every
+message and pushes it to every connection in both regions (instant replication). A region can be made to
 stall: it still accepts connections and requests, and never answers them."""
 
 from __future__ import annotations
@@ -51,12 +51,16 @@ class FakeRegions:
         async def websocket(request: web.Request) -> web.WebSocketResponse:
             author = request.query["token"]  # the session's, never the frame's
             socket = web.WebSocketResponse()
+            socket.headers["X-Routed-Region"] = region  # as the front door says where it routed
             await socket.prepare(request)
             self.sockets.append(socket)
             async for raw in socket:
                 if raw.type != WSMsgType.TEXT or region in self.stalled:
                     continue
                 frame = json.loads(raw.data)
+                if frame.get("action") == "ping":  # the heartbeat, answered as the MOCK route does
+                    await socket.send_json({"type": "pong"})
+                    continue
                 message = {key: frame[key] for key in ("id", "room", "text")} | {
                     "author": author,
                     "authorId": f"g_{author}",

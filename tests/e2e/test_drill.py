@@ -43,6 +43,8 @@ def test_a_drill_loses_nothing_and_restores_the_region(
             "4",
             "--rate",
             "4",
+            "--idle-clients",
+            "2",
             "--probe-interval",
             "0.2",
             "--output",
@@ -74,9 +76,20 @@ def test_a_drill_loses_nothing_and_restores_the_region(
     assert order["took_out"] <= order["restore"] < order["recovered"]
     assert order["took_out"] <= order["rerouted"]
     assert report["detect_seconds"] >= 0
+    idle = report["idle"]
+    assert idle["clients"] == 2
+    assert all(c["sent"] == 0 for c in report["clients"] if c["idle"])  # they hold every message too
     if mode == "outage":  # the clients of the dead region had a gap, and came back
         londoners = [c for c in report["clients"] if c["location"] == "london"]
         assert all(c["regions"][-1] in (NEAR_NEW_YORK, NEAR_LONDON) for c in londoners)
         assert any(c["without_service_seconds"] > 0 for c in londoners)
+        # the idle one there noticed (its socket closed with the region) well within 2 minutes,
+        # and was back, caught up, with every acknowledged message (delivered_to_every_client)
+        assert idle["kept_their_connection"] == 1
+        assert idle["noticed_seconds"]["p99"] <= idle["target_seconds"]
+        assert idle["back_seconds"]["p99"] is not None
+        assert idle["never_back"] == 0
+    else:  # an inverted check moves new connections only: the region still serves the idle ones
+        assert idle["kept_their_connection"] == 2
     assert output.with_suffix(".png").exists()
     assert "lost                      0" in completed.stdout

@@ -210,3 +210,40 @@ def test_given_the_websocket_stage_then_the_account_lets_api_gateway_log_before_
     assert "ApiGatewayAccount" in template["Resources"]["WebSocketStage"]["DependsOn"]
     account = template["Resources"]["ApiGatewayAccount"]
     assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+
+
+def test_given_a_ping_when_it_arrives_then_api_gateway_answers_pong_itself_without_a_function(
+    template: Template,
+) -> None:
+    """The heartbeat route: a MOCK integration whose integration response is the pong, and a route
+    response so that API Gateway sends it back; no function, no permission, no authorizer."""
+    route_name, route = _routes_by_key(template)["ping"]
+    properties = route["Properties"]
+    assert properties["ApiId"] == {"Ref": "WebSocketApi"}
+    assert properties["AuthorizationType"] == "NONE"  # authorization happens only at $connect
+    assert properties["RouteResponseSelectionExpression"] == "$default"
+    integration_name = properties["Target"]["Fn::Sub"].removeprefix("integrations/${").removesuffix("}")
+    integration = template["Resources"][integration_name]["Properties"]
+    assert integration["ApiId"] == {"Ref": "WebSocketApi"}
+    assert integration["IntegrationType"] == "MOCK"
+    assert "IntegrationUri" not in integration
+    # A MOCK integration's status comes from its request template; `\$default` is the literal key.
+    assert integration["TemplateSelectionExpression"] == "\\$default"
+    assert json.loads(integration["RequestTemplates"]["$default"]) == {"statusCode": 200}
+    (response,) = (
+        r["Properties"]
+        for r in resources_of_type(template, "AWS::ApiGatewayV2::IntegrationResponse").values()
+        if r["Properties"]["IntegrationId"] == {"Ref": integration_name}
+    )
+    assert response["ApiId"] == {"Ref": "WebSocketApi"}
+    assert response["IntegrationResponseKey"] == "$default"
+    assert response["TemplateSelectionExpression"] == "\\$default"
+    assert json.loads(response["ResponseTemplates"]["$default"]) == {"type": "pong"}
+    route_responses = [
+        r["Properties"]["RouteResponseKey"]
+        for r in resources_of_type(template, "AWS::ApiGatewayV2::RouteResponse").values()
+        if r["Properties"]["RouteId"] == {"Ref": route_name}
+    ]
+    assert route_responses == ["$default"]
+    (stage,) = resources_of_type(template, "AWS::ApiGatewayV2::Stage").values()
+    assert route_name in stage["DependsOn"]
