@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.template import StreamMapping
+from localcloud.event_sources import StreamMapping
 
 log = logging.getLogger("event-source-mapping")
 

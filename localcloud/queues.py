@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from localcloud.event_source_mapping import Invoke, Record, passes_filters
-from localcloud.template import QueueMapping
+from localcloud.event_sources import QueueMapping
 
 log = logging.getLogger("event-source-mapping")
 

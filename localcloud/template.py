@@ -20,6 +20,7 @@ from localcloud.cloudformation import (
     resources_of_type,
     stack_name,
 )
+from localcloud.event_sources import Queue, QueueMapping, StreamMapping, event_sources
 from localcloud.mock_integration import MockIntegration
 
 __all__ = ["Template", "load"]
@@ -72,41 +73,6 @@ class HttpRoute:
         pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
         found = re.fullmatch(pattern, path)
         return found.groupdict() if found else None
-
-
-@dataclass(frozen=True)
-class StreamMapping:
-    function: str
-    batch_size: int
-    batching_window: float
-    starting_position: str
-    report_batch_item_failures: bool
-    bisect_on_error: bool
-    max_retries: int
-    filters: list[str]  # Lambda event filter patterns (JSON)
-
-
-@dataclass(frozen=True)
-class Queue:
-    logical_id: str
-    visibility_timeout: int
-    retention: int
-    dead_letter_queue: str | None  # its logical id (RedrivePolicy)
-    max_receive_count: int
-
-
-@dataclass(frozen=True)
-class QueueMapping:
-    """An event source mapping from an SQS queue (Lambda polls the queue, up to MaximumConcurrency
-    invocations at a time)."""
-
-    function: str
-    queue: str  # logical id
-    batch_size: int
-    batching_window: float
-    report_batch_item_failures: bool
-    max_concurrency: int
-    filters: list[str]
 
 
 @dataclass
@@ -288,45 +254,7 @@ def load(path: Path = TEMPLATE) -> Template:
                 http_routes.append((HttpRoute(method, props["Path"]), logical_id))
     ((http_api_id, http_api),) = resources_of_type(raw, "AWS::Serverless::HttpApi").items()
 
-    queues = {
-        logical_id: _queue(logical_id, resource["Properties"])
-        for logical_id, resource in resources_of_type(raw, "AWS::SQS::Queue").items()
-    }
-    streams: list[StreamMapping] = []
-    queue_mappings: list[QueueMapping] = []
-    for mapping in resources_of_type(raw, "AWS::Lambda::EventSourceMapping").values():
-        props = mapping["Properties"]
-        filters = [f["Pattern"] for f in props.get("FilterCriteria", {}).get("Filters", [])]
-        source = props["EventSourceArn"].get("Fn::GetAtt", [None])[0]
-        if source in queues:
-            queue_mappings.append(
-                QueueMapping(
-                    function=props["FunctionName"]["Ref"],
-                    queue=source,
-                    batch_size=int(props.get("BatchSize", 10)),
-                    batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-                    report_batch_item_failures="ReportBatchItemFailures"
-                    in props.get("FunctionResponseTypes", []),
-                    # Lambda's own bound without a ScalingConfig: the account's concurrency.
-                    max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
-                    filters=filters,
-                )
-            )
-            continue
-        streams.append(
-            StreamMapping(
-                function=props["FunctionName"]["Ref"],
-                batch_size=int(props.get("BatchSize", 100)),
-                batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
-                starting_position=props.get("StartingPosition", "LATEST"),
-                report_batch_item_failures="ReportBatchItemFailures"
-                in props.get("FunctionResponseTypes", []),
-                bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
-                max_retries=int(props.get("MaximumRetryAttempts", -1)),
-                filters=filters,
-            )
-        )
-    (stream,) = streams
+    stream, queues, queue_mappings = event_sources(raw)
     return Template(
         raw=raw,
         stack_name=stack_name(),
@@ -340,16 +268,4 @@ def load(path: Path = TEMPLATE) -> Template:
         stream=stream,
         queues=queues,
         queue_mappings=queue_mappings,
-    )
-
-
-def _queue(logical_id: str, props: dict[str, Any]) -> Queue:
-    redrive = props.get("RedrivePolicy", {})
-    target = redrive.get("deadLetterTargetArn", {}).get("Fn::GetAtt", [None])[0]
-    return Queue(
-        logical_id=logical_id,
-        visibility_timeout=int(props.get("VisibilityTimeout", 30)),
-        retention=int(props.get("MessageRetentionPeriod", 345600)),
-        dead_letter_queue=target,
-        max_receive_count=int(redrive.get("maxReceiveCount", 0)),
     )

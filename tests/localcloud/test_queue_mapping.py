@@ -14,8 +14,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from localcloud import provision
+from localcloud.event_sources import QueueMapping
 from localcloud.queues import INITIAL_CONCURRENCY, QueueEventSourceMapping, QueueSource, Scaling
-from localcloud.template import QueueMapping, Template, load
+from localcloud.template import Template, load
 
 REGION = "us-east-1"
 VISIBILITY = 1  # seconds: the template's 90 s, shortened so that a redelivery happens in a test
