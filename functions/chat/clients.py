@@ -9,9 +9,6 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
-from chat.keyring import SecretsManagerKeySource
-from chat.page_queue import SqsPageQueue
-from chat.push import ManagementApiPusher
 from chat.settings import get_settings
 from chat.store import DynamoConnectionStore, DynamoMessageStore, DynamoRateLimiter
 
@@ -20,7 +17,13 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
+    from chat.keyring import SecretsManagerKeySource
     from chat.oidc import OidcVerifier
+    from chat.page_queue import SqsPageQueue
+    from chat.push import ManagementApiPusher
+
+# The adapters that only some functions use are imported where they are made, so a handler loads
+# only what it uses (the cold-start benchmark: the HTTP API function never posts or queues pages).
 
 # Standard retry mode backs off on throttling (ProvisionedThroughputExceeded, ThrottlingException)
 # and on 5xx. Short timeouts: a Lambda must not spend its budget on one stuck call.
@@ -48,6 +51,8 @@ def page_queue() -> SqsPageQueue:
     url = get_settings().fanout_page_queue_url
     if not url:
         raise RuntimeError("FANOUT_PAGE_QUEUE_URL is not set")
+    from chat.page_queue import SqsPageQueue
+
     return SqsPageQueue(sqs(), url)
 
 
@@ -60,6 +65,8 @@ def pusher() -> ManagementApiPusher:
     credentials = boto3.session.Session().get_credentials()
     if credentials is None:
         raise RuntimeError("no AWS credentials to sign @connections requests with")
+    from chat.push import ManagementApiPusher
+
     return ManagementApiPusher(
         settings.management_endpoint,
         region=settings.region,
@@ -89,6 +96,8 @@ def session_keys() -> SecretsManagerKeySource:
     secret_id = get_settings().session_secret_id
     if not secret_id:
         raise RuntimeError("SESSION_SECRET_ID is not set")
+    from chat.keyring import SecretsManagerKeySource
+
     return SecretsManagerKeySource(secretsmanager(), secret_id)
 
 
