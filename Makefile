@@ -42,7 +42,7 @@ delete: venv ## tear both regions down: empties the page buckets, switches the m
 drill: venv ## failover drill against the local stack (ARGS="--region us-east-1 --mode invert|outage --hold 15")
 	$(PY) -m drill $(ARGS)
 
-bench: venv ## latency, fan-out, cold start and cost per message (ARGS="--quick" or benchmark names)
+bench: venv ## latency, fan-out, cold start, cost, idle cost, capacity (ARGS="--quick" or benchmark names)
 	$(PY) -m bench $(ARGS)
 
 clean: ## remove build output and local runtime state
