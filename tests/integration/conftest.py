@@ -157,7 +157,6 @@ def in_region(
         )
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", aws_endpoint)
         if not template_limits:  # tests of other rules send more than one person would
             for name, value in GENEROUS_LIMITS.items():
                 monkeypatch.setenv(name, value)
