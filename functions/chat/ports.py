@@ -95,6 +95,9 @@ class Delivery(Enum):
     DELIVERED = "delivered"
     GONE = "gone"  # 410: the client left; its connection item must go
     FAILED = "failed"  # anything else, after retries: logged, never blocks the batch
+    # Not posted: the invocation's time to start posts ran out before an attempt (or a retry)
+    # could start. The fan-out hands the connection back to the page queue.
+    OUT_OF_TIME = "out_of_time"
 
 
 class PageQueue(Protocol):
@@ -104,4 +107,7 @@ class PageQueue(Protocol):
 
 
 class Pusher(Protocol):
-    def push(self, connection_id: str, data: bytes) -> Delivery: ...
+    def push(self, connection_id: str, data: bytes) -> Delivery:
+        """Post one frame (retrying throttling and 5xx); OUT_OF_TIME rather than start an
+        attempt once the invocation's time to post is up, if the pusher was given one."""
+        ...

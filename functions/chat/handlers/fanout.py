@@ -1,5 +1,7 @@
 """DynamoDB stream → WebSocket fan-out (small rooms posted here, large rooms' pages queued for
-fanout_worker), with partial batch failures (ReportBatchItemFailures)."""
+fanout_worker), with partial batch failures (ReportBatchItemFailures). Posts start only while
+the invocation has more than POSTING_MARGIN_SECONDS left; the connections the time ran out on
+are queued for the workers and the batch succeeds (a failed batch is posted again to everyone)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from typing import Any
 from chat import clients
 from chat.fanout import StreamRecord, fan_out
 from chat.observability import count, lambda_handler, logger
+from chat.posting import time_to_post
+from chat.push import POSTING_MARGIN_SECONDS
 from chat.settings import get_settings
 from chat.store import message_from_item
 
@@ -32,20 +36,23 @@ def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
 @lambda_handler()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = get_settings()
+    time_left = time_to_post(context.get_remaining_time_in_millis, POSTING_MARGIN_SECONDS)
     result = fan_out(
         parse_records(event),
         connections=clients.connection_store(),
-        pusher=clients.pusher(),
+        pusher=clients.pusher().until(time_left),
         pages=clients.page_queue(),
         region=settings.region,
         concurrency=settings.fanout_concurrency,
         page_posts=settings.fanout_page_posts,
+        time_left=time_left,
     )
     count("MessagesFannedOut", result.messages)
     count("Deliveries", result.delivered)
     count("StaleConnectionsRemoved", result.gone)
     count("FailedDeliveries", result.failed_posts)
     count("FanoutPagesQueued", result.pages_queued)
+    count("FanoutConnectionsOutOfTime", result.late)
     for room, error in result.unreadable_rooms:
         logger.warning("cannot read the room's connections or queue its pages", room=room, error=error)
     for connection_id, error in result.kept_gone:
@@ -57,5 +64,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         delivered=result.delivered,
         gone=result.gone,
         pages_queued=result.pages_queued,
+        out_of_time=result.late,
     )
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in result.failed]}
