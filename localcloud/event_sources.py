@@ -19,6 +19,7 @@ class StreamMapping:
     bisect_on_error: bool
     max_retries: int
     filters: list[str]  # Lambda event filter patterns (JSON)
+    max_record_age: float = -1  # seconds; -1: until the record expires
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def event_sources(raw: Raw) -> tuple[StreamMapping, dict[str, Queue], list[Queue
                 bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
                 max_retries=int(props.get("MaximumRetryAttempts", -1)),
                 filters=filters,
+                max_record_age=float(props.get("MaximumRecordAgeInSeconds", -1)),
             )
         )
     (stream,) = streams

@@ -4,7 +4,9 @@ last writer wins when the same item is written in two regions before either writ
 
 Each region's stream is read from the start; a write this replicator made is recognised in the
 target's stream (its echo) and not sent back. Replication can be paused and resumed, to play a
-region whose replication falls minutes behind.
+region whose replication falls minutes behind. A region whose DynamoDB fails (the stack's
+`fail dynamodb`) is neither read nor written: what it should receive waits, in order, with its
+stamps, and what it holds waits in its stream; both travel after `heal`, last writer wins as ever.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Replicator:
         self.delay = delay
         self.interval = interval
         self.paused = False
+        self.failing: set[str] = set()  # regions whose DynamoDB fails: nothing in or out
         self.replicated = 0
         self.lag_seconds: dict[str, float] = {region: 0.0 for region in tables}
         self._queue: list[_Pending] = []
@@ -89,6 +92,7 @@ class Replicator:
         return {
             "delaySeconds": self.delay,
             "paused": self.paused,
+            "failingRegions": sorted(self.failing),
             "pending": len(self._queue),
             "replicated": self.replicated,
             "lagSeconds": dict(self.lag_seconds),
@@ -104,6 +108,8 @@ class Replicator:
 
     def step(self, now: float | None = None) -> None:
         for region, reader in self.readers.items():
+            if region in self.failing:
+                continue  # its stream cannot be read: its writes wait there
             records = reader.read(1000)
             for record in records:
                 self._observe(region, record, now)
@@ -129,11 +135,25 @@ class Replicator:
                 heapq.heappush(self._queue, _Pending(due, next(self._order), target, key, image, stamp))
 
     def _apply_due(self, now: float) -> None:
-        while self._queue and self._queue[0].due <= now:
-            pending = heapq.heappop(self._queue)
-            current = self._versions.get((pending.target, pending.key))
-            if current is not None and current > pending.stamp:
-                continue  # the target holds a later write: it wins, and travels the other way
+        waiting: list[_Pending] = []  # for a failing region: kept, in their order
+        try:
+            while self._queue and self._queue[0].due <= now:
+                pending = heapq.heappop(self._queue)
+                if pending.target in self.failing:
+                    waiting.append(pending)
+                    continue
+                try:
+                    self._apply(pending, now)
+                except Exception:
+                    waiting.append(pending)  # not applied: tried again at the next step
+                    raise
+        finally:
+            for pending in waiting:
+                heapq.heappush(self._queue, pending)
+
+    def _apply(self, pending: _Pending, now: float) -> None:
+        current = self._versions.get((pending.target, pending.key))
+        if current is None or current <= pending.stamp:  # else the target's later write wins
             client = self.tables[pending.target]
             if pending.image is None:
                 client.delete_item(
@@ -188,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
             replicator.paused = bool(body["paused"])
         if "delaySeconds" in body:
             replicator.delay = float(body["delaySeconds"])
+        if "failingRegions" in body:
+            replicator.failing = set(body["failingRegions"]) & set(replicator.tables)
         log.info("control %s", json.dumps(body))
         return web.json_response(replicator.status())
 

@@ -17,12 +17,22 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from localcloud import aws_calls
+from localcloud import aws_calls, faults
 from localcloud.cloudformation import ROOT
 from localcloud.events import LambdaContext
 from localcloud.template import Template
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class TooManyRequestsException(Exception):
+    """Lambda throttled the invocation (429): the function did not run. API Gateway answers its
+    client with a 500; an event source mapping retries (faults.py plays it, as reserved
+    concurrency 0 would: `ReservedFunctionConcurrentInvocationLimitExceeded`)."""
+
+    def __init__(self, function_id: str) -> None:
+        super().__init__(f"Rate Exceeded: {function_id} (ReservedFunctionConcurrentInvocationLimitExceeded)")
+
 
 # Lambda gives every function these; locally there is no X-Ray daemon to trace to.
 LOCAL_ENVIRONMENT = {
@@ -178,6 +188,8 @@ class LambdaRuntime:
         context = LambdaContext(
             f"{self._template.stack_name}-{function_id}", self._region, function.memory, function.timeout
         )
+        if faults.failing("lambda"):
+            raise TooManyRequestsException(function_id)  # not billed: nothing ran
         loop = asyncio.get_running_loop()
         aws_calls.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
         try:
