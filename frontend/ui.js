@@ -30,10 +30,12 @@ export const ui = {
     $("#me").dataset.userId = user.id;
   },
 
+  /** "connected: eu-west-2 (failover)"; "leaving us-east-1: its backend is failing; ...". */
   setConnection(state, detail) {
     const node = $("#connection");
     node.dataset.state = state;
-    node.textContent = detail ? `${state}: ${detail}` : state;
+    const separator = state === "leaving" ? " " : ": ";
+    node.textContent = detail ? `${state}${separator}${detail}` : state;
   },
 
   setRegion(region, via) {
