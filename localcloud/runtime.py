@@ -5,13 +5,13 @@ containers of its own in AWS; threads here) within the function's timeout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib
 import logging
 import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -174,9 +174,11 @@ class LambdaRuntime:
         self._region = region
         self._handlers = {logical_id: load_handler(f.handler) for logical_id, f in template.functions.items()}
         # One container for such a function: its invocations run one at a time (the others'
-        # overlap, each with its own log keys, as several containers' would).
+        # overlap, each with its own log keys, as several containers' would). One waiting for the
+        # container waits here, holding no thread, and is given up at the function's timeout: a
+        # backlog of it (health probes while DynamoDB fails) never starves the other functions.
         self._one_at_a_time = {
-            logical_id: threading.Lock()
+            logical_id: asyncio.Lock()
             for logical_id, handler in self._handlers.items()
             if keeps_invocation_in_module(handler)
         }
@@ -190,19 +192,26 @@ class LambdaRuntime:
         )
         if faults.failing("lambda"):
             raise TooManyRequestsException(function_id)  # not billed: nothing ran
-        loop = asyncio.get_running_loop()
         aws_calls.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, self._invoke, function_id, event, context),
-                timeout=function.timeout,
-            )
+            return await asyncio.wait_for(self._run(function_id, event, context), timeout=function.timeout)
         finally:
             self._invoked.set()
 
-    def _invoke(self, function_id: str, event: dict[str, Any], context: Any) -> Any:
+    async def _run(self, function_id: str, event: dict[str, Any], context: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        handler = self._handlers[function_id]
         lock = self._one_at_a_time.get(function_id)
         if lock is None:
-            return invoke(self._handlers[function_id], event, context)
-        with lock:
-            return invoke(self._handlers[function_id], event, context)
+            return await loop.run_in_executor(self._executor, invoke, handler, event, context)
+        await lock.acquire()
+        job = self._executor.submit(invoke, handler, event, context)
+
+        def release(_: Any) -> None:
+            # When the handler returns, not when its caller stops waiting: a timed-out
+            # invocation's container is busy until its code ends.
+            with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+                loop.call_soon_threadsafe(lock.release)
+
+        job.add_done_callback(release)
+        return await asyncio.wrap_future(job)
