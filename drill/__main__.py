@@ -1,10 +1,12 @@
-"""`make drill`: take a region out (invert its health check, or make it really fail), measure
-what synthetic users saw, and restore exactly what was changed, even on Ctrl-C or an error."""
+"""`make drill`: take a region out by a named fault (kill it, fail its DynamoDB or its Lambda under
+open sockets, or invert its health check), measure what synthetic senders and listeners saw, and
+restore exactly what was changed, even on Ctrl-C or an error."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
@@ -14,9 +16,11 @@ from typing import Any
 
 import aiohttp
 
-from drill import capacity, report
+from chatclient.judge import HEARTBEAT_MS, RULE
+from drill import capacity, histories, report
+from drill.aws import AwsTarget
 from drill.clients import SyntheticClient
-from drill.targets import REGIONS, STACK_NAME, AwsTarget, LocalTarget, Target, TargetError
+from drill.targets import MODES, REGIONS, STACK_NAME, LocalTarget, Target, TargetError, fault_of
 from localcloud.cloudformation import ROOT
 from localcloud.state import StateDir
 
@@ -32,11 +36,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--region", choices=REGIONS, default=REGIONS[0], help="the region to take out")
     parser.add_argument(
         "--mode",
-        choices=("invert", "outage"),
+        choices=MODES,
         default="invert",
         help="invert: flip the Route 53 health check's Inverted flag (the QCon demo); "
-        "outage: make the region really fail (locally: stop its process; in AWS: "
-        "reserved concurrency 0 on its functions)",
+        "kill: stop the region's process (local only); dynamodb: its DynamoDB fails under open "
+        "sockets (locally the stack's fault control; in AWS an explicit IAM deny); lambda: its "
+        "functions fail (locally the control; in AWS reserved concurrency 0); outage: the old "
+        "name, kill locally and lambda in AWS",
     )
     parser.add_argument("--hold", type=float, default=15.0, help="seconds to keep the region out")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of traffic before taking it out")
@@ -44,17 +50,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=6, help="synthetic clients, spread over both regions")
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second per client")
     parser.add_argument(
+        "--listeners",
         "--idle-clients",
+        dest="listeners",
         type=int,
         default=4,
-        help="clients that send nothing but the page's heartbeat, spread over both regions: the "
-        "report says how long each took to notice the outage and to be back, caught up",
+        help="clients in the senders' room that send nothing, spread over both regions: they learn "
+        "of a failing region by the heartbeat (20 s of silence in an active room); the report says "
+        "how long each took to be served by a healthy region, caught up",
     )
     parser.add_argument(
         "--heartbeat",
         type=float,
-        default=150.0,
-        help="the idle clients' heartbeat: seconds of silence (±10%%) before a ping, as the chat page",
+        default=HEARTBEAT_MS / 1000,
+        help="seconds of silence (±10%%) before a ping in a quiet room, as the chat page (an active "
+        "room's heartbeat stays 20 s)",
     )
     parser.add_argument(
         "--probe-interval", type=float, default=0.5, help="seconds between health/routing probes"
@@ -91,9 +101,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     args = parser.parse_args(argv)
-    if args.clients < 1 or args.rate <= 0 or args.hold <= 0 or args.heartbeat <= 0 or args.idle_clients < 0:
+    if args.clients < 1 or args.rate <= 0 or args.hold <= 0 or args.heartbeat <= 0 or args.listeners < 0:
         parser.error(
-            "--clients must be at least 1, --idle-clients at least 0; --rate, --hold and --heartbeat "
+            "--clients must be at least 1, --listeners at least 0; --rate, --hold and --heartbeat "
             "must be positive"
         )
     return args
@@ -196,30 +206,23 @@ class Drill:
         args = self.args
         room = f"drill-{int(self.started)}"
         locations = list(self.target.locations().values())
-        clients = [
-            SyntheticClient(
-                name=f"client-{i + 1}",
+        fault = fault_of(args.mode, self.target.name)
+        timing = dataclasses.replace(RULE, heartbeat_ms=args.heartbeat * 1000)
+
+        def client(name: str, i: int, rate: float) -> SyntheticClient:
+            return SyntheticClient(
+                name=name,
                 location=locations[i % 2],
                 room=room,
                 ws_url=self.target.websocket_url(locations[i % 2]),
                 http_url=self.target.http_url(locations[i % 2]),
-                rate=args.rate,
+                rate=rate,
                 direct=self.target.direct_endpoints(),
+                timing=timing,
             )
-            for i in range(args.clients)
-        ] + [
-            SyntheticClient(
-                name=f"idle-{i + 1}",
-                location=locations[i % 2],
-                room=room,
-                ws_url=self.target.websocket_url(locations[i % 2]),
-                http_url=self.target.http_url(locations[i % 2]),
-                rate=0.0,
-                direct=self.target.direct_endpoints(),
-                heartbeat=args.heartbeat,
-            )
-            for i in range(args.idle_clients)
-        ]
+
+        clients = [client(f"sender-{i + 1}", i, args.rate) for i in range(args.clients)]
+        clients += [client(f"listener-{i + 1}", i, 0.0) for i in range(args.listeners)]
         stop_sending, stop = asyncio.Event(), asyncio.Event()
         phase = {"name": "warmup"}
         undone, restored_at, took_out = False, None, time.time()
@@ -231,9 +234,9 @@ class Drill:
             try:
                 await asyncio.sleep(args.warmup)
                 took_out = time.time()
-                self.event("took_out", region=args.region, mode=args.mode)
+                self.event("took_out", region=args.region, mode=args.mode, fault=fault)
                 phase["name"] = "out"
-                await asyncio.to_thread(self.target.take_out, args.region, args.mode)
+                await asyncio.to_thread(self.target.take_out, args.region, fault)
                 await asyncio.sleep(args.hold)
             finally:
                 self.event("restore", region=args.region)
@@ -246,13 +249,24 @@ class Drill:
             await asyncio.sleep(args.cooldown)
             stop_sending.set()
             self.event("stopped_sending")
+            settled_by = time.time() + args.settle
             await self.settle(clients, session)
+            compared = await histories.compare(
+                session,
+                self.target.direct_endpoints(),
+                room,
+                next((c.token for c in clients if c.token), ""),
+                deadline=max(settled_by, time.time() + 5),
+            )
+            self.event("histories", **compared)
             stop.set()
             for task in [*tasks, *senders, watcher]:
                 task.cancel()
             await asyncio.gather(*tasks, *senders, watcher, return_exceptions=True)
         return report.build(
             mode=args.mode,
+            fault=fault,
+            histories=compared,
             region=args.region,
             target=self.target.name,
             clients=clients,
@@ -267,7 +281,7 @@ class Drill:
                 "hold_seconds": args.hold,
                 "clients": args.clients,
                 "rate_per_client": args.rate,
-                "idle_clients": args.idle_clients,
+                "listeners": args.listeners,
                 "heartbeat_seconds": args.heartbeat,
                 "probe_interval_seconds": args.probe_interval,
                 "settle_seconds": args.settle,
@@ -280,13 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         target: Target = (
-            AwsTarget(domain=args.aws_domain, stack_name=args.stack_name)
+            AwsTarget(domain=args.aws_domain, stack_name=args.stack_name, hold=args.hold)
             if args.aws_domain
             else LocalTarget(StateDir(args.state_dir))
         )
-        print(f"Drill against {target.name}: take {args.region} out by '{args.mode}' for {args.hold} s.")
+        fault = fault_of(args.mode, target.name)
+        played = f"'{args.mode}'" + (f" (a {fault} fault)" if fault != args.mode else "")
+        print(f"Drill against {target.name}: take {args.region} out by {played} for {args.hold} s.")
         print("It will:")
-        for step in target.plan(args.region, args.mode):
+        for step in target.plan(args.region, fault):
             print(f"  - {step}")
         print("  - then restore exactly that, even on Ctrl-C or an error")
         warnings = capacity.warnings(args.clients, args.rate, target.capacity())
@@ -308,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         ok = target.restore()  # idempotent: done already unless the interrupt came first
         print(f"interrupted; restored: {ok}", flush=True)
         return 130
+    except TargetError as error:  # the fault could not be made: what was made is undone already
+        print(f"drill: {error}; restored: {target.restore()}", file=sys.stderr)
+        return 2
     output = args.output or Path(".local/drill") / (
         time.strftime("%Y%m%d-%H%M%S", time.gmtime(drill.started)) + f"-{args.region}-{args.mode}.json"
     )

@@ -10,7 +10,8 @@ from typing import Any
 
 from drill.clients import SyntheticClient
 
-IDLE_NOTICE_TARGET = 120.0  # BRIEF §7: an idle client notices a dead region within 2 minutes (p99)
+SENDER_TARGET = 10.0  # seconds from its first failed send until a healthy region acks it (p99)
+LISTENER_TARGET = 60.0  # seconds from the fault until it is elsewhere and caught up (p99)
 
 
 def _ms(seconds: float) -> float:
@@ -25,35 +26,58 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)], 2)
 
 
-def _idle(clients: list[SyntheticClient], took_out: float, heartbeat: float | None) -> dict[str, Any]:
-    """How long each idle client took to notice the outage (its first loss after the region was
-    taken out) and to be back, caught up (that loss's end); clients whose connection never broke
-    (their region kept serving them) are counted apart."""
-    idle = [c for c in clients if c.heartbeat is not None]
-    noticed, back, how = [], [], []
-    for client in idle:
-        loss = next((o for o in client.outages if o.start >= took_out), None)
-        if loss is None:
-            continue
-        noticed.append(loss.start - took_out)
-        how.append(loss.reason)
-        if loss.end is not None:
-            back.append(loss.end - took_out)
+def _served(
+    client: SyntheticClient, region: str, took_out: float, fails: bool
+) -> tuple[float, float | None] | None:
+    """(from, served) for a client the fault reached, None for one it did not. A client is
+    reached when it was in the region when a fault that `fails` it began (any but invert, which
+    breaks nothing), or when it failed after the fault began. From: its
+    first failed send or closed socket after the fault (a sender), or the fault (a listener).
+    Served: a healthy region acknowledged its message (a sender), or it was connected to a
+    healthy region and caught up (a listener); None if that never happened."""
+    before = [r for at, r in client.connections if at <= took_out]
+    failed = [at for at, _ in client.failures if at >= took_out]
+    closed = [o.start for o in client.outages if o.start >= took_out]
+    if not (fails and before and before[-1] == region) and not failed and not closed:
+        return None
+    if client.rate > 0:
+        start = min([*failed, *closed], default=took_out)
+        acks = [at for at, accepted in client.acked.values() if at >= start and accepted != region]
+        return start, min(acks, default=None)
+    ends = [o.end for o in client.outages if o.start >= took_out and o.end and o.region != region]
+    return took_out, min(ends, default=None)
+
+
+def _group(
+    clients: list[SyntheticClient], region: str, took_out: float, fails: bool, acked: set[str], target: float
+) -> dict[str, Any]:
+    """A role's figures: how long those the fault reached took to be served by a healthy region,
+    and the messages its clients lost or showed twice."""
+    reached = {c.name: _served(c, region, took_out, fails) for c in clients}
+    times = [span[1] - span[0] for span in reached.values() if span is not None and span[1] is not None]
     return {
-        "clients": len(idle),
-        "heartbeat_seconds": heartbeat,
-        "kept_their_connection": len(idle) - len(noticed),
-        "noticed_by": {reason: how.count(reason) for reason in sorted(set(how))},
-        "noticed_seconds": {"p50": _percentile(noticed, 50), "p99": _percentile(noticed, 99)},
-        "back_seconds": {"p50": _percentile(back, 50), "p99": _percentile(back, 99)},
-        "never_back": len(noticed) - len(back),
-        "target_seconds": IDLE_NOTICE_TARGET,
+        "clients": len(clients),
+        "reached": sum(span is not None for span in reached.values()),
+        "never_served": sum(span is not None and span[1] is None for span in reached.values()),
+        "served_seconds": {
+            "p50": _percentile(times, 50),
+            "p99": _percentile(times, 99),
+            "max": round(max(times), 2) if times else None,
+        },
+        "target_seconds": target,
+        "lost": len({m for c in clients for m in acked if m not in c.seen}),
+        "duplicated": sum(len(c.shown) - len(set(c.shown)) for c in clients),
+        "per_client": {
+            name: None if span is None else round(span[1] - span[0], 2) if span[1] else "never"
+            for name, span in reached.items()
+        },
     }
 
 
 def build(
     *,
     mode: str,
+    fault: str | None = None,
     region: str,
     target: str,
     clients: list[SyntheticClient],
@@ -66,7 +90,10 @@ def build(
     warnings: list[str],
     settings: dict[str, Any],
     ended: float,
+    histories: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    fault = fault or mode
+
     def first(kind: str) -> float | None:
         return next((e["at"] for e in events if e["event"] == kind), None)
 
@@ -102,14 +129,23 @@ def build(
             f"{region} was not healthy and serving on its own endpoint "
             f"within {recovery_wait:.0f} s of the restore"
         )
-    idle = _idle(clients, took_out, settings.get("heartbeat_seconds"))
-    if (idle["noticed_seconds"]["p99"] or 0) > IDLE_NOTICE_TARGET:
-        failures.append(
-            f"idle clients noticed the outage in {idle['noticed_seconds']['p99']} s at p99 "
-            f"(target {IDLE_NOTICE_TARGET:.0f} s)"
+    roles = {
+        role: _group(
+            [c for c in clients if c.role == role], region, took_out, fault != "invert", set(acked), target
         )
-    if idle["never_back"]:
-        failures.append(f"{idle['never_back']} idle clients were not back by the end")
+        for role, target in (("sender", SENDER_TARGET), ("listener", LISTENER_TARGET))
+    }
+    for role, group in roles.items():
+        worst = group["served_seconds"]["p99"]
+        if worst is not None and worst > group["target_seconds"]:
+            failures.append(
+                f"{role}s were served by a healthy region after {worst} s at p99 "
+                f"(target {group['target_seconds']:.0f} s)"
+            )
+        if group["never_served"]:
+            failures.append(f"{group['never_served']} {role}s were never served by a healthy region")
+    if histories is not None and not histories["equal"]:
+        failures.append(f"the regions' histories differ after the restore: {histories['messages']}")
     if failures and warnings:
         failures.append("the drill asked for more than the stack can serve (see the warning)")
     delays = [
@@ -122,6 +158,7 @@ def build(
     ]
     return {
         "mode": mode,
+        "fault": fault,
         "region": region,
         "target": target,
         "sent": len(sent),
@@ -146,12 +183,18 @@ def build(
             "max": _ms(max(delays)) if delays else None,
             "samples": len(delays),
         },
-        "idle": idle,
+        "senders": roles["sender"],
+        "listeners": roles["listener"],
+        "histories": histories,
         "clients": [
             {
                 "name": c.name,
                 "location": c.location,
-                "idle": c.heartbeat is not None,
+                "role": c.role,
+                "leaves": [
+                    {"at": round(at - started, 2), "region": left, "reason": why}
+                    for at, left, why in c.leaves
+                ],
                 "sent": len(c.sent),
                 "without_service_seconds": round(c.outage_seconds(ended), 2),
                 "outages": [
@@ -206,7 +249,9 @@ def summary(report: dict[str, Any]) -> str:
         f"  replication delay seen    p50 {report['replication_delay_ms']['p50']} ms, "
         f"max {report['replication_delay_ms']['max']} ms",
         f"  worst time without service {worst:.1f} s",
-        _idle_line(report["idle"]),
+        _role_line("senders", report["senders"], "their first failed send"),
+        _role_line("listeners", report["listeners"], "the fault"),
+        _histories_line(report["histories"]),
         f"  restored                  {restored}",
         *(f"  why it failed: {reason}" for reason in report["failures"]),
         *(f"  warning: {warning}" for warning in report["warnings"]),
@@ -215,26 +260,34 @@ def summary(report: dict[str, Any]) -> str:
     for client in report["clients"]:
         regions = " -> ".join(dict.fromkeys(r or "?" for r in client["regions"]))
         lines.append(
-            f"    {client['name']:<10} {client['location']:<10} {regions:<24} "
+            f"    {client['name']:<11} {client['location']:<10} {regions:<24} "
             f"without service {client['without_service_seconds']:.1f} s, sent {client['sent']}"
+            + "".join(f"; left {e['region']} at {e['at']} s: {e['reason']}" for e in client["leaves"])
         )
     return "\n".join(lines)
 
 
-def _idle_line(idle: dict[str, Any]) -> str:
-    if not idle["clients"]:
-        return "  idle clients              none"
-    noticed, back = idle["noticed_seconds"], idle["back_seconds"]
-    if noticed["p50"] is None:
-        return (
-            f"  idle clients              {idle['clients']}: none lost its connection "
-            "(their regions kept serving them)"
-        )
+def _role_line(name: str, group: dict[str, Any], since: str) -> str:
+    head = f"  {name:<26}{group['clients']}"
+    if not group["clients"]:
+        return head
+    losses = f"lost {group['lost']}, shown twice {group['duplicated']}"
+    if not group["reached"]:
+        return f"{head}, none reached by the fault; {losses}"
+    served = group["served_seconds"]
+    never = f", {group['never_served']} NEVER" if group["never_served"] else ""
     return (
-        f"  idle clients              {idle['clients']} (heartbeat {idle['heartbeat_seconds']} s): "
-        f"noticed p50 {noticed['p50']} s, p99 {noticed['p99']} s; back p50 {back['p50']} s, "
-        f"p99 {back['p99']} s; kept their connection {idle['kept_their_connection']}"
+        f"{head}, {group['reached']} reached by the fault: served by a healthy region p50 "
+        f"{served['p50']} s, p99 {served['p99']} s, max {served['max']} s after {since} "
+        f"(target {group['target_seconds']:.0f} s){never}; {losses}"
     )
+
+
+def _histories_line(histories: dict[str, Any] | None) -> str:
+    if histories is None:
+        return "  histories                 not compared"
+    counts = ", ".join(f"{region} {n}" for region, n in histories["messages"].items())
+    return f"  histories                 {'equal' if histories['equal'] else 'DIFFER'} ({counts} messages)"
 
 
 def plot(report: dict[str, Any], path: Path) -> Path | None:
