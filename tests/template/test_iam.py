@@ -185,3 +185,23 @@ def test_given_the_replica_lookup_then_it_may_only_describe_the_messages_table(
     assert [(s["Action"], _resource_label(s["Resource"])) for s in statements] == [
         ("dynamodb:DescribeTable", MESSAGES_TABLE_ARN)
     ]
+
+
+def test_given_the_heartbeats_integration_then_api_gateway_may_only_read_message_ids_of_this_replica(
+    template: Template,
+) -> None:
+    role = template["Resources"]["PingIntegrationRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "dynamodb:Query"
+    assert statement["Resource"] == {"Fn::Sub": MESSAGES_TABLE_ARN}  # not its indexes, not another region's
+    # named attributes only, and only the key attributes (which IAM needs named) and the id
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "sk", "id"]},
+        "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+    }
+    assert "ManagedPolicyArns" not in role

@@ -2,8 +2,12 @@
 `route.request.querystring.token`: API Gateway itself answers 401 when `token` is absent).
 
 A valid session gets an Allow policy for the `$connect` route and the context `{userId, name}`,
-which API Gateway hands to `$connect` and to every later event of that connection in
-`requestContext.authorizer`: the route handlers never verify again and never read a body's
+plus `room` when `?room=` is a valid room name (`[a-z0-9-]{1,64}`; otherwise it is left out and
+`$connect` refuses the handshake with 400). API Gateway hands that context to `$connect` and to
+every later event of the connection in `requestContext.authorizer`, and to the mapping templates
+of its routes as `$context.authorizer.<key>`: the heartbeat's integration reads the room's newest
+message id with `$context.authorizer.room` (template.yaml, `PingIntegration`), which is why only a
+validated room may get there. The route handlers never verify again and never read a body's
 author. A bad token raises `Unauthorized`, the one exception API Gateway turns into a 401; any
 other failure (the keys cannot be read) is API Gateway's 500, so a client retries rather than
 believing its session is bad.
@@ -15,13 +19,23 @@ import time
 from typing import Any
 
 from chat import clients
+from chat.model import InvalidInput, validate_room
 from chat.observability import API_REQUEST_ID, lambda_handler, logger
 from chat.sessions import Unauthorized, verify
 
 
+def _room(query: dict[str, Any]) -> dict[str, str]:
+    """`{"room": <room>}` for a valid room name, else nothing (context values are strings)."""
+    try:
+        return {"room": validate_room(query.get("room"))}
+    except InvalidInput:
+        return {}
+
+
 @lambda_handler(API_REQUEST_ID)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    token = (event.get("queryStringParameters") or {}).get("token") or ""
+    query = event.get("queryStringParameters") or {}
+    token = query.get("token") or ""
     try:
         session = verify(token, clients.session_keys().signing_keys(), now=int(time.time()))
     except Unauthorized as error:
@@ -36,5 +50,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
             ],
         },
-        "context": {"userId": session.user_id, "name": session.name},
+        "context": {"userId": session.user_id, "name": session.name, **_room(query)},
     }
