@@ -7,6 +7,7 @@ front door serves to the page.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,8 @@ pytestmark = pytest.mark.browser
 # stage's throttle drops a frame: no `type`, no id.
 GATEWAY_ERROR = {"message": "Internal server error", "connectionId": "c1", "requestId": "r1"}
 GATEWAY_THROTTLE = {"message": "Too Many Requests", "connectionId": "c1", "requestId": "r2"}
+# In the scripts: H, a message id the page holds; L, a later one; N, later still.
+IDS = ["01J00000000000000000000001", "01J00000000000000000000009", "01J0000000000000000000000A"]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,8 @@ def play(judge_page: Any) -> Any:
     """play(body, arg): run `body` with `J` the judge module and `arg` the argument; its return value."""
 
     def play_(body: str, arg: Any = None) -> Any:
-        return judge_page.evaluate(f"async (arg) => {{ const J = await import('/judge.js'); {body} }}", arg)
+        prelude = f"const J = await import('/judge.js'); const [H, L, N] = {json.dumps(IDS)};"
+        return judge_page.evaluate(f"async (arg) => {{ {prelude} {body} }}", arg)
 
     return play_
 
@@ -42,8 +46,9 @@ def play(judge_page: Any) -> Any:
 def test_the_constants_are_the_documented_ones(play: Any) -> None:
     # given the module the page loads, then its rule is the one docs/architecture.md states
     assert play(
-        "return [J.ACK_TIMEOUT_MS, J.RESEND_AFTER_MS, J.ACTIVE_HEARTBEAT_MS, J.HEARTBEAT_MS, J.HEARTBEAT_JITTER,"
-        " J.ACTIVE_WINDOW_MS, J.PONG_TIMEOUT_MS, J.GAP_GRACE_MS, J.SICK_MS, J.SICK_CAP_MS];"
+        "return [J.ACK_TIMEOUT_MS, J.RESEND_AFTER_MS, J.ACTIVE_HEARTBEAT_MS, J.HEARTBEAT_MS,"
+        " J.HEARTBEAT_JITTER, J.ACTIVE_WINDOW_MS, J.PONG_TIMEOUT_MS, J.GAP_GRACE_MS,"
+        " J.SICK_MS, J.SICK_CAP_MS];"
     ) == [3000, 500, 20000, 150000, 0.1, 300000, 10000, 3000, 60000, 600000]
 
 
@@ -115,7 +120,8 @@ def test_rate_limits_refused_input_and_the_stages_throttle_are_not_failures_of_t
         const out = [];
         for (let round = 0; round < 5; round += 1) {
           judge.sent('a', round * 10);
-          out.push(judge.received({type: 'error', id: 'a', code: 'rate_limited', retryAfterMs: 100}, round * 10 + 1, ''));
+          const limited = {type: 'error', id: 'a', code: 'rate_limited', retryAfterMs: 100};
+          out.push(judge.received(limited, round * 10 + 1, ''));
           judge.sent('b', round * 10);
           out.push(judge.received({type: 'error', id: 'b', code: 'text_too_long'}, round * 10 + 2, ''));
           judge.sent('c', round * 10);
@@ -151,7 +157,9 @@ def test_the_heartbeat_is_short_in_an_active_room_and_long_in_an_idle_one(play: 
     first_pings = play(
         """const firstPing = (random, lastActivityAt) => {
           const judge = new J.RegionJudge(0, random);
-          for (let now = 0; now <= 200000; now += 100) if (judge.tick(now, '', lastActivityAt)?.ping) return now;
+          for (let now = 0; now <= 200000; now += 100) {
+            if (judge.tick(now, '', lastActivityAt)?.ping) return now;
+          }
           return null;
         };
         const active = 0, idle = -400000;
@@ -164,7 +172,8 @@ def test_the_heartbeat_is_short_in_an_active_room_and_long_in_an_idle_one(play: 
 
 def test_a_room_turns_idle_five_minutes_after_its_last_message(play: Any) -> None:
     assert play(
-        "return [J.heartbeatInterval(299999, 0), J.heartbeatInterval(300000, 0), J.heartbeatInterval(5, null)];"
+        "return [J.heartbeatInterval(299999, 0), J.heartbeatInterval(300000, 0),"
+        " J.heartbeatInterval(5, null)];"
     ) == [20000, 150000, 150000]
 
 
@@ -175,7 +184,8 @@ def test_a_ping_with_no_pong_in_10_s_leaves_and_a_pong_in_time_does_not(play: An
         const silent = new J.RegionJudge(0, () => 0.5);
         const pings = [answered.tick(20000, '', 0), silent.tick(20000, '', 0)];
         answered.received({type: 'pong', latest: '', region: 'us-east-1'}, 25000, '');
-        return [...pings, answered.tick(30000, '', 0), silent.tick(29999, '', 0), silent.tick(30000, '', 0)];"""
+        const later = [answered.tick(30000, '', 0), silent.tick(29999, '', 0), silent.tick(30000, '', 0)];
+        return [...pings, ...later];"""
     )
     # then the answered one stays; the silent one leaves 10 s after its ping
     assert verdicts[:4] == [{"ping": True}, {"ping": True}, None, None]
@@ -199,17 +209,17 @@ def test_an_error_frame_without_an_id_while_a_ping_is_out_leaves(play: Any) -> N
 def test_a_pong_naming_a_message_not_held_leaves_after_the_grace_unless_it_arrives(play: Any) -> None:
     # given pongs naming the room's newest id in the region, newer than the newest we hold
     verdicts = play(
-        """const pong = {type: 'pong', latest: '01J00000000000000000000009', region: 'us-east-1'};
+        """const pong = {type: 'pong', latest: L, region: 'us-east-1'};
         const missing = new J.RegionJudge(0, () => 0.5);
         const arrives = new J.RegionJudge(0, () => 0.5);
         const newer = new J.RegionJudge(0, () => 0.5);
-        for (const judge of [missing, arrives, newer]) judge.received(pong, 1000, '01J00000000000000000000001');
+        for (const judge of [missing, arrives, newer]) judge.received(pong, 1000, H);
         return [
-          missing.tick(3999, '01J00000000000000000000001', 0),
-          missing.tick(4000, '01J00000000000000000000001', 0),
-          arrives.tick(2000, '01J00000000000000000000009', 0),
-          arrives.tick(9000, '01J00000000000000000000009', 0),
-          newer.tick(4000, '01J0000000000000000000000A', 0),
+          missing.tick(3999, H, 0),
+          missing.tick(4000, H, 0),
+          arrives.tick(2000, L, 0),
+          arrives.tick(9000, L, 0),
+          newer.tick(4000, N, 0),
         ];"""
     )
     # then the missing one leaves after 3 s; one that arrives, or a newer one, keeps the region
@@ -223,10 +233,10 @@ def test_a_pong_without_latest_or_with_nothing_newer_is_no_gap(play: Any) -> Non
         """const old = new J.RegionJudge(0, () => 0.5);
         old.received({type: 'pong'}, 1000, '');
         const same = new J.RegionJudge(0, () => 0.5);
-        same.received({type: 'pong', latest: '01J00000000000000000000001'}, 1000, '01J00000000000000000000001');
+        same.received({type: 'pong', latest: H}, 1000, H);
         const empty = new J.RegionJudge(0, () => 0.5);
         empty.received({type: 'pong', latest: ''}, 1000, '');
-        return [old.tick(9000, '', 0), same.tick(9000, '01J00000000000000000000001', 0), empty.tick(9000, '', 0)];"""
+        return [old.tick(9000, '', 0), same.tick(9000, H, 0), empty.tick(9000, '', 0)];"""
     )
     assert verdicts == [None, None, None]
 
