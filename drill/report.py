@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +27,49 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)], 2)
 
 
-def _served(
-    client: SyntheticClient, region: str, took_out: float, fails: bool
-) -> tuple[float, float | None] | None:
+@dataclass(frozen=True)
+class Fault:
+    region: str
+    took_out: float
+    restored_at: float  # or the end of the drill, if the restore never came
+    fails: bool  # it breaks something (every fault but invert)
+    acked: dict[str, tuple[float, str]]  # every acknowledged message: id -> (when, where)
+
+
+def _served(client: SyntheticClient, fault: Fault) -> tuple[float, float | None] | None:
     """(from, served) for a client the fault reached, None for one it did not. A client is
-    reached when it was in the region when a fault that `fails` it began (any but invert, which
-    breaks nothing), or when it failed after the fault began. From: its
-    first failed send or closed socket after the fault (a sender), or the fault (a listener).
-    Served: a healthy region acknowledged its message (a sender), or it was connected to a
-    healthy region and caught up (a listener); None if that never happened."""
-    before = [r for at, r in client.connections if at <= took_out]
-    failed = [at for at, _ in client.failures if at >= took_out]
-    closed = [o.start for o in client.outages if o.start >= took_out]
-    if not (fails and before and before[-1] == region) and not failed and not closed:
+    reached when it was in the region as a fault that breaks something began, or when it failed
+    after the fault began.
+
+    A sender: from its first failed send (or closed socket) after the fault, until a healthy
+    region (another, or this one once restored) acknowledged one of its messages.
+    A listener: from the fault until it had been shown every message acknowledged since the
+    fault: the fault plus its longest wait for one of them, from the message's ack to its
+    display. None for `served` if that never happened."""
+    before = [r for at, r in client.connections if at <= fault.took_out]
+    failed = [at for at, _ in client.failures if at >= fault.took_out]
+    closed = [o.start for o in client.outages if o.start >= fault.took_out]
+    if not (fault.fails and before and before[-1] == fault.region) and not failed and not closed:
         return None
     if client.rate > 0:
-        start = min([*failed, *closed], default=took_out)
-        acks = [at for at, accepted in client.acked.values() if at >= start and accepted != region]
+        start = min([*failed, *closed], default=fault.took_out)
+        acks = [
+            at
+            for at, accepted in client.acked.values()
+            if at >= start and (accepted != fault.region or at >= fault.restored_at)
+        ]
         return start, min(acks, default=None)
-    ends = [o.end for o in client.outages if o.start >= took_out and o.end and o.region != region]
-    return took_out, min(ends, default=None)
+    since = {m: at for m, (at, _) in fault.acked.items() if at >= fault.took_out}
+    if any(m not in client.seen for m in since):
+        return fault.took_out, None
+    waits = [client.seen[m]["at"] - at for m, at in since.items()]
+    return fault.took_out, fault.took_out + max([0.0, *waits])
 
 
-def _group(
-    clients: list[SyntheticClient], region: str, took_out: float, fails: bool, acked: set[str], target: float
-) -> dict[str, Any]:
+def _group(clients: list[SyntheticClient], fault: Fault, target: float) -> dict[str, Any]:
     """A role's figures: how long those the fault reached took to be served by a healthy region,
     and the messages its clients lost or showed twice."""
-    reached = {c.name: _served(c, region, took_out, fails) for c in clients}
+    reached = {c.name: _served(c, fault) for c in clients}
     times = [span[1] - span[0] for span in reached.values() if span is not None and span[1] is not None]
     return {
         "clients": len(clients),
@@ -65,7 +81,7 @@ def _group(
             "max": round(max(times), 2) if times else None,
         },
         "target_seconds": target,
-        "lost": len({m for c in clients for m in acked if m not in c.seen}),
+        "lost": len({m for c in clients for m in fault.acked if m not in c.seen}),
         "duplicated": sum(len(c.shown) - len(set(c.shown)) for c in clients),
         "per_client": {
             name: None if span is None else round(span[1] - span[0], 2) if span[1] else "never"
@@ -129,10 +145,9 @@ def build(
             f"{region} was not healthy and serving on its own endpoint "
             f"within {recovery_wait:.0f} s of the restore"
         )
+    drilled = Fault(region, took_out, restored_at or ended, fault != "invert", acked)
     roles = {
-        role: _group(
-            [c for c in clients if c.role == role], region, took_out, fault != "invert", set(acked), target
-        )
+        role: _group([c for c in clients if c.role == role], drilled, target)
         for role, target in (("sender", SENDER_TARGET), ("listener", LISTENER_TARGET))
     }
     for role, group in roles.items():
@@ -249,8 +264,8 @@ def summary(report: dict[str, Any]) -> str:
         f"  replication delay seen    p50 {report['replication_delay_ms']['p50']} ms, "
         f"max {report['replication_delay_ms']['max']} ms",
         f"  worst time without service {worst:.1f} s",
-        _role_line("senders", report["senders"], "their first failed send"),
-        _role_line("listeners", report["listeners"], "the fault"),
+        _role_line("senders", report["senders"], "acked by a healthy region, from their first failure,"),
+        _role_line("listeners", report["listeners"], "shown every message since the fault, from the fault,"),
         _histories_line(report["histories"]),
         f"  restored                  {restored}",
         *(f"  why it failed: {reason}" for reason in report["failures"]),
@@ -267,19 +282,19 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _role_line(name: str, group: dict[str, Any], since: str) -> str:
+def _role_line(name: str, group: dict[str, Any], served: str) -> str:
     head = f"  {name:<26}{group['clients']}"
     if not group["clients"]:
         return head
     losses = f"lost {group['lost']}, shown twice {group['duplicated']}"
     if not group["reached"]:
         return f"{head}, none reached by the fault; {losses}"
-    served = group["served_seconds"]
+    seconds = group["served_seconds"]
     never = f", {group['never_served']} NEVER" if group["never_served"] else ""
     return (
-        f"{head}, {group['reached']} reached by the fault: served by a healthy region p50 "
-        f"{served['p50']} s, p99 {served['p99']} s, max {served['max']} s after {since} "
-        f"(target {group['target_seconds']:.0f} s){never}; {losses}"
+        f"{head}, {group['reached']} reached by the fault: {served} p50 {seconds['p50']} s, "
+        f"p99 {seconds['p99']} s, max {seconds['max']} s (target {group['target_seconds']:.0f} s)"
+        f"{never}; {losses}"
     )
 
 
