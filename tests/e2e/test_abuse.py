@@ -78,7 +78,7 @@ def test_a_flood_from_one_connection_is_answered_frame_by_frame_and_the_connecti
             await client.socket.send('{"action": "ping"}')
         replies = [json.loads(await asyncio.wait_for(client.socket.recv(), 30)) for _ in range(flood)]
         throttled = sum(r.get("message") == "Too Many Requests" for r in replies)
-        answered = sum(r == {"type": "pong"} for r in replies)  # the heartbeat's MOCK route
+        answered = sum(r.get("type") == "pong" for r in replies)  # API Gateway and DynamoDB answered
         assert throttled + answered == flood
         ack = await client.send("still connected")
         assert ack["type"] in ("ack", "error")  # the bucket may still be empty: either way, answered
