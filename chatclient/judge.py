@@ -88,7 +88,7 @@ class Judge:
     draw: Callable[[], float] | None = None
     last_activity: float = -math.inf  # a message sent or received
     newest_held: str = ""  # the greatest message id the client holds for the room
-    in_flight: dict[str, float] = field(default_factory=dict)  # id -> sent at, on this socket
+    in_flight: dict[str, float] = field(default_factory=dict)  # id -> sent at, oldest first
     failed_in_a_row: int = 0  # failures with no ack in between
     ping_sent: float | None = None
     gap: tuple[str, float] | None = None  # (id a pong announced, deadline for its push)
@@ -103,6 +103,7 @@ class Judge:
     def sent(self, message_id: str) -> None:
         """A message frame went out on this socket (a first send or a resend)."""
         now = self.clock()
+        self.in_flight.pop(message_id, None)  # kept in the order sent: the oldest is first
         self.in_flight[message_id] = now
         self.last_activity = now
 
@@ -159,7 +160,7 @@ class Judge:
         return Verdict("later" if code == RETRY_LATER else "refused", message_id, str(code))
 
     def _bare(self, text: str) -> Verdict:
-        oldest = min(self.in_flight, key=self.in_flight.__getitem__, default=None)
+        oldest = next(iter(self.in_flight), None)
         if text == BARE_THROTTLED:
             if oldest is None:
                 return NOTHING
@@ -179,9 +180,9 @@ class Judge:
         if self.left is not None:
             return self.left
         now = self.clock()
-        for message_id, at in sorted(self.in_flight.items(), key=lambda item: item[1]):
-            if now - at >= _ms(self.timing.ack_timeout_ms):
-                return self._failure(message_id, "no ack")
+        oldest = next(iter(self.in_flight.items()), None)
+        if oldest is not None and now - oldest[1] >= _ms(self.timing.ack_timeout_ms):
+            return self._failure(oldest[0], "no ack")
         if self.ping_sent is not None and now - self.ping_sent >= _ms(self.timing.pong_timeout_ms):
             return self._leave("no pong")
         if self.gap is not None and now >= self.gap[1]:
@@ -198,7 +199,8 @@ class Judge:
 
     def next_deadline(self) -> float | None:
         """The earliest instant at which `check` or `ping_due` may have something new to say."""
-        deadlines = [at + _ms(self.timing.ack_timeout_ms) for at in self.in_flight.values()]
+        oldest = next(iter(self.in_flight.values()), None)
+        deadlines = [] if oldest is None else [oldest + _ms(self.timing.ack_timeout_ms)]
         if self.ping_sent is not None:
             deadlines.append(self.ping_sent + _ms(self.timing.pong_timeout_ms))
         if self.gap is not None:
