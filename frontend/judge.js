@@ -11,12 +11,13 @@
 //   acknowledged), or when no ack comes within ACK_TIMEOUT_MS. The first failure resends the same
 //   id on the same socket once, RESEND_AFTER_MS later; a second failure with no ack in between
 //   leaves the region. `rate_limited`, a refusal of our input and API Gateway's "Too Many Requests"
-//   are about us, not the region: never a failure.
+//   are about us, not the region: never a failure. A bare "Internal server error" while nothing is
+//   unacknowledged but a ping is out is the heartbeat's answer: it fails.
 // - the heartbeat reads the region's table (the pong carries the room's newest id there): it fails
 //   when no pong comes within PONG_TIMEOUT_MS, or when an error frame without an id comes while a
 //   ping is out. A pong naming a newer message than any we hold means the region stored a message
 //   it did not push to us: if it (or a newer one) has not come GAP_GRACE_MS later, we leave.
-// - leaving marks the region sick for SICK_MS, doubling on each new mark, up to SICK_CAP_MS; a new
+// - leaving marks the region sick for SICK_MS, doubling on each new mark, up to SICK_MAX_MS; a new
 //   connection avoids sick regions, and when every region is sick, uses the one whose mark ends first.
 
 export const ACK_TIMEOUT_MS = 3000;
@@ -28,7 +29,7 @@ export const ACTIVE_WINDOW_MS = 300000;
 export const PONG_TIMEOUT_MS = 10000;
 export const GAP_GRACE_MS = 3000;
 export const SICK_MS = 60000;
-export const SICK_CAP_MS = 600000;
+export const SICK_MAX_MS = 600000;
 
 const REGION_FAILURES = new Set(["unavailable", "internal_error"]);
 
@@ -47,7 +48,7 @@ export function gatewayFrame(frame) {
 /** The silence before a ping, before jitter: short while the room is active (a message sent or
  * received in the last ACTIVE_WINDOW_MS), long when it is idle (the idle month's price). */
 export function heartbeatInterval(now, lastActivityAt) {
-  const active = lastActivityAt !== null && lastActivityAt !== undefined && now - lastActivityAt < ACTIVE_WINDOW_MS;
+  const active = typeof lastActivityAt === "number" && now - lastActivityAt < ACTIVE_WINDOW_MS;
   return active ? ACTIVE_HEARTBEAT_MS : HEARTBEAT_MS;
 }
 
@@ -88,11 +89,14 @@ export class RegionJudge {
 
   /** Every frame the server sends, parsed; `newestHeld` is the newest message id we hold ("" for none). */
   received(frame, now, newestHeld) {
-    this.lastFrameAt = now;
+    this.lastFrameAt = now; // a new silence starts, with its own jitter
+    this.jitter = jitter(this.random);
     const gateway = gatewayFrame(frame);
     if (gateway === "internal_error") {
       const oldest = this.#oldest();
-      return oldest === null ? null : this.#failed(oldest, "Internal server error (API Gateway)");
+      if (oldest !== null) return this.#failed(oldest, "Internal server error (API Gateway)");
+      if (this.pingSentAt === null) return null;
+      return { leave: "backend", why: "the heartbeat was answered Internal server error" };
     }
     if (gateway === "throttled") {
       const oldest = this.#oldest();
@@ -120,7 +124,8 @@ export class RegionJudge {
 
   #error(frame) {
     if (frame.id === null || frame.id === undefined) {
-      return this.pingSentAt === null ? null : { leave: "backend", why: `the heartbeat was answered ${frame.code}` };
+      if (this.pingSentAt === null) return null;
+      return { leave: "backend", why: `the heartbeat was answered ${frame.code}` };
     }
     if (!this.unacked.has(frame.id)) return null;
     if (REGION_FAILURES.has(frame.code)) return this.#failed(frame.id, frame.code);
@@ -140,13 +145,13 @@ export class RegionJudge {
       if ((newestHeld ?? "") >= this.gap.id) {
         this.gap = null;
       } else if (now - this.gap.since >= GAP_GRACE_MS) {
-        return { leave: "backend", why: `it stored ${this.gap.id} but did not deliver it in ${GAP_GRACE_MS / 1000} s` };
+        const why = `it stored ${this.gap.id} but did not deliver it in ${GAP_GRACE_MS / 1000} s`;
+        return { leave: "backend", why };
       }
     }
     const silence = heartbeatInterval(now, lastActivityAt) * this.jitter;
     if (this.pingSentAt === null && now - this.lastFrameAt >= silence) {
       this.pingSentAt = now;
-      this.jitter = jitter(this.random);
       return { ping: true };
     }
     return null;
@@ -174,7 +179,7 @@ export class SickRegions {
   /** Mark `region` sick from `now`; returns for how long (ms). */
   mark(region, now) {
     const count = (this.marks.get(region)?.count ?? 0) + 1;
-    const ms = Math.min(SICK_CAP_MS, SICK_MS * 2 ** (count - 1));
+    const ms = Math.min(SICK_MAX_MS, SICK_MS * 2 ** (count - 1));
     this.marks.set(region, { until: now + ms, count });
     return ms;
   }

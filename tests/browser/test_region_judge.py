@@ -48,7 +48,7 @@ def test_the_constants_are_the_documented_ones(play: Any) -> None:
     assert play(
         "return [J.ACK_TIMEOUT_MS, J.RESEND_AFTER_MS, J.ACTIVE_HEARTBEAT_MS, J.HEARTBEAT_MS,"
         " J.HEARTBEAT_JITTER, J.ACTIVE_WINDOW_MS, J.PONG_TIMEOUT_MS, J.GAP_GRACE_MS,"
-        " J.SICK_MS, J.SICK_CAP_MS];"
+        " J.SICK_MS, J.SICK_MAX_MS];"
     ) == [3000, 500, 20000, 150000, 0.1, 300000, 10000, 3000, 60000, 600000]
 
 
@@ -83,9 +83,18 @@ def test_api_gateways_bare_error_counts_against_the_oldest_unacknowledged_send(p
     assert verdicts[1]["leave"] == "backend"
 
 
-def test_a_bare_error_with_nothing_unacknowledged_is_no_verdict(play: Any) -> None:
-    # given nothing sent, when a bare error comes, then no verdict: the rule counts sends
-    assert play("return new J.RegionJudge(0).received(arg, 10, '');", GATEWAY_ERROR) is None
+def test_a_bare_error_with_nothing_unacknowledged_fails_only_an_outstanding_ping(play: Any) -> None:
+    # given nothing sent, when a bare error comes with no ping out, and then with one out
+    verdicts = play(
+        """const judge = new J.RegionJudge(0, () => 0.5);
+        const quiet = judge.received(arg, 10, '');
+        const ping = judge.tick(20010, '', 0);
+        return [quiet, ping, judge.received(arg, 20020, '')];""",
+        GATEWAY_ERROR,
+    )
+    # then no verdict without a ping; with one, it is the heartbeat's answer: leave
+    assert verdicts[:2] == [None, {"ping": True}]
+    assert verdicts[2]["leave"] == "backend"
 
 
 def test_a_send_with_no_ack_in_3_s_fails(play: Any) -> None:
