@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -231,3 +233,30 @@ def test_the_printed_fail_and_heal_commands_work_as_pasted_in_a_clean_shell(
     finally:
         assert paste(heal)["faults"] == []
         asyncio.run(until_health(stack["statusUrl"], NEAR_LONDON, healthy=True))
+
+
+def test_a_failing_region_whose_process_dies_comes_back_still_failing(stack: dict[str, Any]) -> None:
+    state = Path(stack["stateDir"])
+    london = stack["regions"][NEAR_LONDON]
+    faults_url = london["managementUrl"].rsplit("/", 1)[0] + "/_local/faults"
+
+    async def scenario() -> None:
+        async with failing(stack, NEAR_LONDON, "lambda") as answer:
+            # when the failing region's process dies unasked
+            os.kill(answer["pid"], signal.SIGKILL)
+            await eventually(
+                lambda: asyncio.to_thread(lambda: restarted(state, answer["pid"])),
+                "the supervisor started London again",
+            )
+            # then it comes back with its fault: its process says so, and its API answers 500
+            _, said = await get(faults_url)
+            assert said == {"faults": ["lambda"]}
+            status, body = await get(f"{london['httpUrl']}/health")
+            assert (status, body) == (500, {"message": "Internal Server Error"})
+
+    asyncio.run(scenario())
+
+
+def restarted(state: Path, old_pid: int) -> bool:
+    pid = json.loads((state / "stack.json").read_text())["regions"][NEAR_LONDON]["pid"]
+    return pid not in (old_pid, None)
