@@ -131,6 +131,7 @@ def test_a_sender_whose_regions_backend_fails_moves_and_every_message_arrives_on
         chat.wait_delivered(texts, timeout=RECOVERY_MS)
         assert_each_once(chat, texts)
     assert {ada.by_text()[text]["accepted"] for text in typed} == {NEAR_LONDON}
+    assert {row["text"] for row in ada.messages()} == set(texts)  # no error frame shown as a message
     ada.page.screenshot(path=screenshots / f"gray-{service}-sender.png")
     figures[f"sender, {service}"] = {
         "why it left": next(text for _, text in ada.log_entries() if text.startswith("leaving ")),
