@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, coldstart, cost, fanout, latency, plots
+from bench import capacity, coldstart, cost, fanout, idle, latency, plots
 from bench.common import RESULTS, ROOT, write_result
 
 Runner = Callable[[bool], dict[str, Any]]
@@ -24,7 +24,7 @@ BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {
     "fanout": (fanout.run, fanout.table),
     "coldstart": (coldstart.run, coldstart.table),
     "cost": (cost.run, cost.table),
-    "idle": (cost.run_idle, cost.idle_table),
+    "idle": (idle.run_idle, idle.idle_table),
     "capacity": (capacity.run, capacity.table),
 }
 FIGURES = {"fanout": plots.fanout_figure, "latency": plots.latency_figure}
