@@ -35,6 +35,11 @@ from chatclient.judge import RULE, Judge, SickRegions, Timing, Verdict
 
 PUMP_SECONDS = 0.05  # how often a connection looks at its deadlines and its outbox
 RETRY_LATER_SECONDS = 1.0  # a throttled send waits this long before it goes again
+# At most this many sends awaiting their answer on one socket, as a person's page has a few: an
+# outbox that grew while the client was away goes out at the pace the region answers, not in one
+# burst whose tail would wait past the ack timeout (or past the per-user burst) and fail a healthy
+# region. Every one of them is still judged by the rule.
+MAX_IN_FLIGHT = 5
 
 
 @dataclass
@@ -203,6 +208,8 @@ class SyntheticClient:
         while True:
             now = time.time()
             for message_id in [m for m in self._outbox if m not in judge.in_flight]:
+                if len(judge.in_flight) >= MAX_IN_FLIGHT:
+                    break
                 if now >= self._not_before.get(message_id, 0.0):
                     self._not_before[message_id] = now + self.timing.ack_timeout_ms / 1000
                     await self._send(socket, judge, message_id)

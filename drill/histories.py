@@ -41,21 +41,25 @@ async def compare(
     token: str,
     deadline: float,
 ) -> dict[str, Any]:
-    """{"equal", "messages": {region: count}, "only_in": {region: [a few ids]}}; looks again every
-    second until the histories agree or `deadline` (time.time()) has passed."""
+    """{"equal", "messages": {region: count}, "only_in": {region: [a few ids]}, "unread": [regions
+    whose history could not be read]}; looks again every second until every history was read and
+    they agree, or `deadline` (time.time()) has passed. A history not read is not equal."""
     held: dict[str, list[str]] = {}
     while True:
+        unread = []
         for region, (_, http_url) in endpoints.items():
             try:
                 held[region] = await history(session, http_url, room, token)
             except (aiohttp.ClientError, ConnectionError, TimeoutError) as error:
                 print(f"  history of {region} not read: {error!r}", flush=True)
+                unread.append(region)
                 held.setdefault(region, [])
         everywhere = set.intersection(*(set(ids) for ids in held.values())) if held else set()
-        equal = len({tuple(ids) for ids in held.values()}) <= 1
+        equal = not unread and len({tuple(ids) for ids in held.values()}) <= 1
         if equal or time.time() >= deadline:
             return {
                 "equal": equal,
+                "unread": unread,
                 "messages": {region: len(ids) for region, ids in held.items()},
                 "only_in": {
                     region: [i for i in ids if i not in everywhere][:5] for region, ids in held.items()

@@ -160,7 +160,10 @@ def build(
         if group["never_served"]:
             failures.append(f"{group['never_served']} {role}s were never served by a healthy region")
     if histories is not None and not histories["equal"]:
-        failures.append(f"the regions' histories differ after the restore: {histories['messages']}")
+        failures.append(
+            f"the regions' histories differ after the restore: {histories['messages']}"
+            + (f", not read from {histories['unread']}" if histories.get("unread") else "")
+        )
     if failures and warnings:
         failures.append("the drill asked for more than the stack can serve (see the warning)")
     delays = [
@@ -302,6 +305,8 @@ def _histories_line(histories: dict[str, Any] | None) -> str:
     if histories is None:
         return "  histories                 not compared"
     counts = ", ".join(f"{region} {n}" for region, n in histories["messages"].items())
+    if histories.get("unread"):
+        counts += f"; not read from {', '.join(histories['unread'])}"
     return f"  histories                 {'equal' if histories['equal'] else 'DIFFER'} ({counts} messages)"
 
 
