@@ -98,7 +98,7 @@ export class Connection {
     if (!this.isOpen) return false;
     this.socket.send(JSON.stringify(frame));
     if (frame.action === "sendMessage") {
-      this.judge.sent(frame.id, Date.now());
+      this.judge?.sent(frame.id, Date.now());
       this.noteActivity(Date.now());
     }
     return true;
