@@ -192,7 +192,7 @@ class QueueEventSourceMapping:
 
     async def _invoke_unthrottled(self, batch: list[Record]) -> Any:
         """Invoke, retrying throttles with backoff until the batch would be visible again."""
-        deadline = time.monotonic() + self._visibility_timeout - 1
+        deadline = time.monotonic() + self._visibility_timeout
         delay = 0.05
         while True:
             try:

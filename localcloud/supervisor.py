@@ -1,7 +1,8 @@
 """The supervisor assembles the local stack and keeps it running: the AWS endpoint (moto), one
 process per region, global-table replication, Route 53's health checks and latency routing, and
 the front door; it writes the endpoints to `.local/stack.json`, restarts a region's process that
-dies unasked, and answers the front door's control and status requests (its `Controls`)."""
+dies unasked (with the faults it had), and answers the front door's control and status requests
+(its `Controls`: a region's stop/start, fail/heal of its DynamoDB or Lambda, replication's pace)."""
 
 from __future__ import annotations
 
