@@ -221,9 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         fault = fault_of(args.mode, target.name)
         played = f"'{args.mode}'" + (f" (a {fault} fault)" if fault != args.mode else "")
+        steps = target.plan(args.region, fault)  # a fault the target cannot play stops here
         print(f"Drill against {target.name}: take {args.region} out by {played} for {args.hold} s.")
         print("It will:")
-        for step in target.plan(args.region, fault):
+        for step in steps:
             print(f"  - {step}")
         print("  - then restore exactly that, even on Ctrl-C or an error")
         warnings = capacity.warnings(args.clients, args.rate, target.capacity())

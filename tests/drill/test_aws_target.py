@@ -289,7 +289,9 @@ def test_a_dry_run_of_a_kill_without_credentials_is_refused_too(
     no_credentials: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["--aws-domain", DOMAIN, "--mode", "kill", "--dry-run"]) == 2
-    assert capsys.readouterr().err.startswith("drill: --mode kill has no AWS counterpart")
+    captured = capsys.readouterr()
+    assert captured.err.startswith("drill: --mode kill has no AWS counterpart")
+    assert captured.out == ""
 
 
 def test_a_real_run_without_credentials_says_so_in_one_line(
