@@ -39,7 +39,7 @@ deploy: venv ## build, deploy both regions, upload the chat page, print its URL 
 delete: venv ## tear both regions down: empties the page buckets, switches the messages table's deletion protection off, says what it leaves
 	bash scripts/delete.sh
 
-drill: venv ## failover drill against the local stack (ARGS="--region us-east-1 --mode invert|outage --hold 15")
+drill: venv ## failover drill: a region taken out by a named fault (ARGS="--region us-east-1 --mode invert|kill|dynamodb|lambda --hold 15")
 	$(PY) -m drill $(ARGS)
 
 bench: venv ## latency, fan-out, cold start, cost, idle cost, capacity (ARGS="--quick" or benchmark names)
