@@ -70,13 +70,14 @@ def test_a_drill_loses_nothing_and_restores_the_region(
     assert order["took_out"] <= order["restore"] < order["recovered"]
     assert order["took_out"] <= order["rerouted"]
     assert report["detect_seconds"] >= 0
-    if mode == "kill":  # the clients of the dead region lost their sockets, and came back elsewhere
-        londoners = [c for c in report["clients"] if c["location"] == "london"]
-        assert all(c["regions"][-1] == NEAR_NEW_YORK for c in londoners)
-        assert report["senders"]["reached"] == 2
-        assert report["listeners"]["reached"] == 1
+    londoners = [c["name"] for c in report["clients"] if c["location"] == "london"]
+    served = report["senders"]["per_client"] | report["listeners"]["per_client"]
+    if mode == "kill":  # the clients of the dead region lost their sockets, and were served elsewhere
+        assert all(isinstance(served[name], float) for name in londoners)
+        assert report["senders"]["reached"] >= 2
+        assert report["listeners"]["reached"] >= 1
     else:  # an inverted check moves new connections only: the region still serves everyone
-        assert report["senders"]["reached"] == report["listeners"]["reached"] == 0
+        assert all(served[name] is None for name in londoners)
     assert output.with_suffix(".png").exists()
     assert "lost                      0" in stdout
 
@@ -94,9 +95,9 @@ def test_a_gray_failure_moves_senders_and_listeners_away_and_loses_nothing(
 
     assert_nothing_lost_or_doubled_and_restored(report, mode)
     assert report["fault"] == mode
-    londoners = {c["name"]: c for c in report["clients"] if c["location"] == "london"}
-    assert all(c["leaves"] and c["leaves"][0]["region"] == NEAR_LONDON for c in londoners.values())
-    assert all(c["regions"][-1] == NEAR_NEW_YORK for c in londoners.values())
-    assert report["senders"]["reached"] == 2
-    assert report["listeners"]["reached"] == 1
+    londoners = [c for c in report["clients"] if c["location"] == "london"]
+    assert all(c["leaves"] and c["leaves"][0]["region"] == NEAR_LONDON for c in londoners)
+    assert all(NEAR_NEW_YORK in c["regions"] for c in londoners)
+    served = report["senders"]["per_client"] | report["listeners"]["per_client"]
+    assert all(isinstance(served[c["name"]], float) for c in londoners)
     assert "listeners" in stdout
