@@ -22,18 +22,19 @@ import json
 import re
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from localcloud.cloudformation import Context, Unresolvable
 from localcloud.mapping_templates import MappingTemplate, literal_key, select_response
 
-__all__ = ["AwsIntegration", "IntegrationFailed", "MockIntegration", "Responses"]
+__all__ = ["AwsIntegration", "IntegrationFailed", "MockIntegration", "Responses", "ServiceAction"]
 
 _ACTION = re.compile(
     r"arn:\$\{AWS::Partition\}:apigateway:\$\{AWS::Region\}:(?P<service>[a-z0-9-]+):action/(?P<action>\w+)"
 )
 _PLAYED_SERVICES = {"dynamodb"}
+_DYNAMODB_ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#{}"
 _SUB_VARIABLE = re.compile(r"\$\{[^}]*\}")
 
 
@@ -122,11 +123,6 @@ class AwsIntegration:
     action: str
     request: Any  # the request template's template value
     responses: tuple[Mapping[str, Any], ...]  # the integration responses' properties
-    ctx: Context | None = None
-    _request: MappingTemplate | None = None
-    _responses: Responses | None = None
-    _client: list[Any] = field(default_factory=list, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     @classmethod
     def of(
@@ -149,27 +145,36 @@ class AwsIntegration:
         Responses.of(logical_id, kept)  # refused now, at stack start, if it cannot be played
         return cls(logical_id, found["service"], found["action"], request, kept)
 
-    def bind(self, ctx: Context) -> AwsIntegration:
+    def bind(self, ctx: Context) -> ServiceAction:
         """The integration in one region: its templates resolved with that region's stack."""
-        return AwsIntegration(
-            self.logical_id,
-            self.service,
-            self.action,
-            self.request,
-            self.responses,
-            ctx,
+        return ServiceAction(
+            self,
+            ctx.region,
             MappingTemplate.parse(self.logical_id, str(ctx.resolve(self.request))),
             Responses.of(self.logical_id, self.responses, ctx),
         )
 
+
+class ServiceAction:
+    """An AWS service integration in one region: for each message, the request template rendered,
+    the action called, the selected response template rendered over its answer."""
+
+    def __init__(
+        self, spec: AwsIntegration, region: str, request: MappingTemplate, responses: Responses
+    ) -> None:
+        self._spec = spec
+        self._region = region
+        self._request = request
+        self._responses = responses
+        self._client: Any = None
+        self._lock = threading.Lock()
+
     async def answer(self, context: Mapping[str, Any]) -> str | None:
-        if self._request is None or self._responses is None or self.ctx is None:
-            raise RuntimeError(f"{self.logical_id}: bind the integration to a region first")
-        payload = self._request.render(context)
-        status, body = await asyncio.to_thread(self._call, payload)
+        status, body = await asyncio.to_thread(self._call, self._request.render(context))
         return self._responses.answer(status, context, body)
 
     def _call(self, payload: str) -> tuple[int, Any]:
+        """The service's status and answer (its error body on an error), as API Gateway gets them."""
         from botocore import xform_name
         from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
@@ -178,32 +183,30 @@ class AwsIntegration:
         except ValueError:  # the service would refuse the body
             return 400, {"__type": "SerializationException", "message": "the request body is not JSON"}
         try:
-            answer = getattr(self._service_client(), xform_name(self.action))(**parameters)
+            answer = getattr(self._service_client(), xform_name(self._spec.action))(**parameters)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             message = error.response.get("Error", {}).get("Message", "")
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 500))
-            return status, {"__type": f"com.amazonaws.{self.service}.v20120810#{code}", "message": message}
+            return status, {"__type": _DYNAMODB_ERROR_TYPE.format(code), "message": message}
         except ParamValidationError as error:  # botocore checks before sending; the service would say 400
-            return 400, {"__type": "ValidationException", "message": str(error)}
+            return 400, {"__type": _DYNAMODB_ERROR_TYPE.format("ValidationException"), "message": str(error)}
         except BotoCoreError as error:  # not even sent, or no answer: API Gateway's ExecutionError
-            raise IntegrationFailed(f"{self.logical_id}: {error}") from error
+            raise IntegrationFailed(f"{self._spec.logical_id}: {error}") from error
         answer.pop("ResponseMetadata", None)
         return 200, answer
 
     def _service_client(self) -> Any:
-        """Made on first use, after the region's process has set up boto3's default session."""
+        """Made on first use, after the region's process has set up boto3's default session (a
+        client copies the session's event handlers when it is made)."""
         with self._lock:
-            if not self._client:
+            if self._client is None:
                 import boto3
                 from botocore.config import Config
 
-                region = self.ctx.region if self.ctx is not None else None
-                self._client.append(
-                    boto3.client(  # type: ignore[call-overload]
-                        self.service,
-                        region_name=region,
-                        config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=29),
-                    )
+                self._client = boto3.client(  # type: ignore[call-overload]
+                    self._spec.service,
+                    region_name=self._region,
+                    config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=29),
                 )
-            return self._client[0]
+            return self._client
