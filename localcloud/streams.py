@@ -57,8 +57,11 @@ class ShardReader:
 
     def resume(self) -> None:
         """A new iterator just after the checkpoint: after a failed read the old one may be
-        spent or expired, and nothing past the checkpoint has been handed on yet."""
-        self._iterator = self._iterator_from(self.checkpoint, self._starting_position)
+        spent or expired, and nothing past the checkpoint has been handed on yet. Before the first
+        checkpoint the old iterator stays: a failed read did not move it, and asking for LATEST
+        again would skip what was written meanwhile (say, while the table's DynamoDB failed)."""
+        if self.checkpoint is not None:
+            self._iterator = self._iterator_from(self.checkpoint, self._starting_position)
 
     def commit(self, sequence_number: str) -> None:
         self.checkpoint = sequence_number
