@@ -107,6 +107,10 @@ def test_a_region_whose_dynamodb_fails_answers_unavailable_fails_its_health_chec
             # then the open socket stays open, and a send there is refused as unavailable
             refused = await ada.send("into a failing table")
             assert (refused["type"], refused["code"]) == ("error", "unavailable")
+            # and a listener's heartbeat (it reads this region's table) fails too
+            await ada.socket.send(json.dumps({"action": "ping"}))
+            beat = await ada.next(lambda f: f.get("type") in ("pong", "error") and f.get("id") is None)
+            assert (beat["type"], beat["code"]) == ("error", "unavailable")
             # and its /health says so (once the SDK's retries give up)
             await eventually(lambda: health_is(us["httpUrl"], 503), "us-east-1's /health answers 503")
             # and new clients are routed to London
@@ -179,6 +183,10 @@ def test_a_region_whose_lambda_fails_answers_api_gateways_errors_and_delivers_it
                 lambda: asyncio.to_thread(lambda: set(written) <= set(table_ids(stack, NEAR_NEW_YORK, room))),
                 "London's messages replicated to us-east-1's table",
             )
+            # and the listener's heartbeat (no function) still answers, its latest id showing the gap
+            await ada.socket.send(json.dumps({"action": "ping"}))
+            pong = await ada.next(lambda f: f.get("type") == "pong")
+            assert pong["latest"] == max(written)
         # after heal the stream's backlog reaches the listener, in order, once each
         pushed = [(await ada.message(message_id))["message"]["id"] for message_id in written]
         assert pushed == written
