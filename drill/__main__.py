@@ -97,7 +97,7 @@ class Drill:
         async def catch_up(client: SyntheticClient) -> None:
             async with gate:
                 try:
-                    await client.catch_up(session, self.started)
+                    await client.catch_up(session, self.started, everything=True)
                 except (aiohttp.ClientError, ConnectionError, TimeoutError) as error:
                     print(f"  catch-up of {client.name} failed: {error!r}", flush=True)
 

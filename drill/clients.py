@@ -40,6 +40,7 @@ RETRY_LATER_SECONDS = 1.0  # a throttled send waits this long before it goes aga
 # burst whose tail would wait past the ack timeout (or past the per-user burst) and fail a healthy
 # region. Every one of them is still judged by the rule.
 MAX_IN_FLIGHT = 5
+CATCH_UP_MARGIN = 30.0  # seconds of history read before what the client holds, after a gap
 
 
 @dataclass
@@ -132,9 +133,14 @@ class SyntheticClient:
             self._why_closed = f"left: {verdict.reason}"
             await self._socket.close()  # the read loop ends: reconnect elsewhere, catch up
 
-    async def catch_up(self, session: aiohttp.ClientSession, since: float) -> int:
-        """Read history from a little before `since`; de-duplication drops what is already shown."""
-        after: str | None = ulid.lowest(max(0, int((since - 30) * 1000)))
+    async def catch_up(self, session: aiohttp.ClientSession, since: float, everything: bool = False) -> int:
+        """Read history from CATCH_UP_MARGIN before the newest message held (the rule reads after
+        it: but a message written elsewhere a moment earlier, that the failing region never
+        pushed, has an older id; the margin covers replication), or, with `everything` or
+        nothing held, from that margin before `since`. De-duplication drops what is shown."""
+        newest = self.judge.newest_held if self.judge is not None else ""
+        start = ulid.timestamp_ms(newest) / 1000 if newest and not everything else since
+        after: str | None = ulid.lowest(max(0, int((start - CATCH_UP_MARGIN) * 1000)))
         found = 0
         while after:
             url = f"{self._read_url or self.http_url}/rooms/{self.room}/messages"
