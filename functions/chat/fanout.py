@@ -9,11 +9,11 @@ the workers through a queue, so a huge room costs the stream handler a few reads
 its posts, and other rooms on the shard wait for at most one page of posts.
 
 Posting: concurrently across connections, in order per connection; a 410 removes the connection;
-any other failed post is logged and never stops the rest. A stream record fails (and is retried
-by the event source mapping) only when its room's connections could not be read or its pages not
-queued. A page fails alone: a worker hands back only the frames and connections whose posts
-failed, as a smaller page, and the queue retries a page that failed everywhere until it redrives
-it to the DLQ.
+any other failed post (after the pusher's retries) is logged, never stops the rest, and goes to
+the page queue in a page holding only the connections and frames that failed. A stream record
+fails (and is retried by the event source mapping) only when its room's connections could not be
+read or its pages not queued. A page fails alone: the queue retries a page on which every post
+failed until it redrives it to the DLQ.
 
 Time: both take `time_left`, the seconds left to start a post (the handler's remaining time less
 a margin that covers the posts in flight and the hand-back). Once it is up no post starts, the
@@ -90,7 +90,8 @@ class FanoutResult:
     gone: int = 0
     failed_posts: int = 0
     pages_queued: int = 0
-    late: int = 0  # connections not posted in time, queued as pages (counted in pages_queued)
+    handed_back: int = 0  # connections whose posts failed or were late, queued as pages
+    late: int = 0  # of those, connections whose time to post ran out before all their frames
     # Errors as values: the handler logs them, so the domain needs no logger (and no SDK).
     unreadable_rooms: list[tuple[str, str]] = field(default_factory=list)  # (room, error)
     kept_gone: list[tuple[str, str]] = field(default_factory=list)  # (connection id, error)
@@ -209,24 +210,25 @@ def fan_out(
         posted = settle(inline, list(outbox), connections)
     result.delivered, result.failed_posts, result.gone = posted.delivered, posted.failed_posts, posted.gone
     result.kept_gone = posted.kept_gone
-    # Connections the time to post ran out on get the frames they did not get, through the
-    # workers, and the batch succeeds: failing it would post it again to everyone posted here.
-    late = [(c, tuple(outbox[c][unsent:])) for c, unsent in posted.late.items()]
+    # Connections whose posts failed, or that the time to post ran out on, get the frames they
+    # did not get through the workers, and the batch succeeds: failing it would post it again
+    # to everyone posted here.
+    groups = by_frames(posted.leftovers(outbox.__getitem__))
     handed = [
-        page
-        for frames, ids in by_frames(late).items()
-        for page in plan_pages(ids, frames, page_posts, concurrency)
+        page for frames, ids in groups.items() for page in plan_pages(ids, frames, page_posts, concurrency)
     ]
     if handed:
         try:
             pages.send_pages(handed)
         except StoreError as error:
             # Nothing may be dropped: those rooms' records fail, and the stream retries them.
-            for room in dict.fromkeys(room_of[c] for c, _ in late):
+            for room in dict.fromkeys(room_of[c] for ids in groups.values() for c in ids):
                 result.unreadable_rooms.append((room, str(error)))
                 result.failed.extend(sequence for sequence, _ in by_room[room])
         else:
-            result.late, result.pages_queued = len(late), result.pages_queued + len(handed)
+            result.pages_queued += len(handed)
+            result.handed_back = sum(len(ids) for ids in groups.values())
+            result.late = len(posted.late)
     return result
 
 
@@ -280,10 +282,7 @@ def post_page(
         failed_posts=posted.failed_posts,
         kept_gone=posted.kept_gone,
     )
-    leftovers = [
-        (c, tuple(page.frames[i] for i in o.failed) + (() if o.unsent is None else page.frames[o.unsent :]))
-        for c, o in posted.outcomes.items()
-    ]
+    leftovers = posted.leftovers(lambda _: page.frames)
     handed = [Page(tuple(ids), frames) for frames, ids in by_frames(leftovers).items()]
     if not handed:
         return result

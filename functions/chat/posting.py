@@ -47,6 +47,18 @@ class Posted:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     kept_gone: list[tuple[str, str]] = field(default_factory=list)  # (connection id, error)
 
+    def leftovers(self, frames_of: Callable[[str], Sequence[bytes]]) -> list[tuple[str, tuple[bytes, ...]]]:
+        """Each connection's frames that it did not get (posts that failed, then those never
+        started), in order; `frames_of` gives a connection's frames as they were posted."""
+        left = []
+        for connection_id, outcome in self.outcomes.items():
+            frames = frames_of(connection_id)
+            rest = [frames[i] for i in outcome.failed]
+            if outcome.unsent is not None:
+                rest += frames[outcome.unsent :]
+            left.append((connection_id, tuple(rest)))
+        return left
+
     @property
     def late(self) -> dict[str, int]:
         """The connections whose time to post ran out before all their frames were posted, and

@@ -140,9 +140,11 @@ def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
     context: LambdaContext,
     aws_endpoint: str,
     tables: dict[str, Any],
+    queues: dict[str, dict[str, provision.QueueEndpoint]],
     management_api: ManagementApiDouble,
 ) -> None:
     in_region("us-east-1", management_api.url)
+    queued_pages(queues, aws_endpoint)  # start from an empty queue
     room = "fan-faults"
     throttled, broken, fine = (connect(room, context) for _ in range(3))
     management_api.scripted[throttled] = [429, 429]  # then 200: retried with backoff
@@ -170,6 +172,8 @@ def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
         TableName=tables["us-east-1"]["connections"], Key={"connectionId": {"S": broken}}
     )
     assert "Item" in kept  # only a 410 removes a connection
+    (page,) = queued_pages(queues, aws_endpoint)  # and the workers try it again, alone
+    assert page.connections == (broken,)
 
 
 class RunningOut(LambdaContext):

@@ -104,13 +104,14 @@ def test_gone_connections_are_removed_and_the_rest_still_delivered() -> None:
     ids = [f"c{i}" for i in range(40)]
     gone = {"c3", "c17", "c39"}
     connections = FakeConnectionStore({"r": ids})
-    pusher = FakePusher(gone=gone, failing={"c5"})
-    result = run([record(1, "r"), record(2, "r")], connections, pusher)
+    pusher, pages = FakePusher(gone=gone, failing={"c5"}), FakePageQueue()
+    result = run([record(1, "r"), record(2, "r")], connections, pusher, pages)
     assert sorted(connections.deleted) == sorted(gone)
     assert result.gone == 3
     assert result.failed_posts == 2  # c5 failed both frames, and that blocked nothing
     assert result.delivered == 2 * (40 - 3 - 1)
     assert result.failed == []
+    assert [page.connections for page in pages.sent] == [("c5",)]  # the workers try it again
 
 
 def test_a_room_whose_connections_cannot_be_read_fails_only_its_records() -> None:
@@ -490,21 +491,37 @@ def test_a_stream_batch_whose_time_runs_out_queues_the_rest_and_still_succeeds()
 
 
 def test_a_connection_whose_retry_would_start_too_late_is_handed_back_not_dropped() -> None:
-    # A failed post in the stream handler is only logged; one the time ran out on is queued.
     class OutOfTimeFor(FakePusher):
         def push(self, connection_id: str, data: bytes) -> Delivery:
             outcome = super().push(connection_id, data)
             return Delivery.OUT_OF_TIME if connection_id == "slow" else outcome
 
     pages = FakePageQueue()
+    result = run([record(1, "r")], FakeConnectionStore({"r": ["ok", "slow"]}), OutOfTimeFor(), pages)
+    assert [page.connections for page in pages.sent] == [("slow",)]
+    assert (result.failed_posts, result.late, result.handed_back, result.failed) == (0, 1, 1, [])
+
+
+def test_a_post_that_failed_in_the_stream_handler_goes_to_the_workers_with_only_what_it_missed() -> None:
+    # Given a small room where one connection's second frame fails (after the pusher's retries)
+    class FailsSecondFrameOf(FakePusher):
+        def push(self, connection_id: str, data: bytes) -> Delivery:
+            super().push(connection_id, data)
+            missed = connection_id == "flaky" and json.loads(data)["message"]["text"] == "m2"
+            return Delivery.FAILED if missed else Delivery.DELIVERED
+
+    pages = FakePageQueue()
     result = run(
-        [record(1, "r")],
-        FakeConnectionStore({"r": ["ok", "slow", "bad"]}),
-        OutOfTimeFor(failing={"bad"}),
+        [record(1, "r"), record(2, "r")],
+        FakeConnectionStore({"r": ["ok", "flaky"]}),
+        FailsSecondFrameOf(),
         pages,
     )
-    assert [page.connections for page in pages.sent] == [("slow",)]
-    assert (result.failed_posts, result.late, result.failed) == (1, 1, [])
+    # Then the page queued holds that connection and that frame only, and the batch succeeds
+    assert [(p.connections, [json.loads(f)["message"]["text"] for f in p.frames]) for p in pages.sent] == [
+        (("flaky",), ["m2"])
+    ]
+    assert (result.failed_posts, result.handed_back, result.late, result.failed) == (1, 1, 0, [])
 
 
 def test_when_the_late_connections_cannot_be_queued_their_rooms_records_fail_and_nothing_is_dropped() -> None:

@@ -1,7 +1,8 @@
 """DynamoDB stream → WebSocket fan-out (small rooms posted here, large rooms' pages queued for
 fanout_worker), with partial batch failures (ReportBatchItemFailures). Posts start only while
-the invocation has more than POSTING_MARGIN_SECONDS left; the connections the time ran out on
-are queued for the workers and the batch succeeds (a failed batch is posted again to everyone)."""
+the invocation has more than POSTING_MARGIN_SECONDS left; the connections whose posts failed or
+that the time ran out on are queued for the workers, and the batch succeeds (a failed batch is
+posted again to everyone)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     count("StaleConnectionsRemoved", result.gone)
     count("FailedDeliveries", result.failed_posts)
     count("FanoutPagesQueued", result.pages_queued)
+    count("FanoutConnectionsHandedBack", result.handed_back)
     count("FanoutConnectionsOutOfTime", result.late)
     for room, error in result.unreadable_rooms:
         logger.warning("cannot read the room's connections or queue its pages", room=room, error=error)
