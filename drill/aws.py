@@ -32,10 +32,10 @@ from drill.targets import (
     STACK_NAME,
     Change,
     TargetError,
-    _answers_as,
-    _get_json,
-    _undo_all,
+    answers_as,
+    get_json,
     invert_health_check,
+    undo_all,
 )
 from localcloud.provision import ROUTE53_REGION
 
@@ -254,7 +254,7 @@ class AwsTarget:
 
     def restore(self) -> bool:
         self._inverted.clear()
-        return _undo_all(self.changes)
+        return undo_all(self.changes)
 
     def healthy(self, region: str) -> bool:
         """One GetHealthCheckStatus per probe; the Inverted flag is read again only after the drill
@@ -269,12 +269,12 @@ class AwsTarget:
         return raw != self._inverted[check]
 
     def serves(self, region: str) -> bool:
-        return _answers_as(f"{self.direct_endpoints()[region][1]}/health", region)
+        return answers_as(f"{self.direct_endpoints()[region][1]}/health", region)
 
     def routed_region(self, location: str) -> str | None:
         """Where the routed name sends this machine: DNS answers for where the operator sits."""
         try:
-            return str(_get_json(f"{self.http_url(location)}/health", timeout=5)["region"])
+            return str(get_json(f"{self.http_url(location)}/health", timeout=5)["region"])
         except (urllib.error.URLError, OSError, ValueError, KeyError):
             return None
 

@@ -63,16 +63,16 @@ FAILS = {
 }
 
 
-def _get_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
+def get_json(url: str, timeout: float = 5.0) -> dict[str, Any]:
     with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - our own endpoints
         body: dict[str, Any] = json.loads(response.read())
         return body
 
 
-def _answers_as(health_url: str, region: str) -> bool:
+def answers_as(health_url: str, region: str) -> bool:
     """Whether a region's own /health answers 200 from that region."""
     try:
-        return _get_json(health_url, timeout=2).get("region") == region
+        return get_json(health_url, timeout=2).get("region") == region
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -181,21 +181,19 @@ class LocalTarget:
         return answer
 
     def restore(self) -> bool:
-        return _undo_all(self.changes)
+        return undo_all(self.changes)
 
     def healthy(self, region: str) -> bool:
-        status = _get_json(self.info["statusUrl"])
+        status = get_json(self.info["statusUrl"])
         return bool(status["regions"][region]["healthy"])
 
     def serves(self, region: str) -> bool:
-        return _answers_as(f"{self.info['regions'][region]['httpUrl']}/health", region)
+        return answers_as(f"{self.info['regions'][region]['httpUrl']}/health", region)
 
     def routed_region(self, location: str) -> str | None:
         """Where a new connection from `location` lands now (a fresh request through the routed name)."""
         try:
-            return str(
-                _get_json(f"{self.http_url(location)}/health?location={location}", timeout=2)["region"]
-            )
+            return str(get_json(f"{self.http_url(location)}/health?location={location}", timeout=2)["region"])
         except (urllib.error.URLError, OSError, ValueError, KeyError):
             return None
 
@@ -220,7 +218,7 @@ def invert_health_check(route53: Any, check: str, changes: list[Change]) -> None
     route53.update_health_check(HealthCheckId=check, Inverted=True)
 
 
-def _undo_all(changes: list[Change]) -> bool:
+def undo_all(changes: list[Change]) -> bool:
     """Undo in reverse order; keep going past a failure and say whether everything was undone."""
     ok = True
     for change in reversed(changes):
