@@ -72,9 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== summary")
     print("\n".join(summary))
     if not args.publish:
-        print(
-            f"\n(written to {out}; the published bench/results/ is unchanged: --publish replaces it)"
-        )
+        print(f"\n(written to {out}; the published bench/results/ is unchanged: --publish replaces it)")
     print("\n== targets")
     for name, target in targets:
         state = "not measured" if target.get("measured") is False else ("met" if target["met"] else "MISSED")
