@@ -18,9 +18,11 @@ from chat.model import (
     iso_time,
     parse_new_message,
     parse_page,
-    validate_name,
+    user_kind,
+    user_tag,
     validate_room,
 )
+from chat.names import validate_name
 from chat.ports import AccountVerifier, ConnectionStore, KeySource, MessageStore, RateLimiter, StoreError
 from chat.settings import Settings
 from chat.ulid import timestamp_ms
@@ -63,7 +65,12 @@ def sign_in(
     session = sessions.Session(user_id=user_id, name=name, expires_at=now + settings.session_ttl_seconds)
     return {
         "token": sessions.sign(session, signing, now=now),
-        "user": {"id": session.user_id, "name": session.name},
+        "user": {
+            "id": session.user_id,
+            "name": session.name,
+            "tag": user_tag(session.user_id),
+            "kind": user_kind(session.user_id),
+        },
         "expiresAt": iso_time(session.expires_at * 1000),
     }
 

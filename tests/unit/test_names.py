@@ -1,6 +1,8 @@
-"""Display names (docs/api.md): NFKC-normalised then trimmed, 1-40 characters, refused when they
-hold a control, format (bidi overrides, zero-width characters), private-use, unassigned, surrogate
-or line/paragraph-separator character, or when no character is visible."""
+"""Display names (docs/api.md, "Names"): at most 160 code points as sent, NFKC-normalised then
+trimmed (of spaces and blank letters), 1-40 characters, refused when they hold a control, format
+(bidi overrides, zero-width characters), private-use, unassigned, surrogate or line/paragraph-
+separator character, or when no character is visible. Names that look alike share a skeleton;
+a user's tag and kind come from the user id."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from chat.model import InvalidInput, validate_name
+from chat.model import InvalidInput, user_kind, user_tag
+from chat.names import MAX_RAW_NAME_CHARS, skeleton, validate_name
 
 REFUSED = {"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"}
 BLANK = {"\u3164", "\u115f", "\u1160", "\uffa0", "\u2800"}
@@ -62,25 +65,101 @@ def test_names_that_hide_or_fake_something_are_refused(name: object) -> None:
         ("李小龍", "李小龍"),
         ("x" * 40, "x" * 40),
         ("e\u0301", "é"),  # a combining mark on a visible letter composes
+        ("Ada\u2800\u2800", "Ada"),  # blank Braille padding is trimmed like spaces
+        ("\u3164Ada\u3164", "Ada"),  # so are Hangul fillers
+        ("𝐀da", "Ada"),  # mathematical bold capital A: NFKC folds it
+        ("e\u0301" * 40, "é" * 40),  # 80 code points as sent, 40 characters once composed
     ],
 )
 def test_ordinary_names_are_normalised_and_kept(name: str, stored: str) -> None:
     assert validate_name(name) == stored
 
 
-@given(st.text(max_size=60))
+def blank(char: str) -> bool:
+    return char.isspace() or char in BLANK
+
+
+@given(st.text(max_size=60) | st.text(min_size=150, max_size=170))
 @example("\u202enimda")
 @example("\u3164")
 @example("a\u0301")
+@example("Ada\u2800\u2800")
+@example(" " * 120 + "Ada" + " " * 37)  # 160 as sent: allowed
+@example(" " * 120 + "Ada" + " " * 38)  # 161 as sent: refused, whatever trimming would leave
 def test_any_name_is_kept_normalised_exactly_when_the_rule_allows_it(name: str) -> None:
     normal = unicodedata.normalize("NFKC", name)
-    trimmed = normal.strip()
+    start, end = 0, len(normal)
+    while start < end and blank(normal[start]):
+        start += 1
+    while end > start and blank(normal[end - 1]):
+        end -= 1
+    trimmed = normal[start:end]
     allowed = (
-        not any(unicodedata.category(c) in REFUSED for c in normal)
+        len(name) <= 160
+        and not any(unicodedata.category(c) in REFUSED for c in normal)
         and 1 <= len(trimmed) <= 40
-        and any(not c.isspace() and unicodedata.category(c)[0] != "M" and c not in BLANK for c in trimmed)
+        and any(not blank(c) and unicodedata.category(c)[0] != "M" for c in trimmed)
     )
     if allowed:
         assert validate_name(name) == trimmed
     else:
         assert refusal(name) == "invalid_name"
+
+
+def test_a_huge_name_is_refused_by_its_length_as_sent_before_normalisation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a 128 KB name of a character NFKC expands eighteenfold (U+FDFA)
+    name = "\ufdfa" * (128 * 1024 // 3)
+    normalised: list[str] = []
+    real = unicodedata.normalize
+
+    def watching(form: str, text: str) -> str:
+        normalised.append(text)
+        return real(form, text)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("chat.names.unicodedata.normalize", watching)
+    # when it is validated, then it is refused without being normalised
+    assert refusal(name) == "invalid_name"
+    assert normalised == []
+    assert refusal("a" * (MAX_RAW_NAME_CHARS + 1)) == "invalid_name"
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "\u0410da",  # Cyrillic capital A
+        "\u0391da",  # Greek capital alpha
+        "A\u0501a",  # Cyrillic komi de for d
+        "Ad\u0430",  # Cyrillic small a
+        "\U0001d400da",  # mathematical bold capital A (NFKC folds it first)
+        "Ada\u2800\u2800",  # blank Braille padding
+        " Ada ",
+    ],
+)
+def test_names_that_look_like_ada_have_adas_skeleton(look_alike: str) -> None:
+    # given a name that looks like "Ada", when it is validated, then its skeleton is Ada's
+    assert skeleton(validate_name(look_alike)) == skeleton("Ada")
+
+
+@pytest.mark.parametrize("other", ["Ana", "ada", "Adam", "A da", "Adá", "Bo"])
+def test_names_that_look_different_have_different_skeletons(other: str) -> None:
+    assert skeleton(validate_name(other)) != skeleton("Ada")
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_a_skeleton_is_its_own_skeleton(name: str) -> None:
+    # the representative of a class of look-alikes is in no other class
+    assert skeleton(skeleton(name)) == skeleton(name)
+
+
+def test_a_tag_is_four_unambiguous_characters_the_same_for_one_user() -> None:
+    tags = {user_tag(f"g_{n:026d}") for n in range(2000)}
+    assert all(len(tag) == 4 and set(tag) <= set("0123456789abcdefghjkmnpqrstvwxyz") for tag in tags)
+    assert len(tags) > 1900  # 20 bits: 2,000 users share very few tags
+    assert user_tag("g_" + "A" * 26) == user_tag("g_" + "A" * 26)
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_only_o_ids_are_accounts(user_id: str) -> None:
+    assert user_kind(user_id) == ("account" if user_id.startswith("o_") else "guest")

@@ -1,0 +1,90 @@
+"""Display names and what tells two people of one name apart (docs/api.md, "Names").
+
+- A name's raw length is capped before anything else touches it: NFKC of 128 KB costs far more
+  than a length check, and no 40-character name needs more than 160 code points to write.
+- A user's tag and kind (chat.model.user_tag, user_kind) travel with every message, so
+  "Ada #k3f9 guest" and "Ada #7hq2" differ wherever either is shown.
+- A name's skeleton (after Unicode's confusables, UTS #39) is the same for names that look the
+  same ("Ada" with a Cyrillic capital A, U+0410, and with a Latin one): the room rule compares skeletons.
+"""
+
+from __future__ import annotations
+
+import functools
+import unicodedata
+from pathlib import Path
+
+from chat.model import InvalidInput
+
+MAX_NAME_CHARS = 40
+# Checked before NFKC (code points, as str's len counts them): four times the stored limit leaves
+# room for decomposed accents (e + U+0301 is two code points that compose into one).
+MAX_RAW_NAME_CHARS = 160
+# Categories no display name may hold: controls, format characters (bidi overrides and isolates,
+# zero-width spaces and joiners...), private use, unassigned, surrogates, line and paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+# Letters that render as nothing (Hangul fillers, the blank Braille pattern): trimmed from both
+# ends like spaces, and a name of only these, spaces and combining marks would look empty.
+BLANK_LETTERS = frozenset("\u3164\u115f\u1160\uffa0\u2800")
+_CONFUSABLES = Path(__file__).with_name("confusables.tsv")
+
+
+def _blank(char: str) -> bool:
+    return char.isspace() or char in BLANK_LETTERS
+
+
+def _visible(char: str) -> bool:
+    return not (_blank(char) or unicodedata.category(char)[0] == "M")
+
+
+def trim(name: str) -> str:
+    """`name` without spaces or blank letters at either end."""
+    start, end = 0, len(name)
+    while start < end and _blank(name[start]):
+        start += 1
+    while end > start and _blank(name[end - 1]):
+        end -= 1
+    return name[start:end]
+
+
+def validate_name(name: object) -> str:
+    """A display name: at most 160 code points as sent, then NFKC-normalised and trimmed (of
+    spaces and blank letters), 1-40 characters, refused when it holds any character of a refused
+    category (bidi overrides, zero-width characters, controls, private use...) or when none of
+    its characters is visible."""
+    if not isinstance(name, str):
+        raise InvalidInput("invalid_name", "'name' must be a string")
+    if len(name) > MAX_RAW_NAME_CHARS:
+        raise InvalidInput("invalid_name", f"a name must be 1-{MAX_NAME_CHARS} characters")
+    normal = unicodedata.normalize("NFKC", name)
+    for char in normal:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise InvalidInput(
+                "invalid_name",
+                f"a name cannot hold U+{ord(char):04X} (a control, format or invisible character)",
+            )
+    normal = trim(normal)
+    if not 1 <= len(normal) <= MAX_NAME_CHARS:
+        raise InvalidInput("invalid_name", f"a name must be 1-{MAX_NAME_CHARS} characters")
+    if not any(_visible(char) for char in normal):
+        raise InvalidInput("invalid_name", "a name needs at least one visible character")
+    return normal
+
+
+@functools.cache
+def _confusables() -> dict[int, str]:
+    """Read once per container, on the first skeleton (not at import: most handlers need none)."""
+    table = {}
+    for line in _CONFUSABLES.read_text(encoding="ascii").splitlines():
+        if line and not line.startswith("#"):
+            source, target = line.split("\t")
+            table[int(source, 16)] = chr(int(target, 16))
+    return table
+
+
+def skeleton(name: str) -> str:
+    """What `name` looks like: UTS #39's skeleton (NFD, each confusable character replaced by its
+    class's representative, NFD again), with spaces and blank letters at the ends trimmed.
+    Names with one skeleton look alike: "Ada" written with a Latin, Cyrillic or Greek capital A."""
+    mapped = unicodedata.normalize("NFD", name).translate(_confusables())
+    return trim(unicodedata.normalize("NFD", mapped))
