@@ -45,12 +45,19 @@ class ConnectionStore(Protocol):
         self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
     ) -> None: ...
 
-    def count_connections(self, user_id: str) -> int:
-        """This user's open connections in this region (an eventually consistent index: a
-        connection made a moment ago may not be counted yet)."""
+    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
+        """Atomically take one of the user's `cap` connection slots in this region for a
+        connection that ends by `expires_at` (s); False when all are held by connections that
+        have not expired by `now` (s). Slots past their expiry are freed on the way."""
         ...
 
-    def delete_connection(self, connection_id: str) -> None: ...
+    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+        """Give back the slot `claim_slot` took (idempotent)."""
+        ...
+
+    def delete_connection(self, connection_id: str) -> None:
+        """Forget the connection and release its user's slot."""
+        ...
 
     def connections_page(
         self, room: str, *, after: str | None, limit: int

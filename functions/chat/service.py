@@ -3,6 +3,7 @@ never import boto3, so unit tests hand in fakes and every handler stays a few li
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,13 +39,16 @@ def sign_in(
     now: int,
 ) -> dict[str, Any]:
     """`POST /session`: renew the session in `authorization` (same user id), exchange a provider's
-    `idToken`, or sign a guest in by `name`. Returns `{"token", "user", "expiresAt"}`."""
+    `idToken`, or sign a guest in by `name`. Returns `{"token", "user", "expiresAt"}`. A new guest
+    is metered per `source_ip` by `limiter` (the HTTP API always passes both)."""
     if not isinstance(payload, dict):
         raise InvalidInput("invalid_message", "the body must be a JSON object")
     name = validate_name(payload["name"]) if payload.get("name") is not None else None
     signing = keys.signing_keys()
     if authorization is not None:
         current = authenticate(authorization, keys, now=now)
+    limiter: RateLimiter | None = None,
+    source_ip: str | None = None,
         user_id, name = current.user_id, name or current.name
     elif payload.get("idToken") is not None:
         if accounts is None:
@@ -74,6 +78,8 @@ def sign_in(
         "expiresAt": iso_time(session.expires_at * 1000),
     }
 
+        if limiter is not None and source_ip is not None:
+            admit_guest_sign_in(source_ip, limiter=limiter, settings=settings, now_ms=now * 1000)
 
 def authenticate(authorization: str | None, keys: KeySource, *, now: int) -> Author:
     """The author of an `Authorization: Bearer <session token>` header; Unauthorized otherwise."""
@@ -137,24 +143,72 @@ def open_connection(
     now_ms: int,
 ) -> Connection:
     """Register a WebSocket connection for `?room=<room>` (the authorizer checked `&token=`),
-    unless its author already holds the most connections allowed in this region."""
+    unless its author already holds the most connections allowed in this region: a slot is
+    claimed atomically first, and given back if the connection cannot be registered."""
     query = query or {}
     if "room" not in query:
         raise InvalidInput("missing_field", "connect with ?room=<room>&token=<token>")
     room = validate_room(query["room"])
-    if store.count_connections(author.user_id) >= settings.max_connections_per_user:
-        raise RateLimited(
-            f"at most {settings.max_connections_per_user} open connections per user: close one first",
-            retry_after_ms=None,
+    expires_at = now_ms // 1000 + settings.connection_ttl_seconds
+    cap = settings.max_connections_per_user
+    now = now_ms // 1000
+    if not store.claim_slot(author.user_id, connection_id, expires_at=expires_at, cap=cap, now=now):
+        raise RateLimited(f"at most {cap} open connections per user: close one first", retry_after_ms=None)
+    try:
+        store.put_connection(
+            connection_id,
+            room=room,
+            user_id=author.user_id,
+            connected_at=iso_time(now_ms),
+            expires_at=expires_at,
         )
-    store.put_connection(
-        connection_id,
-        room=room,
-        user_id=author.user_id,
-        connected_at=iso_time(now_ms),
-        expires_at=now_ms // 1000 + settings.connection_ttl_seconds,
-    )
+    except BaseException:
+        # A refused handshake gives its slot back (if that fails too, the slot expires with it).
+        release_quietly(store, author.user_id, connection_id, expires_at=expires_at)
+        raise
     return Connection(connection_id=connection_id, room=room, user_id=author.user_id)
+
+
+def release_quietly(store: ConnectionStore, user_id: str, connection_id: str, *, expires_at: int) -> None:
+    with contextlib.suppress(StoreError):
+        store.release_slot(user_id, connection_id, expires_at=expires_at)
+
+
+GUEST_PREFIX = "g_"  # sessions.new_guest_id; accounts are `o_`
+
+
+def admit_guest_sign_in(source_ip: str, *, limiter: RateLimiter, settings: Settings, now_ms: int) -> None:
+    """New guest sessions from one source address share one budget (GCRA, in each region):
+    RateLimited, with nothing made, beyond it."""
+    wait_ms = limiter.admit(
+        f"guest-sign-in#{source_ip}",
+        now_ms=now_ms,
+        interval_ms=settings.guest_sign_in_interval_ms,
+        tolerance_ms=settings.guest_sign_in_tolerance_ms,
+    )
+    if wait_ms is not None:
+        raise RateLimited(
+            f"over {settings.guest_sign_ins_per_minute:g} guest sign-ins a minute from this address"
+            f" (bursts of {settings.guest_sign_in_burst}): retry in {wait_ms} ms",
+            retry_after_ms=wait_ms,
+        )
+
+
+def admit_guest_message(room: str, *, limiter: RateLimiter, settings: Settings, now_ms: int) -> None:
+    """Every guest's messages in one room share one room-wide budget (GCRA, in each region), on
+    top of each guest's own: a crowd of fresh guests cannot drown a room, accounts are not in it."""
+    wait_ms = limiter.admit(
+        f"guests-in-room#{room}",
+        now_ms=now_ms,
+        interval_ms=settings.guest_room_interval_ms,
+        tolerance_ms=settings.guest_room_tolerance_ms,
+    )
+    if wait_ms is not None:
+        raise RateLimited(
+            f"this room's guests together are over {settings.guest_messages_per_second_per_room:g} messages"
+            f" a second (bursts of {settings.guest_room_burst}): resend in {wait_ms} ms, or sign in",
+            retry_after_ms=wait_ms,
+        )
 
 
 def read_history(
@@ -179,6 +233,8 @@ def check_health(
     ):
         try:
             probe()
+    if author.user_id.startswith(GUEST_PREFIX):
+        admit_guest_message(new.room, limiter=limiter, settings=settings, now_ms=now_ms)
             checks[name] = "ok"
         except StoreError as error:
             checks[name] = error.code

@@ -33,6 +33,10 @@ class Settings:
     max_connections_per_user: int = 5
 
     @property
+    guest_sign_ins_per_minute: float = 10.0  # per source address, in each region
+    guest_sign_in_burst: int = 20
+    guest_messages_per_second_per_room: float = 10.0  # all of a room's guests together, per region
+    guest_room_burst: int = 20
     def message_interval_ms(self) -> int:
         """GCRA's emission interval: the sustained spacing between two messages."""
         return max(1, round(1000 / self.messages_per_second))
@@ -44,6 +48,22 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    @property
+    def guest_sign_in_interval_ms(self) -> int:
+        return max(1, round(60_000 / self.guest_sign_ins_per_minute))
+
+    @property
+    def guest_sign_in_tolerance_ms(self) -> int:
+        return self.guest_sign_in_interval_ms * (self.guest_sign_in_burst - 1)
+
+    @property
+    def guest_room_interval_ms(self) -> int:
+        return max(1, round(1000 / self.guest_messages_per_second_per_room))
+
+    @property
+    def guest_room_tolerance_ms(self) -> int:
+        return self.guest_room_interval_ms * (self.guest_room_burst - 1)
+
         env = dict(os.environ) if env is None else env
 
         def required(name: str) -> str:
@@ -77,3 +97,11 @@ class Settings:
 @functools.cache
 def get_settings() -> Settings:
     return Settings.from_env()
+            guest_sign_ins_per_minute=float(
+                env.get("GUEST_SIGN_INS_PER_MINUTE", cls.guest_sign_ins_per_minute)
+            ),
+            guest_sign_in_burst=int(env.get("GUEST_SIGN_IN_BURST", cls.guest_sign_in_burst)),
+            guest_messages_per_second_per_room=float(
+                env.get("GUEST_MESSAGES_PER_SECOND_PER_ROOM", cls.guest_messages_per_second_per_room)
+            ),
+            guest_room_burst=int(env.get("GUEST_ROOM_BURST", cls.guest_room_burst)),

@@ -84,6 +84,8 @@ def session() -> Response[str]:
     count("SessionsIssued")
     return _json(201, body)
 
+        limiter=clients.rate_limiter(),
+        source_ip=app.current_event.request_context.http.source_ip,
 
 @app.get("/rooms/<room>/messages", middlewares=[require_session])
 def history(room: str) -> Response[str]:
