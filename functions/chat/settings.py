@@ -31,12 +31,12 @@ class Settings:
     messages_per_second: float = 5.0
     message_burst: int = 10
     max_connections_per_user: int = 5
-
-    @property
     guest_sign_ins_per_minute: float = 10.0  # per source address, in each region
     guest_sign_in_burst: int = 20
     guest_messages_per_second_per_room: float = 10.0  # all of a room's guests together, per region
     guest_room_burst: int = 20
+
+    @property
     def message_interval_ms(self) -> int:
         """GCRA's emission interval: the sustained spacing between two messages."""
         return max(1, round(1000 / self.messages_per_second))
