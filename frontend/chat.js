@@ -92,7 +92,8 @@ export class Chat {
     this.#saveOutbox();
     const key = keyOf(id, userId);
     this.unsent.set(id, key);
-    this.#show({ key, id, authorId: userId, author: this.session.name, text, time: ulidTime(id), state: "pending" });
+    const { tag, kind } = this.session.current?.user ?? {}; // absent from a session kept from before tags
+    this.#show({ key, id, authorId: userId, author: this.session.name, authorTag: tag, authorKind: kind, text, time: ulidTime(id), state: "pending" });
   }
 
   /** After a history read as `userId`: what it did not show stored is ours to send as `userId`. */
@@ -139,6 +140,8 @@ export class Chat {
       id: message.id,
       authorId: message.authorId,
       author: message.author,
+      authorTag: message.authorTag,
+      authorKind: message.authorKind,
       text: message.text,
       time: Date.parse(message.sentAt) || ulidTime(message.id),
       acceptedRegion: message.acceptedRegion,

@@ -23,6 +23,8 @@ READ_MESSAGES = """() => [...document.querySelectorAll('#messages li.message')].
   mine: li.classList.contains('mine'),
   state: li.dataset.state,
   author: li.querySelector('.author').textContent,
+  tag: li.querySelector('.tag').textContent,
+  kind: li.querySelector('.kind').textContent,
   text: li.querySelector('.text').textContent,
   accepted: li.querySelector('.accepted').textContent.replace('accepted: ', ''),
   delivered: li.querySelector('.delivered').textContent.replace('delivered: ', ''),
@@ -85,6 +87,14 @@ class ChatPage:
     def user_id(self) -> str:
         """The user id the page is signed in as."""
         return str(self.page.get_attribute("#me", "data-user-id"))
+
+    @property
+    def shown_as(self) -> tuple[str, str, str]:
+        """The name, tag and kind the page shows for its own user."""
+        shown: list[str] = self.page.evaluate(
+            "() => ['#me', '#me-who .tag', '#me-who .kind'].map((s) => document.querySelector(s).textContent)"
+        )
+        return shown[0], shown[1], shown[2]
 
     def stored_session(self) -> dict[str, Any]:
         session: dict[str, Any] = self.page.evaluate("() => JSON.parse(localStorage.getItem('rc-session'))")
