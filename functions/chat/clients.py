@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chat.oidc import OidcVerifier
     from chat.page_queue import SqsPageQueue
     from chat.push import ManagementApiPusher
+    from chat.revocations import DynamoSessionRevocations
 
 # The adapters that only some functions use are imported where they are made, so a handler loads
 # only what it uses (the cold-start benchmark: the HTTP API function never posts or queues pages).
@@ -91,6 +92,14 @@ def rate_limiter() -> DynamoRateLimiter:
 
 
 @functools.cache
+def session_revocations() -> DynamoSessionRevocations:
+    """Signed-out sessions: items of the messages global table (chat/revocations.py)."""
+    from chat.revocations import DynamoSessionRevocations
+
+    return DynamoSessionRevocations(dynamodb(), get_settings().messages_table)
+
+
+@functools.cache
 def session_keys() -> SecretsManagerKeySource:
     """This region's replica of the session secret (the same name in every region)."""
     secret_id = get_settings().session_secret_id
@@ -125,6 +134,7 @@ def reset() -> None:
         connection_store,
         rate_limiter,
         session_keys,
+        session_revocations,
         accounts,
     ):
         cached.cache_clear()

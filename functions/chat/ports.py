@@ -82,6 +82,17 @@ class KeySource(Protocol):
         ...
 
 
+class SessionRevocations(Protocol):
+    """Signed-out sessions, by session id, replicated to every region (StoreError when unreachable)."""
+
+    def revoke(self, session_id: str, *, user_id: str, now: int, expires_at: int) -> None:
+        """Refuse the session from now on in this region, and in every other once replicated;
+        the record may go after `expires_at`, when no token of the session is valid anyway."""
+        ...
+
+    def is_revoked(self, session_id: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Account:
     """An OpenID Connect account, as its provider's verified ID token names it."""

@@ -48,7 +48,9 @@ def signing_keys(stack: dict[str, Any]) -> sessions.SigningKeys:
 def expired_token(stack: dict[str, Any]) -> str:
     """A session signed with the stack's own key that ended an hour ago."""
     now = int(time.time())
-    session = sessions.Session(user_id="g_" + "A" * 26, name="ada", expires_at=now - 3600)
+    session = sessions.Session(
+        "g_" + "A" * 26, "ada", expires_at=now - 3600, session_id=sessions.new_session_id(), started_at=now - 7200
+    )
     return sessions.sign(session, signing_keys(stack), now=now - 7200)
 
 

@@ -173,7 +173,13 @@ def token_for(session_secret: str) -> Callable[..., str]:
 
     def make(user: dict[str, str] = ADA, *, ttl: int = 3600) -> str:
         now = int(time.time())
-        session = sessions.Session(user_id=user["userId"], name=user["name"], expires_at=now + ttl)
+        session = sessions.Session(
+            user_id=user["userId"],
+            name=user["name"],
+            expires_at=now + ttl,
+            session_id=sessions.new_session_id(),
+            started_at=now,
+        )
         return sessions.sign(session, keys, now=now)
 
     return make

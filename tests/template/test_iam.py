@@ -30,7 +30,10 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", "ConnectionsTable"),  # the sender's rate limiter item
     },
     "DefaultRouteFunction": set(),
-    "AuthorizerFunction": {("secretsmanager:GetSecretValue", SESSION_SECRET_ARN)},
+    "AuthorizerFunction": {
+        ("secretsmanager:GetSecretValue", SESSION_SECRET_ARN),
+        ("dynamodb:GetItem", MESSAGES_TABLE_ARN),  # whether the session was signed out
+    },
     "HttpApiFunction": {
         ("dynamodb:Query", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),

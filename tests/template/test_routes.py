@@ -18,6 +18,7 @@ WEBSOCKET_ROUTES = {
 HTTP_ROUTES = {
     ("GET", "/health"),
     ("POST", "/session"),
+    ("DELETE", "/session"),
     ("GET", "/rooms/{room}/messages"),
     ("POST", "/rooms/{room}/messages"),
 }
@@ -130,7 +131,7 @@ def test_given_an_allowed_origin_then_cors_admits_only_that_origin_and_otherwise
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AllowedOrigin"}, ""]}]
     }
     assert with_origin["AllowOrigins"] == [{"Ref": "AllowedOrigin"}]
-    assert sorted(with_origin["AllowMethods"]) == ["GET", "OPTIONS", "POST"]
+    assert sorted(with_origin["AllowMethods"]) == ["DELETE", "GET", "OPTIONS", "POST"]
     assert sorted(header.lower() for header in with_origin["AllowHeaders"]) == [
         "authorization",
         "content-type",

@@ -137,3 +137,21 @@ class FakeKeySource:
 
     def signing_keys(self) -> SigningKeys:
         return self.keys
+
+
+class FakeSessionRevocations:
+    """Signed-out sessions by id, with each record's expiry (one region, no replication)."""
+
+    def __init__(self) -> None:
+        self.revoked: dict[str, int] = {}
+        self.fail: Exception | None = None
+
+    def revoke(self, session_id: str, *, user_id: str, now: int, expires_at: int) -> None:
+        if self.fail:
+            raise self.fail
+        self.revoked[session_id] = expires_at
+
+    def is_revoked(self, session_id: str) -> bool:
+        if self.fail:
+            raise self.fail
+        return session_id in self.revoked

@@ -8,9 +8,9 @@ every later event of the connection in `requestContext.authorizer`, and to the m
 of its routes as `$context.authorizer.<key>`: the heartbeat's integration reads the room's newest
 message id with `$context.authorizer.room` (template.yaml, `PingIntegration`), which is why only a
 validated room may get there. The route handlers never verify again and never read a body's
-author. A bad token raises `Unauthorized`, the one exception API Gateway turns into a 401; any
-other failure (the keys cannot be read) is API Gateway's 500, so a client retries rather than
-believing its session is bad.
+author. A bad, too old or signed-out token raises `Unauthorized`, the one exception API Gateway
+turns into a 401; any other failure (the keys or the sign-out records cannot be read) is API
+Gateway's 500, so a client retries rather than believing its session is bad.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import Any
 from chat import clients
 from chat.model import InvalidInput, validate_room
 from chat.observability import API_REQUEST_ID, lambda_handler, logger
-from chat.sessions import Unauthorized, verify
+from chat.service import current_session
+from chat.sessions import Unauthorized
+from chat.settings import get_settings
 
 
 def _room(query: dict[str, Any]) -> dict[str, str]:
@@ -37,7 +39,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     query = event.get("queryStringParameters") or {}
     token = query.get("token") or ""
     try:
-        session = verify(token, clients.session_keys().signing_keys(), now=int(time.time()))
+        session = current_session(
+            f"Bearer {token}",
+            clients.session_keys(),
+            revocations=clients.session_revocations(),
+            settings=get_settings(),
+            now=int(time.time()),
+        )
     except Unauthorized as error:
         logger.info("connection refused", reason=error.message)  # never the token itself
         raise Exception("Unauthorized") from None  # API Gateway's one word for a 401
