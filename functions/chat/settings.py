@@ -25,7 +25,6 @@ class Settings:
     fanout_page_queue_url: str | None = None  # only the fan-out functions queue pages
     session_secret_id: str | None = None  # the Secrets Manager secret holding the session keys
     session_ttl_seconds: int = 3600
-    max_session_age_seconds: int = 86400  # from sign-in, across renewals
     guest_sign_in: bool = True
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -47,8 +46,6 @@ class Settings:
         """How far ahead of the sustained rate a sender may run: `burst` messages at once."""
         return self.message_interval_ms * (self.message_burst - 1)
 
-    @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
     @property
     def guest_sign_in_interval_ms(self) -> int:
         return max(1, round(60_000 / self.guest_sign_ins_per_minute))
@@ -65,6 +62,8 @@ class Settings:
     def guest_room_tolerance_ms(self) -> int:
         return self.guest_room_interval_ms * (self.guest_room_burst - 1)
 
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ) if env is None else env
 
         def required(name: str) -> str:
@@ -86,19 +85,12 @@ class Settings:
             fanout_page_queue_url=env.get("FANOUT_PAGE_QUEUE_URL") or None,
             session_secret_id=env.get("SESSION_SECRET_ID") or None,
             session_ttl_seconds=int(env.get("SESSION_TTL_SECONDS", cls.session_ttl_seconds)),
-            max_session_age_seconds=int(env.get("MAX_SESSION_AGE_SECONDS", cls.max_session_age_seconds)),
             guest_sign_in=env.get("GUEST_SIGN_IN", "true").lower() == "true",
             oidc_issuer=env.get("OIDC_ISSUER") or None,
             oidc_audience=env.get("OIDC_AUDIENCE") or None,
             messages_per_second=float(env.get("MESSAGES_PER_SECOND", cls.messages_per_second)),
             message_burst=int(env.get("MESSAGE_BURST", cls.message_burst)),
             max_connections_per_user=int(env.get("MAX_CONNECTIONS_PER_USER", cls.max_connections_per_user)),
-        )
-
-
-@functools.cache
-def get_settings() -> Settings:
-    return Settings.from_env()
             guest_sign_ins_per_minute=float(
                 env.get("GUEST_SIGN_INS_PER_MINUTE", cls.guest_sign_ins_per_minute)
             ),
@@ -107,3 +99,9 @@ def get_settings() -> Settings:
                 env.get("GUEST_MESSAGES_PER_SECOND_PER_ROOM", cls.guest_messages_per_second_per_room)
             ),
             guest_room_burst=int(env.get("GUEST_ROOM_BURST", cls.guest_room_burst)),
+        )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    return Settings.from_env()
