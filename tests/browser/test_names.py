@@ -30,7 +30,8 @@ def test_two_guests_both_called_ada_look_different_and_both_are_marked_guests(
     # tags differ, and both authors are marked as guests
     texts = ["I am the first Ada", "I am the other Ada"]
     tags = {first.shown_as[1], second.shown_as[1]}
-    assert len(tags) == 2 and all(tag.startswith("#") and len(tag) == 5 for tag in tags)
+    assert len(tags) == 2
+    assert all(tag.startswith("#") and len(tag) == 5 for tag in tags)
     for chat in (first, second):
         chat.wait_delivered(texts)
         shown = chat.by_text()
@@ -46,7 +47,8 @@ def test_my_own_messages_show_me_as_the_page_says_i_am_signed_in(open_page: Open
     ada = open_page("Ada", NEAR_NEW_YORK)
     ada.wait_connected(NEAR_NEW_YORK)
     name, tag, kind = ada.shown_as
-    assert (name, kind) == ("Ada", "guest") and len(tag) == 5
+    assert (name, kind) == ("Ada", "guest")
+    assert len(tag) == 5
 
     # when she writes, then her message shows the same name, tag and kind
     ada.send("tagged from the start")

@@ -13,6 +13,7 @@ import pytest
 from chat import clients, ulid
 from chat.fanout import Page
 from chat.handlers import fanout, fanout_worker, ws_connect, ws_send
+from chat.model import user_tag
 from chat.push import POSTING_MARGIN_SECONDS
 from localcloud import provision
 from localcloud.cloudformation import load_raw
@@ -133,6 +134,8 @@ def test_a_replicated_message_is_pushed_with_the_region_that_accepted_it(
     (frame,) = management_api.frames_for(listener)
     assert frame["message"]["acceptedRegion"] == "us-east-1"
     assert frame["deliveredBy"] == "eu-west-2"
+    # an item stored without its author's tag and kind: both derived from authorId
+    assert (frame["message"]["authorTag"], frame["message"]["authorKind"]) == (user_tag("g_BO"), "guest")
 
 
 def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
