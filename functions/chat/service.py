@@ -47,15 +47,19 @@ def sign_in(
         raise InvalidInput("invalid_message", "the body must be a JSON object")
     name = validate_name(payload["name"]) if payload.get("name") is not None else None
     signing = keys.signing_keys()
+    renewed: sessions.Session | None = None  # a renewal keeps the session's id and start
     if authorization is not None:
-        current = authenticate(authorization, keys, now=now)
-        user_id, name = current.user_id, name or current.name
+        renewed = current_session(authorization, keys, revocations=revocations, settings=settings, now=now)
+        user_id, name = renewed.user_id, name or renewed.name
     elif payload.get("idToken") is not None:
         if accounts is None:
             raise Forbidden("oidc_sign_in_disabled", "this API signs in no OpenID Connect accounts")
         if not isinstance(payload["idToken"], str):
             raise InvalidInput("invalid_id_token", "'idToken' must be a string")
-        account = accounts.verify(payload["idToken"], now=now)
+        nonce = payload.get("nonce")  # the client's, from its authentication request
+        if nonce is not None and not isinstance(nonce, str):
+            raise InvalidInput("invalid_id_token", "'nonce' must be a string")
+        account = accounts.verify(payload["idToken"], now=now, nonce=nonce)
         user_id = sessions.account_user_id(account.issuer, account.subject)
         if name is None and account.name is None:
             raise InvalidInput("missing_field", "the account has no name: send 'name' with the 'idToken'")
@@ -68,7 +72,15 @@ def sign_in(
         if limiter is not None and source_ip is not None:
             admit_guest_sign_in(source_ip, limiter=limiter, settings=settings, now_ms=now * 1000)
         user_id = sessions.new_guest_id()
-    session = sessions.Session(user_id=user_id, name=name, expires_at=now + settings.session_ttl_seconds)
+    started_at = now if renewed is None else renewed.started_at
+    session = sessions.Session(
+        user_id=user_id,
+        name=name,
+        # never past the session's maximum age, however often it is renewed
+        expires_at=min(now + settings.session_ttl_seconds, started_at + settings.max_session_age_seconds),
+        session_id=sessions.new_session_id() if renewed is None else renewed.session_id,
+        started_at=started_at,
+    )
     return {
         "token": sessions.sign(session, signing, now=now),
         "user": {
@@ -81,13 +93,58 @@ def sign_in(
     }
 
 
-def authenticate(authorization: str | None, keys: KeySource, *, now: int) -> Author:
-    """The author of an `Authorization: Bearer <session token>` header; Unauthorized otherwise."""
+def current_session(
+    authorization: str | None,
+    keys: KeySource,
+    *,
+    revocations: SessionRevocations,
+    settings: Settings,
+    now: int,
+) -> sessions.Session:
+    """The session of an `Authorization: Bearer <session token>` header, unless it is invalid,
+    expired, older than the maximum age or signed out: Unauthorized."""
     token = sessions.bearer_token(authorization)
     if token is None:
         raise sessions.Unauthorized("send 'Authorization: Bearer <token>' with a token from POST /session")
-    session = sessions.verify(token, keys.signing_keys(), now=now)
+    session = sessions.verify(
+        token, keys.signing_keys(), now=now, max_age_seconds=settings.max_session_age_seconds
+    )
+    if revocations.is_revoked(session.session_id):
+        raise sessions.Unauthorized("this session was signed out: sign in again")
+    return session
+
+
+def authenticate(
+    authorization: str | None,
+    keys: KeySource,
+    *,
+    revocations: SessionRevocations,
+    settings: Settings,
+    now: int,
+) -> Author:
+    """The author of a rooms request; Unauthorized without a current session."""
+    session = current_session(authorization, keys, revocations=revocations, settings=settings, now=now)
     return Author(user_id=session.user_id, name=session.name)
+
+
+def sign_out(
+    authorization: str | None,
+    keys: KeySource,
+    *,
+    revocations: SessionRevocations,
+    settings: Settings,
+    now: int,
+) -> sessions.Session:
+    """`DELETE /session`: the session in `authorization` (and so every token renewed from it) is
+    refused from now on, here at once and in every region once replicated. Returns it."""
+    session = current_session(authorization, keys, revocations=revocations, settings=settings, now=now)
+    # Kept until no token of the session can be valid anyway (its maximum age, or a later expiry
+    # signed under a larger maximum), plus the leeway verification allows.
+    last_valid = max(session.expires_at, session.started_at + settings.max_session_age_seconds)
+    revocations.revoke(
+        session.session_id, user_id=session.user_id, now=now, expires_at=last_valid + sessions.LEEWAY_SECONDS
+    )
+    return session
 
 
 def accept_message(

@@ -25,6 +25,7 @@ class Settings:
     fanout_page_queue_url: str | None = None  # only the fan-out functions queue pages
     session_secret_id: str | None = None  # the Secrets Manager secret holding the session keys
     session_ttl_seconds: int = 3600
+    max_session_age_seconds: int = 86400  # from sign-in, across renewals
     guest_sign_in: bool = True
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
@@ -85,6 +86,7 @@ class Settings:
             fanout_page_queue_url=env.get("FANOUT_PAGE_QUEUE_URL") or None,
             session_secret_id=env.get("SESSION_SECRET_ID") or None,
             session_ttl_seconds=int(env.get("SESSION_TTL_SECONDS", cls.session_ttl_seconds)),
+            max_session_age_seconds=int(env.get("MAX_SESSION_AGE_SECONDS", cls.max_session_age_seconds)),
             guest_sign_in=env.get("GUEST_SIGN_IN", "true").lower() == "true",
             oidc_issuer=env.get("OIDC_ISSUER") or None,
             oidc_audience=env.get("OIDC_AUDIENCE") or None,
