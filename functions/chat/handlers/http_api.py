@@ -107,21 +107,6 @@ def end_session() -> Response[str]:
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
 
-@app.delete("/session")
-def end_session() -> Response[str]:
-    """Sign-out: 204, and the session (every token renewed from it) is refused in every region."""
-    ended = sign_out(
-        app.current_event.headers.get("authorization"),
-        clients.session_keys(),
-        revocations=clients.session_revocations(),
-        settings=get_settings(),
-        now=int(time.time()),
-    )
-    logger.info("session signed out", user_id=ended.user_id)
-    count("SessionsSignedOut")
-    return Response(status_code=204, headers={"Cache-Control": "no-store"})
-
-
 @app.get("/rooms/<room>/messages", middlewares=[require_session])
 def history(room: str) -> Response[str]:
     params = app.current_event.query_string_parameters or {}
