@@ -91,6 +91,12 @@ function setUpJoin(config, chat) {
     chat.current = new Chat(config, roomName, session);
     chat.current.start();
   });
+  // Sign-out ends the session in every region (DELETE /session); a reload closes the chat's socket
+  // and shows the join form again.
+  document.querySelector("#sign-out").addEventListener("click", async () => {
+    await session.signOut();
+    location.reload();
+  });
   (name.value ? room : name).focus();
 }
 
