@@ -5,7 +5,9 @@
 - A user's tag and kind (chat.model.user_tag, user_kind) travel with every message, so
   "Ada #k3f9 guest" and "Ada #7hq2" differ wherever either is shown.
 - A name's skeleton (after Unicode's confusables, UTS #39) is the same for names that look the
-  same ("Ada" with a Cyrillic capital A, U+0410, and with a Latin one): the room rule compares skeletons.
+  same ("Ada" with a Cyrillic capital A, U+0410, and with a Latin one). A guest cannot speak in a
+  room under a name that looks like that of someone else who spoke there in the last minutes:
+  those are the people a reader could take the guest for.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import functools
 import unicodedata
 from pathlib import Path
 
-from chat.model import InvalidInput
+from chat import ulid
+from chat.model import Author, ChatError, InvalidInput, user_kind, user_tag
+from chat.ports import MessageStore
 
 MAX_NAME_CHARS = 40
 # Checked before NFKC (code points, as str's len counts them): four times the stored limit leaves
@@ -27,6 +31,23 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
 # ends like spaces, and a name of only these, spaces and combining marks would look empty.
 BLANK_LETTERS = frozenset("\u3164\u115f\u1160\uffa0\u2800")
 _CONFUSABLES = Path(__file__).with_name("confusables.tsv")
+# The room's recent speakers a guest's name is compared with: the messages of the last 10 minutes,
+# at most the first 100 of them (one query, about 4 KB a guest's message in a quiet room).
+LOOK_ALIKE_WINDOW_MS = 10 * 60 * 1000
+LOOK_ALIKE_SCAN = 100
+
+
+class NameTaken(ChatError):
+    """A guest's name looks like the name of another user who spoke in the room: nothing stored."""
+
+    status = 409
+
+    def __init__(self, name: str, tag: str) -> None:
+        super().__init__(
+            "name_taken",
+            f"someone else in this room (#{tag}) is called '{name}' or a name that looks the same:"
+            " sign in again with another name",
+        )
 
 
 def _blank(char: str) -> bool:
@@ -88,3 +109,18 @@ def skeleton(name: str) -> str:
     Names with one skeleton look alike: "Ada" written with a Latin, Cyrillic or Greek capital A."""
     mapped = unicodedata.normalize("NFD", name).translate(_confusables())
     return trim(unicodedata.normalize("NFD", mapped))
+
+
+def check_look_alikes(author: Author, room: str, *, store: MessageStore, now_ms: int) -> None:
+    """Refuse a guest's message (NameTaken) while the room's messages of the last 10 minutes
+    hold one from another user whose name has the guest's skeleton. Accounts are never refused:
+    a guest cannot squat an account's name, and an account's kind sets it apart anyway."""
+    if user_kind(author.user_id) == "account":
+        return
+    looks = skeleton(author.name)
+    recent, _ = store.list_messages(
+        room, after=ulid.lowest(now_ms - LOOK_ALIKE_WINDOW_MS), limit=LOOK_ALIKE_SCAN
+    )
+    for message in recent:
+        if message.authorId != author.user_id and skeleton(message.author) == looks:
+            raise NameTaken(message.author, user_tag(message.authorId))

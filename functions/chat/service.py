@@ -23,7 +23,7 @@ from chat.model import (
     user_tag,
     validate_room,
 )
-from chat.names import validate_name
+from chat.names import check_look_alikes, validate_name
 from chat.ports import AccountVerifier, ConnectionStore, KeySource, MessageStore, RateLimiter, StoreError
 from chat.settings import Settings
 from chat.ulid import timestamp_ms
@@ -178,6 +178,7 @@ def accept_message(
         )
     if author.user_id.startswith(GUEST_PREFIX):
         admit_guest_message(new.room, limiter=limiter, settings=settings, now_ms=now_ms)
+    check_look_alikes(author, new.room, store=store, now_ms=now_ms)
     message = Message(
         id=new.id,
         room=new.room,

@@ -27,6 +27,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "SendMessageFunction": {
         ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
+        ("dynamodb:Query", MESSAGES_TABLE_ARN),  # a guest's look-alike names among the room's speakers
         ("dynamodb:UpdateItem", "ConnectionsTable"),  # the sender's rate limiter item
     },
     "DefaultRouteFunction": set(),

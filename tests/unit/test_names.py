@@ -12,8 +12,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from chat.model import InvalidInput, user_kind, user_tag
-from chat.names import MAX_RAW_NAME_CHARS, skeleton, validate_name
+from chat import ulid
+from chat.model import Author, InvalidInput, Message, user_kind, user_tag
+from chat.names import LOOK_ALIKE_WINDOW_MS, MAX_RAW_NAME_CHARS, NameTaken, skeleton, validate_name
+from chat.service import accept_message
+from chat.settings import Settings
+from tests.unit.fakes import FakeMessageStore, FakeRateLimiter
 
 REFUSED = {"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"}
 BLANK = {"\u3164", "\u115f", "\u1160", "\uffa0", "\u2800"}
@@ -163,3 +167,57 @@ def test_a_tag_is_four_unambiguous_characters_the_same_for_one_user() -> None:
 @given(st.text(min_size=1, max_size=40))
 def test_only_o_ids_are_accounts(user_id: str) -> None:
     assert user_kind(user_id) == ("account" if user_id.startswith("o_") else "guest")
+
+
+# --- a guest cannot speak as a look-alike of someone who spoke in the room ------------------------
+
+NOW_MS = 1_790_000_000_000
+SETTINGS = Settings(region="us-east-1", messages_table="m", connections_table="c")
+
+
+def say(store: FakeMessageStore, author: Author, *, at_ms: int = NOW_MS, room: str = "r") -> Message:
+    message, _ = accept_message(
+        {"id": ulid.new(at_ms), "room": room, "text": "hello"},
+        author=author,
+        transport="websocket",
+        store=store,
+        limiter=FakeRateLimiter(),
+        settings=SETTINGS,
+        now_ms=at_ms,
+    )
+    return message
+
+
+@pytest.mark.parametrize("look_alike", ["Ada", "\u0410da", "\u0391da", "A\u0501a"])
+def test_a_guest_cannot_speak_under_a_name_that_looks_like_a_recent_speakers(look_alike: str) -> None:
+    # given Ada, who spoke in the room a minute ago
+    store = FakeMessageStore()
+    say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS - 60_000)
+    # when another guest whose name looks the same speaks, then nothing is stored
+    with pytest.raises(NameTaken) as refused:
+        say(store, Author("g_FAKE", look_alike))
+    assert (refused.value.code, refused.value.status) == ("name_taken", 409)
+    assert user_tag("g_ADA") in refused.value.message
+    assert len(store.items) == 1
+
+
+def test_an_account_and_the_first_speaker_keep_speaking_and_other_names_are_free() -> None:
+    # given a guest Ada who spoke in the room
+    store = FakeMessageStore()
+    say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS - 60_000)
+    # then she speaks again, an account called Ada speaks, and so do a guest called Adam and an
+    # "Ada" in another room
+    say(store, Author("g_ADA", "Ada"))
+    say(store, Author("o_ada", "\u0410da"))
+    say(store, Author("g_ADAM", "Adam"))
+    say(store, Author("g_OTHER", "Ada"), room="elsewhere")
+    assert len(store.items) == 5
+
+
+def test_a_look_alike_is_free_once_the_room_has_not_heard_the_name_for_ten_minutes() -> None:
+    store = FakeMessageStore()
+    say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS - LOOK_ALIKE_WINDOW_MS - 1)
+    say(store, Author("g_NEW", "Ada"))
+    # and from then on the original guest Ada is the one refused, until the room forgets the new one
+    with pytest.raises(NameTaken):
+        say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS + 1000)
