@@ -118,7 +118,9 @@ def accounts() -> OidcVerifier | None:
         return None
     from chat.oidc import OidcVerifier  # only stacks with a provider pay for its import
 
-    return OidcVerifier(settings.oidc_issuer, settings.oidc_audience)
+    return OidcVerifier(
+        settings.oidc_issuer, settings.oidc_audience, max_age_seconds=settings.oidc_max_token_age_seconds
+    )
 
 
 def reset() -> None:

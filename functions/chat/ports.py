@@ -103,9 +103,10 @@ class Account:
 
 
 class AccountVerifier(Protocol):
-    def verify(self, id_token: str, *, now: int) -> Account:
+    def verify(self, id_token: str, *, now: int, nonce: str | None = None) -> Account:
         """The token's account; raises ChatError (invalid_id_token) unless the provider signed it
-        for our audience and it is current, StoreError when the provider's keys are unreachable."""
+        for our audience, it is current and recent, and carries `nonce` when one is given;
+        StoreError when the provider's keys are unreachable or its answers malformed."""
         ...
 
 

@@ -29,6 +29,7 @@ class Settings:
     guest_sign_in: bool = True
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
+    oidc_max_token_age_seconds: int = 600  # an ID token older than this (from its iat) is refused
     messages_per_second: float = 5.0
     message_burst: int = 10
     max_connections_per_user: int = 5
@@ -90,6 +91,9 @@ class Settings:
             guest_sign_in=env.get("GUEST_SIGN_IN", "true").lower() == "true",
             oidc_issuer=env.get("OIDC_ISSUER") or None,
             oidc_audience=env.get("OIDC_AUDIENCE") or None,
+            oidc_max_token_age_seconds=int(
+                env.get("OIDC_MAX_TOKEN_AGE_SECONDS", cls.oidc_max_token_age_seconds)
+            ),
             messages_per_second=float(env.get("MESSAGES_PER_SECOND", cls.messages_per_second)),
             message_burst=int(env.get("MESSAGE_BURST", cls.message_burst)),
             max_connections_per_user=int(env.get("MAX_CONNECTIONS_PER_USER", cls.max_connections_per_user)),

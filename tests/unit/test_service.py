@@ -216,7 +216,7 @@ def test_health_names_the_failing_table() -> None:
 
 
 class FakeAccounts:
-    def verify(self, id_token: str, *, now: int) -> Account:
+    def verify(self, id_token: str, *, now: int, nonce: str | None = None) -> Account:
         if id_token != "good":
             raise InvalidIdToken("the ID token's signature does not match")
         return Account(issuer="https://idp.example", subject="sub-1", name="Ada from the IdP")
