@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from chat.oidc import OidcVerifier
     from chat.page_queue import SqsPageQueue
     from chat.push import ManagementApiPusher
-    from chat.revocations import DynamoSessionRevocations
+    from chat.revocations import DynamoSessionRevocations, SocketCloser
 
 # The adapters that only some functions use are imported where they are made, so a handler loads
 # only what it uses (the cold-start benchmark: the HTTP API function never posts or queues pages).
@@ -100,6 +100,23 @@ def session_revocations() -> DynamoSessionRevocations:
 
 
 @functools.cache
+def socket_closer() -> SocketCloser:
+    """Closes this region's WebSockets of a signed-out user (the fan-out, on a sign-out's record)."""
+    settings = get_settings()
+    if not settings.management_endpoint:
+        raise RuntimeError("WEBSOCKET_MANAGEMENT_ENDPOINT is not set")
+    from chat.revocations import SocketCloser
+
+    management = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=settings.management_endpoint,
+        region_name=settings.region,
+        config=_RETRIES,
+    )
+    return SocketCloser(dynamodb(), settings.connections_table, management)
+
+
+@functools.cache
 def session_keys() -> SecretsManagerKeySource:
     """This region's replica of the session secret (the same name in every region)."""
     secret_id = get_settings().session_secret_id
@@ -137,6 +154,7 @@ def reset() -> None:
         rate_limiter,
         session_keys,
         session_revocations,
+        socket_closer,
         accounts,
     ):
         cached.cache_clear()

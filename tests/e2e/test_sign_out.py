@@ -1,6 +1,7 @@
 """Sessions that end, on the running local stack through the public contract: after
 `DELETE /session` the token, and a token renewed from it before the sign-out, are refused by the
-rooms routes, by renewal and by the WebSocket handshake in both regions."""
+rooms routes, by renewal and by the WebSocket handshake in both regions, and the user's open
+WebSockets are closed in both regions."""
 
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ def test_given_a_sign_out_then_its_tokens_are_refused_by_both_apis_in_every_regi
             for session in (first, renewed):
                 await history(region["httpUrl"], room, session)
                 await (await Client.connect(region["websocketUrl"], room, session)).close()
+        # and the user's WebSockets open in both regions, and a bystander's
+        open_sockets = [await Client.connect(r["websocketUrl"], room, first) for r in (us, eu)]
+        stayer = await Client.connect(eu["websocketUrl"], room, bystander)
         # when the renewed token signs out in one region
         assert await sign_out(us["httpUrl"], renewed) == 204
         signed_out_at = time.monotonic()
@@ -71,13 +75,24 @@ def test_given_a_sign_out_then_its_tokens_are_refused_by_both_apis_in_every_regi
                     break
                 await asyncio.sleep(0.05)
         took = time.monotonic() - signed_out_at
+        # and each region closes its own open sockets of that user
+        async with asyncio.timeout(TIMEOUT):
+            for client in open_sockets:
+                await client.socket.wait_closed()
+        closed = time.monotonic() - signed_out_at
+        assert (await stayer.send("still here"))["type"] == "ack"
+        await stayer.close()
         # and a second sign-out is refused like any use of the session
         assert await sign_out(eu["httpUrl"], first) == 401
         # and another session of the stack is untouched
         await history(eu["httpUrl"], room, bystander)
         await (await Client.connect(eu["websocketUrl"], room, bystander)).close()
-        return took
+        return took, closed
 
-    took = asyncio.run(scenario())
+    took, closed = asyncio.run(scenario())
     record_property("refused_everywhere_after_seconds", round(took, 3))
-    print(f"signed-out tokens refused in every region {took:.3f} s after DELETE /session")
+    record_property("sockets_closed_everywhere_after_seconds", round(closed, 3))
+    print(
+        f"after DELETE /session: refused in every region within {took:.3f} s,"
+        f" open sockets closed within {closed:.3f} s"
+    )

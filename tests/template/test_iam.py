@@ -137,7 +137,8 @@ def test_given_the_fanout_then_it_may_post_only_to_this_apis_own_connections(
     prefix = (
         "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/"
     )
-    assert manage == {f"{prefix}POST/@connections/*"}
+    # POST: frames; DELETE: closing a signed-out user's connections
+    assert manage == {f"{prefix}POST/@connections/*", f"{prefix}DELETE/@connections/*"}
 
 
 def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_connections(
@@ -155,7 +156,8 @@ def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_c
     # ListStreams names no resource in IAM: granted on a stream ARN it would allow nothing.
     assert {r for a, r in grants if a == "dynamodb:ListStreams"} == {"*"}
     dynamodb = {(a, r) for a, r in grants if a.startswith("dynamodb:") and a != "dynamodb:ListStreams"}
-    allowed = {"${ConnectionsTable.Arn}/index/room-index", "ConnectionsTable", stream}
+    # user-index: a signed-out user's connections in this region, which it closes
+    allowed = {"${ConnectionsTable.Arn}/index/room-index", USER_INDEX_ARN, "ConnectionsTable", stream}
     assert {resource for _, resource in dynamodb} <= allowed
     assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {"dynamodb:DeleteItem"}
 

@@ -154,8 +154,13 @@ def test_given_the_stream_when_messages_are_inserted_then_fanout_receives_them_i
     assert properties["MaximumBatchingWindowInSeconds"] <= 1
     assert properties["MaximumRetryAttempts"] >= 1
     assert "OnFailure" in properties["DestinationConfig"]
-    (pattern,) = (f["Pattern"] for f in properties["FilterCriteria"]["Filters"])
-    assert '"INSERT"' in pattern
+    # inserts only: messages (they have a transport) and sign-outs (chat/revocations.py)
+    patterns = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
+    assert all(p["eventName"] == ["INSERT"] for p in patterns)
+    assert {json.dumps(p["dynamodb"], sort_keys=True) for p in patterns} == {
+        '{"NewImage": {"transport": {"S": ["websocket", "http"]}}}',
+        '{"Keys": {"sk": {"S": ["revoked"]}}}',
+    }
 
 
 def test_given_the_connect_route_then_the_session_authorizer_guards_it(template: Template) -> None:

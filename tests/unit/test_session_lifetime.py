@@ -134,3 +134,14 @@ def test_when_the_sign_out_records_cannot_be_read_then_no_session_is_taken_for_v
     revocations.fail = StoreError("GetItem", "ServiceUnavailable")
     with pytest.raises(StoreError):  # 503 unavailable, never a pass
         use(token, revocations)
+
+
+def test_a_sign_outs_stream_image_names_its_user_and_a_messages_image_names_none() -> None:
+    from chat.revocations import revocation_key, signed_out_user
+
+    sign_out_image = {**revocation_key("S" * 26), "userId": {"S": "g_ADA"}, "expiresAt": {"N": "1"}}
+    assert signed_out_user(sign_out_image) == "g_ADA"
+    message = {"pk": {"S": "room#lobby"}, "sk": {"S": "01J#g_ADA"}, "userId": {"S": "g_ADA"}}
+    assert signed_out_user(message) is None
+    assert signed_out_user({**message, "sk": {"S": "revoked"}}) is None  # not the sessions' partition
+    assert signed_out_user(None) is None

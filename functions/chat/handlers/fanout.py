@@ -11,8 +11,10 @@ from typing import Any
 from chat import clients
 from chat.fanout import StreamRecord, fan_out
 from chat.observability import count, lambda_handler, logger
+from chat.ports import StoreError
 from chat.posting import time_to_post
 from chat.push import POSTING_MARGIN_SECONDS
+from chat.revocations import signed_out_user
 from chat.settings import get_settings
 from chat.store import message_from_item
 
@@ -25,7 +27,7 @@ def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
     for record in event.get("Records", []):
         image = record["dynamodb"].get("NewImage")
         sequence = record["dynamodb"]["SequenceNumber"]
-        if record["eventName"] != "INSERT" or image is None:
+        if record["eventName"] != "INSERT" or image is None or signed_out_user(image) is not None:
             continue
         try:
             records.append(StreamRecord(sequence, message_from_item(image)))
@@ -34,8 +36,27 @@ def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
     return records
 
 
+def close_signed_out(event: dict[str, Any]) -> None:
+    """Close this region's WebSockets of every user whose sign-out the batch carries (best effort:
+    a failure is logged, never retried with the batch, which would push its messages again)."""
+    users = {
+        user_id
+        for record in event.get("Records", [])
+        if record["eventName"] == "INSERT"
+        and (user_id := signed_out_user(record["dynamodb"].get("NewImage"))) is not None
+    }
+    for user_id in sorted(users):
+        try:
+            closed = clients.socket_closer().close_user(user_id)
+        except StoreError as error:
+            logger.warning("cannot read a signed-out user's connections", user_id=user_id, error=str(error))
+            continue
+        logger.info("closed a signed-out user's connections", user_id=user_id, closed=closed)
+
+
 @lambda_handler()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    close_signed_out(event)
     settings = get_settings()
     time_left = time_to_post(context.get_remaining_time_in_millis, POSTING_MARGIN_SECONDS)
     result = fan_out(
