@@ -6,8 +6,8 @@
   "Ada #k3f9 guest" and "Ada #7hq2" differ wherever either is shown.
 - A name's skeleton (after Unicode's confusables, UTS #39) is the same for names that look the
   same ("Ada" with a Cyrillic capital A, U+0410, and with a Latin one). A guest cannot speak in a
-  room under a name that looks like that of someone else who spoke there in the last minutes:
-  those are the people a reader could take the guest for.
+  room under a name that looks like that of an account which spoke there in the last minutes: the
+  account a reader could take the guest for.
 """
 
 from __future__ import annotations
@@ -38,14 +38,14 @@ LOOK_ALIKE_SCAN = 100
 
 
 class NameTaken(ChatError):
-    """A guest's name looks like the name of another user who spoke in the room: nothing stored."""
+    """A guest's name looks like that of an account that spoke in the room: nothing stored."""
 
     status = 409
 
     def __init__(self, name: str, tag: str) -> None:
         super().__init__(
             "name_taken",
-            f"someone else in this room (#{tag}) is called '{name}' or a name that looks the same:"
+            f"an account in this room (#{tag}) is called '{name}' or a name that looks the same:"
             " sign in again with another name",
         )
 
@@ -113,8 +113,12 @@ def skeleton(name: str) -> str:
 
 def check_look_alikes(author: Author, room: str, *, store: MessageStore, now_ms: int) -> None:
     """Refuse a guest's message (NameTaken) while the room's messages of the last 10 minutes
-    hold one from another user whose name has the guest's skeleton. Accounts are never refused:
-    a guest cannot squat an account's name, and an account's kind sets it apart anyway."""
+    hold one from an account whose name has the guest's skeleton.
+
+    Only an account's name is protected: its tag is the same wherever and whenever it signs in,
+    while a guest who signs in again is a new user with a new tag, so guarding a guest's name
+    would only lock the same person out of it. Two guests of one look stay apart by their tags.
+    Accounts are never refused: a guest cannot squat an account's name."""
     if user_kind(author.user_id) == "account":
         return
     looks = skeleton(author.name)
@@ -122,5 +126,5 @@ def check_look_alikes(author: Author, room: str, *, store: MessageStore, now_ms:
         room, after=ulid.lowest(now_ms - LOOK_ALIKE_WINDOW_MS), limit=LOOK_ALIKE_SCAN
     )
     for message in recent:
-        if message.authorId != author.user_id and skeleton(message.author) == looks:
+        if user_kind(message.authorId) == "account" and skeleton(message.author) == looks:
             raise NameTaken(message.author, user_tag(message.authorId))

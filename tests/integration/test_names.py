@@ -1,5 +1,6 @@
 """Names through the real handlers against moto (docs/api.md, "Names"): the session and every
-stored message name the author's tag and kind, also for messages stored before they existed."""
+stored message name the author's tag and kind, also for messages stored before they existed, and a
+guest cannot speak as a look-alike of an account that just spoke."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 import boto3
 
 from chat import ulid
+from chat.handlers import ws_send
 from chat.model import user_tag
 from localcloud.events import LambdaContext
+from tests.integration.helpers import frame_of, send_frame
 from tests.integration.test_identity import history, new_session, post
 
 
@@ -79,3 +82,33 @@ def test_a_huge_name_is_refused(in_region: Callable[..., None], context: LambdaC
     in_region("us-east-1")
     status, body, _ = new_session(context, {"name": "A" * (128 * 1024 - 16)})
     assert (status, body["error"]["code"]) == (400, "invalid_name")
+
+
+def test_a_guest_cannot_speak_as_a_look_alike_of_an_account_that_just_spoke_on_either_api(
+    in_region: Callable[..., None], context: LambdaContext, token_for: Callable[..., str]
+) -> None:
+    # given the account Ada, which just spoke in a room
+    in_region("us-east-1")
+    room = f"names-account-{ulid.new().lower()}"
+    account = {"userId": "o_" + "b" * 32, "name": "Ada"}
+    status, said, _ = post(room, {"id": ulid.new(), "text": "it is me"}, context, token_for(account))
+    assert (status, said["authorKind"]) == (201, "account")
+
+    # when a guest called "Аda" (Cyrillic А) speaks over HTTP, and another called "Ada" over the
+    # WebSocket
+    fake = {"userId": "g_" + "F" * 26, "name": "\u0410da"}
+    status, refused, _ = post(room, {"id": ulid.new(), "text": "me too"}, context, token_for(fake))
+    frame_id = ulid.new()
+    guest = {"userId": "g_" + "G" * 26, "name": "Ada"}
+    frame = frame_of(
+        ws_send.handler(
+            send_frame("c-names", {"room": room, "id": frame_id, "text": "me too"}, guest), context
+        )
+    )
+
+    # then both are refused with name_taken, naming the account's tag, and nothing is stored
+    assert (status, refused["error"]["code"]) == (409, "name_taken")
+    assert user_tag(account["userId"]) in refused["error"]["message"]
+    assert (frame["type"], frame["id"], frame["code"]) == ("error", frame_id, "name_taken")
+    _, page = history(room, context, token_for(account))
+    assert [m["authorId"] for m in page["messages"]] == [account["userId"]]
