@@ -22,8 +22,15 @@ SESSION_SECRET_ARN = (
 
 # (action, resource) pairs each function needs, and nothing else.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
-    "ConnectFunction": {("dynamodb:PutItem", "ConnectionsTable"), ("dynamodb:Query", USER_INDEX_ARN)},
-    "DisconnectFunction": {("dynamodb:DeleteItem", "ConnectionsTable")},
+    # UpdateItem: the user's connection slots (`slots#<userId>`), taken on connect, given back on close
+    "ConnectFunction": {
+        ("dynamodb:PutItem", "ConnectionsTable"),
+        ("dynamodb:UpdateItem", "ConnectionsTable"),
+    },
+    "DisconnectFunction": {
+        ("dynamodb:DeleteItem", "ConnectionsTable"),
+        ("dynamodb:UpdateItem", "ConnectionsTable"),
+    },
     "SendMessageFunction": {
         ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
@@ -54,6 +61,7 @@ EXPECTED_GRANTS["FanoutWorkerFunction"] = {
     ("sqs:GetQueueAttributes", PAGE_QUEUE),
     ("sqs:SendMessage", PAGE_QUEUE),
     ("dynamodb:DeleteItem", "ConnectionsTable"),
+    ("dynamodb:UpdateItem", "ConnectionsTable"),  # a gone connection's slot
     (
         "execute-api:ManageConnections",
         "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*",
@@ -159,7 +167,11 @@ def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_c
     # user-index: a signed-out user's connections in this region, which it closes
     allowed = {"${ConnectionsTable.Arn}/index/room-index", USER_INDEX_ARN, "ConnectionsTable", stream}
     assert {resource for _, resource in dynamodb} <= allowed
-    assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {"dynamodb:DeleteItem"}
+    # DeleteItem: gone connections; UpdateItem: the slots they held
+    assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+    }
 
 
 def test_given_the_fanout_then_it_may_send_only_to_its_page_queue_and_its_failure_queue(
