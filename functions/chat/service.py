@@ -24,7 +24,15 @@ from chat.model import (
     validate_room,
 )
 from chat.names import check_look_alikes, validate_name
-from chat.ports import AccountVerifier, ConnectionStore, KeySource, MessageStore, RateLimiter, StoreError
+from chat.ports import (
+    AccountVerifier,
+    ConnectionStore,
+    KeySource,
+    MessageStore,
+    RateLimiter,
+    SessionRevocations,
+    StoreError,
+)
 from chat.settings import Settings
 from chat.ulid import timestamp_ms
 
@@ -35,6 +43,7 @@ def sign_in(
     authorization: str | None,
     keys: KeySource,
     accounts: AccountVerifier | None,
+    revocations: SessionRevocations,
     settings: Settings,
     now: int,
     limiter: RateLimiter | None = None,
