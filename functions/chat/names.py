@@ -35,6 +35,11 @@ _CONFUSABLES = Path(__file__).with_name("confusables.tsv")
 # at most the first 100 of them (one query, about 4 KB a guest's message in a quiet room).
 LOOK_ALIKE_WINDOW_MS = 10 * 60 * 1000
 LOOK_ALIKE_SCAN = 100
+# A room and look found clear stay clear for this long in a container: a chatty guest costs one
+# Query every 5 s, not one per message, and an account's name is guarded at most 5 s late.
+CLEAR_FOR_MS = 5000
+_MAX_CLEAR = 10_000
+_clear_until: dict[tuple[str, str], int] = {}  # (room, skeleton) -> ms
 
 
 class NameTaken(ChatError):
@@ -122,9 +127,14 @@ def check_look_alikes(author: Author, room: str, *, store: MessageStore, now_ms:
     if user_kind(author.user_id) == "account":
         return
     looks = skeleton(author.name)
+    if _clear_until.get((room, looks), 0) > now_ms:
+        return
     recent, _ = store.list_messages(
         room, after=ulid.lowest(now_ms - LOOK_ALIKE_WINDOW_MS), limit=LOOK_ALIKE_SCAN
     )
     for message in recent:
         if user_kind(message.authorId) == "account" and skeleton(message.author) == looks:
             raise NameTaken(message.author, user_tag(message.authorId))
+    if len(_clear_until) >= _MAX_CLEAR:
+        _clear_until.clear()
+    _clear_until[room, looks] = now_ms + CLEAR_FOR_MS

@@ -12,9 +12,16 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from chat import ulid
+from chat import names, ulid
 from chat.model import Author, InvalidInput, Message, user_kind, user_tag
-from chat.names import LOOK_ALIKE_WINDOW_MS, MAX_RAW_NAME_CHARS, NameTaken, skeleton, validate_name
+from chat.names import (
+    CLEAR_FOR_MS,
+    LOOK_ALIKE_WINDOW_MS,
+    MAX_RAW_NAME_CHARS,
+    NameTaken,
+    skeleton,
+    validate_name,
+)
 from chat.service import accept_message
 from chat.settings import Settings
 from tests.unit.fakes import FakeMessageStore, FakeRateLimiter
@@ -176,6 +183,12 @@ SETTINGS = Settings(region="us-east-1", messages_table="m", connections_table="c
 ACCOUNT_ADA = Author("o_ada", "Ada")
 
 
+@pytest.fixture(autouse=True)
+def fresh_container() -> None:
+    """Each test starts in a new container: no room is known clear yet."""
+    names._clear_until.clear()
+
+
 def say(store: FakeMessageStore, author: Author, *, at_ms: int = NOW_MS, room: str = "r") -> Message:
     message, _ = accept_message(
         {"id": ulid.new(at_ms), "room": room, "text": "hello"},
@@ -215,7 +228,31 @@ def test_guests_of_one_name_and_accounts_keep_speaking_and_other_names_are_free(
     say(store, Author("g_OTHER", "Ada"), room="elsewhere")
     assert len(store.items) == 6
     with pytest.raises(NameTaken):
-        say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS + 4)
+        say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS + CLEAR_FOR_MS)
+
+
+def test_a_room_found_clear_is_read_again_after_five_seconds_not_on_every_message() -> None:
+    # given a guest Ada speaking in a room with no account of her look
+    store = FakeMessageStore()
+    reads = 0
+    list_messages = store.list_messages
+
+    def counted(room: str, *, after: str | None, limit: int) -> tuple[list[Message], str | None]:
+        nonlocal reads
+        reads += 1
+        return list_messages(room, after=after, limit=limit)
+
+    store.list_messages = counted  # type: ignore[method-assign]
+    for n in range(10):
+        say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS + n * 400)
+    # then the room was read once for her ten messages in 4 s
+    assert reads == 1
+    # when the account Ada speaks, then her next message within 5 s of the read still passes, and
+    # the one after that is refused
+    say(store, ACCOUNT_ADA, at_ms=NOW_MS + 4000)
+    say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS + CLEAR_FOR_MS - 1)
+    with pytest.raises(NameTaken):
+        say(store, Author("g_ADA", "Ada"), at_ms=NOW_MS + CLEAR_FOR_MS)
 
 
 def test_a_look_alike_is_free_once_the_account_has_not_spoken_for_ten_minutes() -> None:
