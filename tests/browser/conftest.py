@@ -43,9 +43,20 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what}: apt-get install -y chromium; pip install -r requirements-dev.txt")
 
 
+# Every page and helper signs in a guest from this one address, more than the template's guest
+# limits allow (tests/e2e/test_limits.py tests those limits on a stack of its own).
+GENEROUS_GUEST_LIMITS = (
+    "GuestSignInsPerMinute=100000",
+    "GuestSignInBurst=100000",
+    "GuestMessagesPerSecondPerRoom=1000",
+    "GuestRoomBurst=1000",
+)
+
+
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with running_stack(tmp_path_factory.mktemp("browser-stack"), QUICK) as info:
+    options = [*QUICK, "--parameter-overrides", *GENEROUS_GUEST_LIMITS]
+    with running_stack(tmp_path_factory.mktemp("browser-stack"), options) as info:
         yield info
 
 
