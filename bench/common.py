@@ -19,7 +19,8 @@ from localcloud.running import running_stack
 from localcloud.template import load
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+RESULTS = ROOT / "bench" / "results"  # the published figures: only `--publish` writes here
+SCRATCH = ROOT / ".local" / "bench"  # every other run's (git ignores .local/)
 FUNCTIONS = ROOT / "functions"
 TEMPLATE = load()
 REGIONS = tuple(TEMPLATE.regions)  # where the chat runs; the first holds the global table

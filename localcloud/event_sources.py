@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud.cloudformation import Raw, resources_of_type
+from localcloud.cloudformation import Context, Raw, resources_of_type
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,13 @@ def event_sources(raw: Raw) -> tuple[StreamMapping, dict[str, Queue], list[Queue
                     batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
                     report_batch_item_failures="ReportBatchItemFailures"
                     in props.get("FunctionResponseTypes", []),
-                    # Lambda's own bound without a ScalingConfig: the account's concurrency.
-                    max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
+                    # Lambda's own bound without a ScalingConfig: the account's concurrency. The
+                    # template's value is a parameter: its default here (no region needed for it).
+                    max_concurrency=int(
+                        Context(raw, "", "").resolve(
+                            props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)
+                        )
+                    ),
                     filters=filters,
                 )
             )

@@ -141,8 +141,8 @@ class WebSocketApi:
         if text is not None:
             try:
                 body = json.loads(text)
-            except ValueError:
-                body = None
+            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+                body = None  # no action to select by: API Gateway routes such a frame to $default
             action = body.get("action") if isinstance(body, dict) else None
             if isinstance(action, str) and action in self._routes and not action.startswith("$"):
                 return action

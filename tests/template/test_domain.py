@@ -75,7 +75,7 @@ def test_given_a_region_then_its_health_check_probes_its_own_execute_api_host_of
     assert config["ResourcePath"] == "/health"
     assert config["RequestInterval"] == 10
     assert config["FullyQualifiedDomainName"] == {
-        "Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+        "Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
     }
     threshold = config["FailureThreshold"]
     default = template["Parameters"][threshold["Ref"]]["Default"] if "Ref" in threshold else threshold

@@ -204,14 +204,6 @@ def test_given_either_api_then_its_stage_writes_access_logs_without_tokens_or_qu
         assert leak not in format_text, leak
 
 
-def test_given_the_websocket_stage_then_the_account_lets_api_gateway_log_before_it_is_made(
-    template: Template,
-) -> None:
-    assert "ApiGatewayAccount" in template["Resources"]["WebSocketStage"]["DependsOn"]
-    account = template["Resources"]["ApiGatewayAccount"]
-    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
-
-
 def test_given_a_ping_when_it_arrives_then_api_gateway_answers_from_dynamodb_without_a_function(
     template: Template,
 ) -> None:
