@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     from moto.server import ThreadedMotoServer
 
     atomic_dynamodb_writes()
+    _number_stream_records_uniquely()
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is too many
     server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
     server.start()
@@ -54,6 +56,22 @@ def main(argv: list[str] | None = None) -> None:
     processes.announce_ready(args.ready_fd, {"port": port})
     asyncio.run(processes.parent_gone())
     server.stop()
+
+
+def _number_stream_records_uniquely() -> None:
+    """moto numbers a table's stream records `len(records) + start` without a lock: two writes to
+    one table at the same moment (a handler's and replication's, say) can get the same sequence
+    number, which DynamoDB Streams never gives, and a reader after that number then reads the
+    second record again on every poll. One write's record at a time, as in a shard."""
+    from moto.dynamodb.models.table import StreamShard
+
+    add, lock = StreamShard.add, threading.Lock()
+
+    def add_alone(shard: StreamShard, old: Any, new: Any) -> None:
+        with lock:
+            add(shard, old, new)
+
+    setattr(StreamShard, "add", add_alone)  # noqa: B010 - patching moto's class, not an attribute of ours
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@
 last writer wins when the same item is written in two regions before either write arrives.
 
 Each region's stream is read from the start; a write this replicator made is recognised in the
-target's stream (its echo) and not sent back. Replication can be paused and resumed, to play a
-region whose replication falls minutes behind. A region whose DynamoDB fails (the stack's
-`fail dynamodb`) is neither read nor written: what it should receive waits, in order, with its
-stamps, and what it holds waits in its stream; both travel after `heal`, last writer wins as ever.
+target's stream (its echo) and not sent back. Replication is idempotent per item version: a record
+whose image the region already holds (read twice, or a put that changed nothing, for which
+DynamoDB writes no stream record) is not a new write, and a version the target already holds is
+not written again. Replication can be paused and resumed, to play a region whose replication
+falls minutes behind. A region whose DynamoDB fails (the stack's `fail dynamodb`) is neither read
+nor written: what it should receive waits, in order, with its stamps, and what it holds waits in
+its stream; both travel after `heal`, last writer wins as ever.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class Replicator:
         self._order = itertools.count()
         self._versions: dict[tuple[str, Key], Stamp] = {}
         self._echoes: dict[tuple[str, Key], list[str]] = {}
+        self._held: dict[tuple[str, Key], str] = {}  # the image each region holds, as far as we know
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="replication", daemon=True)
 
@@ -121,10 +125,14 @@ class Replicator:
     def _observe(self, region: str, record: dict[str, Any], now: float | None) -> None:
         key = _key(record)
         image = record["dynamodb"].get("NewImage") if record["eventName"] != "REMOVE" else None
+        signature = _signature(image)
         echoes = self._echoes.get((region, key))
-        if echoes and _signature(image) in echoes:
-            echoes.remove(_signature(image))  # our own replicated write arriving in its stream
+        if echoes and signature in echoes:
+            echoes.remove(signature)  # our own replicated write arriving in its stream
             return
+        if self._held.get((region, key)) == signature:
+            return  # not a new write: a record read again, or a put that changed nothing
+        self._held[(region, key)] = signature
         created = record["dynamodb"].get("ApproximateCreationDateTime")
         written = created.timestamp() if hasattr(created, "timestamp") else time.time()
         stamp: Stamp = (written, region)
@@ -154,6 +162,10 @@ class Replicator:
     def _apply(self, pending: _Pending, now: float) -> None:
         current = self._versions.get((pending.target, pending.key))
         if current is None or current <= pending.stamp:  # else the target's later write wins
+            signature = _signature(pending.image)
+            if self._held.get((pending.target, pending.key)) == signature:
+                self._versions[(pending.target, pending.key)] = pending.stamp
+                return  # it holds this version already: writing it again would change nothing
             client = self.tables[pending.target]
             if pending.image is None:
                 client.delete_item(
@@ -162,7 +174,8 @@ class Replicator:
             else:
                 client.put_item(TableName=self.table_name, Item=pending.image)
             self._versions[(pending.target, pending.key)] = pending.stamp
-            self._echoes.setdefault((pending.target, pending.key), []).append(_signature(pending.image))
+            self._held[(pending.target, pending.key)] = signature
+            self._echoes.setdefault((pending.target, pending.key), []).append(signature)
             self.replicated += 1
             self.lag_seconds[pending.target] = max(0.0, now - pending.stamp[0])
 

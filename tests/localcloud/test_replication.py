@@ -114,3 +114,57 @@ def test_after_heal_the_last_writer_still_wins() -> None:
 
     # then both regions hold the later write
     assert tables[US].texts() == tables[EU].texts() == {"same": "newer, from virginia"}
+
+
+class RereadingReader(Reader):
+    """A stream read as moto's iterator reads it after two writes numbered alike: with nothing
+    newer, every read hands the last record again."""
+
+    def read(self, limit: int) -> list[dict[str, Any]]:
+        records = super().read(limit)
+        return records or self.table.stream[-1:]
+
+
+class RetriedTable(Table):
+    """A replica whose every put is answered late and retried: the item is written twice, so
+    its stream holds two records of the one replicated write."""
+
+    def put_item(self, *, TableName: str, Item: dict[str, Any]) -> None:
+        super().put_item(TableName=TableName, Item=Item)
+        super().put_item(TableName=TableName, Item=Item)
+
+
+def test_a_record_read_again_is_not_replicated_again() -> None:
+    # given London's last write, which its stream reader hands out again on every read
+    tables = {US: Table(), EU: Table()}
+    replication = Replicator(
+        tables=tables,
+        readers={US: Reader(tables[US]), EU: RereadingReader(tables[EU])},  # type: ignore[dict-item]
+        table_name="messages",
+        delay=0.0,
+    )
+    tables[EU].write("last", "the last message of the drill", at=1.0)
+
+    # when replication runs for a while with nothing new written
+    for now in range(2, 12):
+        replication.step(float(now))
+
+    # then us-east-1 got it once and nothing came back to London
+    assert [r["dynamodb"]["NewImage"] for r in tables[US].stream] == [tables[EU].items["last"]]
+    assert len(tables[EU].stream) == 1
+    assert replication.status()["replicated"] == 1
+
+
+def test_a_replicated_write_stored_twice_is_not_sent_back() -> None:
+    # given a us-east-1 replica whose puts are retried (each replicated write lands twice)
+    tables = {US: RetriedTable(), EU: Table()}
+    replication = replicator(tables)
+    tables[EU].write("m", "from london", at=1.0)
+
+    # when replication runs
+    for now in range(2, 8):
+        replication.step(float(now))
+
+    # then London's table was written once, by its own client, and both hold the message
+    assert len(tables[EU].stream) == 1
+    assert tables[US].texts() == tables[EU].texts() == {"m": "from london"}
