@@ -49,7 +49,11 @@ def expired_token(stack: dict[str, Any]) -> str:
     """A session signed with the stack's own key that ended an hour ago."""
     now = int(time.time())
     session = sessions.Session(
-        "g_" + "A" * 26, "ada", expires_at=now - 3600, session_id=sessions.new_session_id(), started_at=now - 7200
+        "g_" + "A" * 26,
+        "ada",
+        expires_at=now - 3600,
+        session_id=sessions.new_session_id(),
+        started_at=now - 7200,
     )
     return sessions.sign(session, signing_keys(stack), now=now - 7200)
 

@@ -18,7 +18,7 @@ PROGRAMS = {
     "deploy": ["scripts/deploy.py", "scripts/deploy.sh"],
     "delete": ["scripts/delete.py", "scripts/delete.sh"],
     "bench": ["bench/__main__.py"],
-    "drill": ["drill/__main__.py"],
+    "drill": ["drill/__main__.py", "drill/options.py"],
     "local": ["localcloud/cli.py"],
 }
 
