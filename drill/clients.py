@@ -41,6 +41,7 @@ RETRY_LATER_SECONDS = 1.0  # a throttled send waits this long before it goes aga
 # region. Every one of them is still judged by the rule.
 MAX_IN_FLIGHT = 5
 CATCH_UP_MARGIN = 30.0  # seconds of history read before what the client holds, after a gap
+SIGN_IN_PATIENCE = 30.0  # seconds a client waits out the guest sign-in meter before giving up
 
 
 @dataclass
@@ -233,19 +234,28 @@ class SyntheticClient:
 
     async def _sign_in(self, session: aiohttp.ClientSession) -> str:
         """A guest session, from the routed name or else any region's own endpoint (sessions
-        work in every region)."""
-        for http_url in [self.http_url, *(http for _, http in self.direct.values())]:
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.post(
-                    f"{http_url}/session",
-                    json={"name": self.name},
-                    params={"location": self.location},
-                    timeout=aiohttp.ClientTimeout(total=5),
-                ) as response:
-                    if response.status == 201:
-                        token: str = (await response.json())["token"]
-                        return token
-        raise ConnectionError("no region signed us in")
+        work in every region). Guest sign-ins are metered per address (the drill's clients share
+        one): a `rate_limited` answer is waited out, as told, up to SIGN_IN_PATIENCE seconds."""
+        deadline = time.monotonic() + SIGN_IN_PATIENCE
+        while True:
+            wait_ms = 0
+            for http_url in [self.http_url, *(http for _, http in self.direct.values())]:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError, KeyError):
+                    async with session.post(
+                        f"{http_url}/session",
+                        json={"name": self.name},
+                        params={"location": self.location},
+                        timeout=aiohttp.ClientTimeout(total=5),
+                    ) as response:
+                        if response.status == 201:
+                            token: str = (await response.json())["token"]
+                            return token
+                        if response.status == 429:
+                            answer = await response.json()
+                            wait_ms = max(wait_ms, int(answer["error"].get("retryAfterMs", 1000)))
+            if not wait_ms or time.monotonic() + wait_ms / 1000 > deadline:
+                raise ConnectionError("no region signed us in")
+            await asyncio.sleep(wait_ms / 1000)
 
     def candidates(self) -> list[tuple[str | None, str, str]]:
         """Where to connect, in order, as (region or None for the routed name, ws, http). While

@@ -35,8 +35,8 @@ class Settings:
     max_connections_per_user: int = 5
     guest_sign_ins_per_minute: float = 10.0  # per source address, in each region
     guest_sign_in_burst: int = 20
-    guest_messages_per_second_per_room: float = 10.0  # all of a room's guests together, per region
-    guest_room_burst: int = 20
+    guest_messages_per_second_per_room: float = 20.0  # all of a room's guests together, per region
+    guest_room_burst: int = 40
 
     @property
     def message_interval_ms(self) -> int:
