@@ -76,10 +76,10 @@ def test_guest_sign_ins_are_metered_per_source_address_with_the_wait() -> None:
     assert caught.value.to_json()["code"] == "rate_limited"
 
 
-def test_the_sign_in_budget_is_ten_a_minute_with_bursts_of_twenty_by_default() -> None:
+def test_the_default_budgets_sign_ins_10_a_minute_burst_20_room_guests_20_a_second_burst_40() -> None:
     assert US.guest_sign_in_interval_ms == 6000
     assert US.guest_sign_in_tolerance_ms == 6000 * 19
-    assert (US.guest_room_interval_ms, US.guest_room_tolerance_ms) == (100, 100 * 19)
+    assert (US.guest_room_interval_ms, US.guest_room_tolerance_ms) == (50, 50 * 39)
 
 
 def send(author: Author, limiter: FakeRateLimiter, store: FakeMessageStore) -> None:
