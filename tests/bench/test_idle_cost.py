@@ -29,7 +29,8 @@ def test_a_heartbeat_is_two_messages_one_query_and_no_invocation_and_the_idle_mo
         assert reconnect[f"lambda.Invoke:{function}"] == 1, function
     now, largest, before = (result["month"][name] for name in ("now", "nowLargestItem", "before"))
     assert now["heartbeatSeconds"] == 150
-    assert result["perRenewal"] == {"lambda.Invoke:HttpApiFunction": 1}  # POST /session, no AWS call
+    # POST /session: one invocation, and one read of the session's sign-out item
+    assert result["perRenewal"] == {"dynamodb.GetItem": 1, "lambda.Invoke:HttpApiFunction": 1}
     # invocations: the reconnects' and the session renewals' only
     assert now["invocationsPerMonth"] == 4 * now["reconnectsPerMonth"] + now["renewalsPerMonth"]
     assert now["dollars"]["connectionMinutes"] == before["dollars"]["connectionMinutes"] == 0.0108
