@@ -36,10 +36,10 @@ template: venv ## cfn-lint, sam validate --lint, sam build, and the template tes
 deploy: venv ## build, deploy both regions, upload the chat page, print its URL (ARGS=--dry-run: print the AWS calls)
 	bash scripts/deploy.sh $(ARGS)
 
-delete: venv ## tear both regions down: empties the page buckets, switches the messages table's deletion protection off, says what it leaves
-	bash scripts/delete.sh
+delete: venv ## tear both regions down (any state, primary first), says what it leaves (ARGS=--dry-run: say what would go)
+	bash scripts/delete.sh $(ARGS)
 
-drill: venv ## failover drill against the local stack (ARGS="--region us-east-1 --mode invert|outage --hold 15")
+drill: venv ## failover drill: a region taken out by a named fault (ARGS="--region us-east-1 --mode invert|kill|dynamodb|lambda --hold 15")
 	$(PY) -m drill $(ARGS)
 
 bench: venv ## latency, fan-out, cold start, cost, idle cost, capacity (ARGS="--quick" or benchmark names)

@@ -1,1 +1,1 @@
-"""Benchmarks of resilient-chat against BRIEF section 7: `python -m bench [NAME...] [--quick]`."""
+"""Benchmarks against the targets of docs/performance.md: `python -m bench [NAME...] [--quick]`."""

@@ -1,8 +1,12 @@
-"""`make bench`: run the benchmarks, write bench/results/<name>.json and the figures, print a summary.
+"""`make bench`: run the benchmarks, write <name>.json and the figures, print a summary.
 
-python -m bench                 # all of them (several minutes)
-python -m bench latency cost    # some of them
-python -m bench --quick         # seconds: what CI runs (tests/bench)
+python -m bench                     # all of them (several minutes), into .local/bench/
+python -m bench latency cost        # some of them
+python -m bench --quick             # seconds: what CI runs (tests/bench)
+python -m bench --publish           # into bench/results/ and docs/: the published figures
+
+A run replaces the published figures (bench/results/*.json, which docs/ quote and the drill reads,
+and docs/*.png) only with --publish: a quick or partial run must never overwrite them by accident.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, coldstart, cost, fanout, latency, plots
-from bench.common import RESULTS, ROOT, write_result
+from bench import capacity, coldstart, cost, fanout, idle, latency, plots
+from bench.common import RESULTS, ROOT, SCRATCH, write_result
 
 Runner = Callable[[bool], dict[str, Any]]
 BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {
@@ -24,7 +28,7 @@ BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {
     "fanout": (fanout.run, fanout.table),
     "coldstart": (coldstart.run, coldstart.table),
     "cost": (cost.run, cost.table),
-    "idle": (cost.run_idle, cost.idle_table),
+    "idle": (idle.run_idle, idle.idle_table),
     "capacity": (capacity.run, capacity.table),
 }
 FIGURES = {"fanout": plots.fanout_figure, "latency": plots.latency_figure}
@@ -34,11 +38,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--quick", action="store_true", help="small sizes and few repetitions, for CI")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON results and figures go")
     parser.add_argument(
-        "--no-docs", action="store_true", help="do not copy the figures into docs/ (a full run does)"
+        "--publish",
+        action="store_true",
+        help="write into bench/results/ and copy the figures into docs/ (the published figures)",
     )
+    parser.add_argument("--out", type=Path, help="where the JSON results and figures go instead")
     args = parser.parse_args(argv)
+    if args.publish and (args.quick or args.out):
+        parser.error("--publish writes full runs into bench/results/: not with --quick or --out")
+    out: Path = RESULTS if args.publish else args.out or SCRATCH
     names = args.names or list(BENCHMARKS)
     unknown = sorted(set(names) - set(BENCHMARKS))
     if unknown:
@@ -51,18 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         result = run(args.quick)
         result["wallSeconds"] = round(time.perf_counter() - started, 1)
-        path = write_result(name, result, args.out)
+        path = write_result(name, result, out)
         lines = table(result)
         print("\n".join(lines), flush=True)
         summary += [f"== {name} ({result['wallSeconds']} s) -> {path}", *lines]
         targets.append((name, result["target"]))
         if name in FIGURES:
-            figure = FIGURES[name](result, args.out / f"{name}.png")
-            if not args.quick and not args.no_docs and args.out == RESULTS:
+            figure = FIGURES[name](result, out / f"{name}.png")
+            if args.publish:
                 shutil.copyfile(figure, ROOT / "docs" / figure.name)
     print("\n== summary")
     print("\n".join(summary))
-    print("\n== BRIEF section 7 targets")
+    if not args.publish:
+        print(f"\n(written to {out}; the published bench/results/ is unchanged: --publish replaces it)")
+    print("\n== targets")
     for name, target in targets:
         state = "not measured" if target.get("measured") is False else ("met" if target["met"] else "MISSED")
         print(f"{name:<10} {state:<13} {target['text']}")

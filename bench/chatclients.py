@@ -1,9 +1,20 @@
 """WebSocket chat clients for the benchmarks: each signs in as a guest (`POST /session`), connects
-with `?room&token`, and records when every message frame arrives."""
+with `?room&token`, and records when every message frame arrives.
+
+They judge the region by the clients' rule (chatclient.judge), as the chat page and the drill do,
+but a benchmark measures one region, so there is nowhere to go: a send that fails (an
+`unavailable`/`internal_error` frame, API Gateway's bare "Internal server error" frame, or no ack
+within 3 s) is resent once with the same id on the same socket after 500 ms; a second failure in a
+row ends the client (its socket closed, `left` saying why) and its next `send` raises, so the
+benchmark stops with the reason instead of measuring a failing region. A refused or throttled
+message ends it the same way (the benchmarks run without per-user limits). A missing ack is judged
+at the client's next send or frame: no timer per client, so none adds to what is measured. They
+send no heartbeat: a benchmark lasts seconds, not the minutes an idle socket needs one for."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -12,6 +23,8 @@ from typing import Any
 
 import aiohttp
 import websockets
+
+from chatclient.judge import RULE, Judge, Verdict
 
 
 @dataclass
@@ -42,6 +55,10 @@ class ChatClient:
         self.name = name
         self.tracker = tracker
         self.watched = watched  # its receipts count towards the latency figures
+        self.judge = Judge(time.monotonic)
+        self.left: str | None = None  # why the rule ended this client
+        self._texts: dict[str, str] = {}  # unacknowledged sends, for the one resend
+        self._resends: set[asyncio.Task[None]] = set()
         self.reader = asyncio.create_task(self._read())
 
     @classmethod
@@ -74,21 +91,53 @@ class ChatClient:
                         if len(entry.received) >= entry.expected:
                             entry.done.set()
                 elif kind == "ack":
+                    self._texts.pop(frame["id"], None)
                     entry = self.tracker.pending.get(frame["id"])
                     if entry is not None and entry.acked is None:
                         entry.acked = now
-                elif kind == "error":
-                    raise RuntimeError(f"the chat refused a benchmark message: {frame}")
+                await self._follow(self.judge.received(frame), frame)
         except websockets.ConnectionClosed:
             pass
 
+    async def _follow(self, verdict: Verdict, frame: Any = None) -> None:
+        if verdict.kind == "resend" and verdict.id in self._texts:
+            resend = asyncio.create_task(self._resend(verdict.id))
+            self._resends.add(resend)
+            resend.add_done_callback(self._resends.discard)
+        elif verdict.kind in ("refused", "later"):
+            await self._end(f"the chat refused a benchmark message: {frame or verdict}")
+        elif verdict.kind == "leave":
+            await self._end(f"{self.name} left the region: {verdict.reason}")
+
+    async def _resend(self, message_id: str) -> None:
+        await asyncio.sleep(RULE.resend_after_ms / 1000)
+        if self.left is None and message_id in self._texts:
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await self._send_frame(message_id)
+
+    async def _end(self, why: str) -> None:
+        if self.left is None:
+            self.left = why
+            await self.socket.close()
+
     async def send(self, message_id: str, text: str) -> None:
+        """Send a message; raises if the rule has ended this client (`left` says why)."""
+        await self._follow(self.judge.check())
+        if self.left is not None:
+            raise RuntimeError(self.left)
+        self._texts[message_id] = text
+        await self._send_frame(message_id)
+
+    async def _send_frame(self, message_id: str) -> None:
         frame = {"action": "sendMessage", "room": self.room, "id": message_id}
-        await self.socket.send(json.dumps(frame | {"text": text}))
+        self.judge.sent(message_id)
+        await self.socket.send(json.dumps(frame | {"text": self._texts[message_id]}))
 
     async def close(self) -> None:
         await self.socket.close()
         self.reader.cancel()
+        for resend in list(self._resends):
+            resend.cancel()
 
 
 async def connect_many(

@@ -2,7 +2,8 @@
 interpreter of the Lambda runtime's Python (3.12), interleaved, several repetitions, medians; and
 the size of each function package that `sam build` made under .aws-sam/build.
 
-The 3.12 interpreter gets boto3 and Powertools (the versions of requirements-dev.txt) in a small
+The 3.12 interpreter gets boto3 and Powertools (the versions of requirements-dev.txt) and the
+functions' own dependencies (functions/requirements.txt) in a small
 virtualenv under .tools/bench-py312 (git-ignored), made on the first full run.
 """
 
@@ -66,26 +67,20 @@ def _pinned(name: str) -> str:
 def python312(create: bool) -> tuple[str, str]:
     """The interpreter to measure with, and why it is that one."""
     venv_python = VENV / "bin" / "python"
-    if venv_python.exists() and (VENV / ".installed").exists():
+    # The functions' own dependencies (functions/requirements.txt, bundled by sam build) are part
+    # of what a handler imports: a venv made before they changed is made again.
+    wanted = [_pinned("boto3"), _pinned("aws-lambda-powertools"), "-r", str(FUNCTIONS / "requirements.txt")]
+    marker = VENV / ".installed"
+    stamp = " ".join(wanted[:2]) + "\n" + (FUNCTIONS / "requirements.txt").read_text()
+    if venv_python.exists() and marker.exists() and marker.read_text() == stamp:
         return str(venv_python), "python3.12 (the Lambda runtime's), .tools/bench-py312"
     candidates = sorted(glob.glob("/root/.pyenv/versions/3.12.*/bin/python3.12")) + [
         p for p in ("/usr/bin/python3.12", "/usr/local/bin/python3.12") if Path(p).exists()
     ]
     if create and candidates:
         subprocess.run([candidates[-1], "-m", "venv", str(VENV)], check=True)
-        subprocess.run(
-            [
-                str(venv_python),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                _pinned("boto3"),
-                _pinned("aws-lambda-powertools"),
-            ],
-            check=True,
-        )
-        (VENV / ".installed").touch()
+        subprocess.run([str(venv_python), "-m", "pip", "install", "--quiet", *wanted], check=True)
+        marker.write_text(stamp)
         return str(venv_python), "python3.12 (the Lambda runtime's), .tools/bench-py312"
     why = "no python3.12 found" if not candidates else ".tools/bench-py312 not made yet (quick mode)"
     return sys.executable, f"python{sys.version_info.major}.{sys.version_info.minor} (fallback: {why})"

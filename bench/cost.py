@@ -21,11 +21,10 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many
-from bench.common import FUNCTIONS, REGIONS, TEMPLATE, local_stack
+from bench.common import FUNCTIONS, REGIONS, local_stack
 
 if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
@@ -71,7 +70,8 @@ CONNECTION_ITEM = {  # a typical connections item, as ws_connect writes it
 INDEX_ENTRY = {k: CONNECTION_ITEM[k] for k in ("connectionId", "room")}  # KEYS_ONLY projection
 
 
-def _calls(management_url: str, method: str = "GET") -> dict[str, int]:
+def region_calls(management_url: str, method: str = "GET") -> dict[str, int]:
+    """A region's counted AWS calls (GET /_local/aws-calls); DELETE also resets them."""
     base = management_url.rsplit("/", 1)[0]  # the WebSocket port's root, not the stage
     request = urllib.request.Request(f"{base}/_local/aws-calls", method=method)  # noqa: S310 - loopback
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
@@ -85,12 +85,12 @@ async def count_room(info: dict[str, Any], per_region: int, messages: int) -> di
     room = f"cost-{uuid.uuid4().hex[:12]}"
     tracker = Tracker()
     for region in REGIONS:
-        await asyncio.to_thread(_calls, urls[region], "DELETE")
+        await asyncio.to_thread(region_calls, urls[region], "DELETE")
     clients = {
         r: await connect_many(regions[r], room, per_region, tracker, watched=True, prefix=r[:2])
         for r in REGIONS
     }
-    connect_calls = {r: await asyncio.to_thread(_calls, urls[r], "DELETE") for r in REGIONS}
+    connect_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in REGIONS}
     from chat import ulid
 
     sender = clients[SENDER_REGION][0]
@@ -101,10 +101,10 @@ async def count_room(info: dict[str, Any], per_region: int, messages: int) -> di
         await asyncio.wait_for(entry.done.wait(), 15)
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)  # let the last fan-outs return
-    message_calls = {r: await asyncio.to_thread(_calls, urls[r], "DELETE") for r in REGIONS}
+    message_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in REGIONS}
     await close_all([c for group in clients.values() for c in group])
     await asyncio.sleep(0.5)
-    disconnect_calls = {r: await asyncio.to_thread(_calls, urls[r], "DELETE") for r in REGIONS}
+    disconnect_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in REGIONS}
 
     def per(counts: dict[str, dict[str, int]], divisor: int) -> dict[str, dict[str, float]]:
         return {r: {op: round(n / divisor, 3) for op, n in sorted(c.items())} for r, c in counts.items()}
@@ -125,14 +125,20 @@ def _check(per_message: dict[str, dict[str, float]], per_region: int) -> dict[st
     def get(region: str, op: str) -> float:
         return per_message[region].get(op, 0.0)
 
+    others = [r for r in REGIONS if r != SENDER_REGION]
     checks = {
         "oneConditionalWrite": get(SENDER_REGION, "dynamodb.PutItem") == 1
-        and all(get(r, "dynamodb.PutItem") == 0 for r in REGIONS if r != SENDER_REGION),
-        # The per-user rate limiter (docs/architecture.md): one conditional UpdateItem on the sender's
-        # item in its region's connections table, never replicated.
-        "oneLimiterWrite": get(SENDER_REGION, "dynamodb.UpdateItem") == 1
-        and all(get(r, "dynamodb.UpdateItem") == 0 for r in REGIONS if r != SENDER_REGION),
-        "oneQueryPerRegionPerBatch": all(get(r, "dynamodb.Query") == 1 for r in REGIONS),
+        and all(get(r, "dynamodb.PutItem") == 0 for r in others),
+        # The rate limiters (docs/architecture.md): one conditional UpdateItem on the sender's item
+        # and, the bench's senders being guests, one on its room's guest budget, both in the
+        # sender region's connections table, never replicated.
+        "twoLimiterWrites": get(SENDER_REGION, "dynamodb.UpdateItem") == 2
+        and all(get(r, "dynamodb.UpdateItem") == 0 for r in others),
+        # One connections query per region per batch; in the sender's region a guest's message may
+        # also read the room's recent speakers (the look-alike check: at most one Query per
+        # message, none while its 5 s cache holds).
+        "oneQueryPerRegionPerBatch": 1 <= get(SENDER_REGION, "dynamodb.Query") <= 2
+        and all(get(r, "dynamodb.Query") == 1 for r in others),
         "onePostPerRecipient": all(get(r, POST) == per_region for r in REGIONS),
         "noScan": all(get(r, "dynamodb.Scan") == 0 for r in REGIONS),
     }
@@ -156,6 +162,9 @@ def dollars(per_message: dict[str, dict[str, float]], per_region: int) -> dict[s
     writes = sum(c.get("dynamodb.PutItem", 0) for c in per_message.values())
     limiter_writes = sum(c.get("dynamodb.UpdateItem", 0) for c in per_message.values())
     queries = {r: c.get("dynamodb.Query", 0) for r, c in per_message.items()}
+    # A Query in the sender's region beyond its fan-out's is the guest look-alike check's.
+    look_alike = max(0.0, queries.get(SENDER_REGION, 0) - 1)
+    queries[SENDER_REGION] = queries.get(SENDER_REGION, 0) - look_alike
     posts = sum(c.get("apigatewaymanagementapi.PostToConnection", 0) for c in per_message.values())
     fanouts = sum(queries.values())
     lines = {
@@ -165,6 +174,11 @@ def dollars(per_message: dict[str, dict[str, float]], per_region: int) -> dict[s
         "dynamodbWrites": writes * len(REGIONS) * p["dynamodbWriteRequestUnitPerMillion"],
         "dynamodbLimiterWrites": limiter_writes * p["dynamodbWriteRequestUnitPerMillion"],  # regional
         "dynamodbRoomQueries": sum(q * _query_rru(per_region) for q in queries.values())
+        * p["dynamodbReadRequestUnitPerMillion"],
+        # Up to 100 recent items of the room, ~340 bytes each: 0.5 RRU per 4 KB, eventually consistent.
+        "dynamodbLookAlikeQueries": look_alike
+        * max(1, math.ceil(100 * 340 / READ_UNIT_BYTES))
+        * 0.5
         * p["dynamodbReadRequestUnitPerMillion"],
     }
     total = sum(lines.values())
@@ -291,199 +305,3 @@ def table(result: dict[str, Any]) -> list[str]:
             f" {row['dollarsPerMillionMessages']['total']:>9.2f}"
         )
     return lines
-
-
-# ------------------------------------------------------------------ the idle connection-month
-# What one connection that sends nothing costs in a month (issue 17): its connection minutes, its
-# heartbeats, and the reconnect that API Gateway's 2-hour limit forces every 2 hours. The calls are
-# counted on the local stack (one region, one connection); the month is those counts times how
-# often each happens; the prices are PRICES (docs/deploy.md's).
-MESSAGE = "apigateway.WebSocketMessage"
-MONTH_MINUTES = 30 * 24 * 60
-HEARTBEAT_SECONDS = 150.0  # the chat page's (frontend/connection.js): a ping after 150 s ± 10% of silence
-BEFORE_HEARTBEAT_SECONDS = 15.0  # before issue 17: a ping after 15 s, answered by the `$default` function
-CONNECTION_LIFETIME_MINUTES = 120  # API Gateway closes every connection after 2 hours; the page reconnects
-# The page renews its session 5 minutes before it ends (frontend/session.js); sessions last the
-# template's SessionTtlSeconds.
-RENEWAL_EVERY_MINUTES = TEMPLATE.context("").parameter("SessionTtlSeconds") / 60 - 5
-IDLE_TARGET_DOLLARS = 0.05
-IDLE_PRICES = {
-    "websocketConnectionMinutePerMillion": 0.25,
-    "httpApiRequestPerMillion": 1.00,
-}
-DYNAMODB_WRITES = ("dynamodb.PutItem", "dynamodb.DeleteItem", "dynamodb.UpdateItem")
-DYNAMODB_READS = ("dynamodb.Query", "dynamodb.GetItem")  # priced at 1 RRU each (strongly consistent)
-BACKGROUND_POLLING = ("dynamodbstreams.", "sqs.ReceiveMessage")
-
-
-def _invocations(calls: Mapping[str, float]) -> float:
-    return sum(n for op, n in calls.items() if op.startswith("lambda.Invoke:"))
-
-
-async def _quiet_counts(url: str, settled: str | None = None) -> dict[str, int]:
-    """The region's counts since the last read (and reset), once `settled` (an operation that
-    runs in the background, e.g. `$disconnect` after a close) has been counted; 10 s at most."""
-    calls: dict[str, int] = {}
-    for _ in range(100):
-        calls = await asyncio.to_thread(_calls, url)
-        if settled is None or calls.get(settled):
-            break
-        await asyncio.sleep(0.1)
-    await asyncio.to_thread(_calls, url, "DELETE")
-    # The event source mappings poll on their own clock (free, docs/deploy.md): not the connection's.
-    return {op: n for op, n in calls.items() if not op.startswith(BACKGROUND_POLLING)}
-
-
-async def count_idle(info: dict[str, Any], beats: int) -> dict[str, Any]:
-    """One idle connection's life in one region, counted: connect and the page's catch-up read;
-    `beats` heartbeats as the page sends them now (`ping`, answered by the MOCK route) and as it
-    sent them before (an action no route names: `$default` invoked its function); the close."""
-    import aiohttp
-    import websockets
-
-    region = info["regions"][SENDER_REGION]
-    url = region["managementUrl"]
-    room = f"idle-{uuid.uuid4().hex[:12]}"
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{region['httpUrl']}/session", json={"name": "idle"}) as response:
-            token = (await response.json())["token"]
-        await asyncio.to_thread(_calls, url, "DELETE")
-        socket = await websockets.connect(f"{region['websocketUrl']}?room={room}&token={token}")
-        headers = {"Authorization": f"Bearer {token}"}
-        async with http.get(f"{region['httpUrl']}/rooms/{room}/messages", headers=headers) as response:
-            await response.read()
-        connect = await _quiet_counts(url)
-        async with http.post(f"{region['httpUrl']}/session", json={}, headers=headers) as response:
-            await response.read()  # a renewal: the same user, a new token
-        renewal = await _quiet_counts(url)
-
-        async def beat(frame: dict[str, str]) -> dict[str, float]:
-            for _ in range(beats):
-                await socket.send(json.dumps(frame))
-                await asyncio.wait_for(socket.recv(), 10)
-            return {op: n / beats for op, n in (await _quiet_counts(url)).items()}
-
-        now = await beat({"action": "ping"})
-        before = await beat({"action": "ping-before-issue-17"})
-        await socket.close()
-        disconnect = await _quiet_counts(url, settled="lambda.Invoke:DisconnectFunction")
-    reconnect = {op: connect.get(op, 0) + disconnect.get(op, 0) for op in {*connect, *disconnect}}
-    return {
-        "perHeartbeat": dict(sorted(now.items())),
-        "perHeartbeatBefore": dict(sorted(before.items())),
-        "perReconnect": dict(sorted(reconnect.items())),
-        "perRenewal": dict(sorted(renewal.items())),
-        "month": {
-            "now": idle_month(now, reconnect, renewal, HEARTBEAT_SECONDS),
-            "before": idle_month(before, reconnect, renewal, BEFORE_HEARTBEAT_SECONDS),
-        },
-    }
-
-
-def _dollars(calls: Mapping[str, float]) -> dict[str, float]:
-    """What one occurrence of these counted calls costs, by line (the HTTP function's invocations
-    are the HTTP API's requests: each of its routes integrates that one function)."""
-    p = PRICES | IDLE_PRICES
-    return {
-        "websocketMessages": calls.get(MESSAGE, 0) * p["websocketMessagePerMillion"] / 1e6,
-        "httpRequests": calls.get("lambda.Invoke:HttpApiFunction", 0) * p["httpApiRequestPerMillion"] / 1e6,
-        "lambda": _invocations(calls)
-        * (p["lambdaRequestPerMillion"] / 1e6 + SEND_GB_SECONDS * p["lambdaGbSecondArm64"]),
-        "dynamodb": sum(calls.get(op, 0) for op in DYNAMODB_WRITES)
-        * p["dynamodbWriteRequestUnitPerMillion"]
-        / 1e6
-        + sum(calls.get(op, 0) for op in DYNAMODB_READS) * p["dynamodbReadRequestUnitPerMillion"] / 1e6,
-    }
-
-
-def idle_month(
-    per_beat: Mapping[str, float],
-    per_reconnect: Mapping[str, float],
-    per_renewal: Mapping[str, float],
-    heartbeat_seconds: float,
-) -> dict[str, Any]:
-    beats = MONTH_MINUTES * 60 / heartbeat_seconds
-    reconnects = MONTH_MINUTES / CONNECTION_LIFETIME_MINUTES
-    renewals = MONTH_MINUTES / RENEWAL_EVERY_MINUTES
-    minutes = MONTH_MINUTES * IDLE_PRICES["websocketConnectionMinutePerMillion"] / 1e6
-    heartbeat = {k: v * beats for k, v in _dollars(per_beat).items()}
-    reconnect = {k: v * reconnects for k, v in _dollars(per_reconnect).items()}
-    renewal = {k: v * renewals for k, v in _dollars(per_renewal).items()}
-    # GetRecords is the event source mapping's polling: free (docs/deploy.md), and not idle's doing.
-    priced = {MESSAGE, *DYNAMODB_WRITES, *DYNAMODB_READS, "dynamodbstreams.GetRecords"}
-    unpriced = sorted(
-        op
-        for op in {*per_beat, *per_reconnect, *per_renewal}
-        if op not in priced and not op.startswith("lambda.Invoke:")
-    )
-    total = minutes + sum(heartbeat.values()) + sum(reconnect.values()) + sum(renewal.values())
-    return {
-        "heartbeatSeconds": heartbeat_seconds,
-        "heartbeatsPerMonth": round(beats),
-        "reconnectsPerMonth": round(reconnects),
-        "renewalsPerMonth": round(renewals),
-        "messagesPerMonth": round(
-            beats * per_beat.get(MESSAGE, 0) + reconnects * per_reconnect.get(MESSAGE, 0)
-        ),
-        "invocationsPerMonth": round(
-            beats * _invocations(per_beat)
-            + reconnects * _invocations(per_reconnect)
-            + renewals * _invocations(per_renewal)
-        ),
-        "dollars": {
-            "connectionMinutes": round(minutes, 4),
-            "heartbeats": round(sum(heartbeat.values()), 4),
-            "reconnects": round(sum(reconnect.values()), 4),
-            "sessionRenewals": round(sum(renewal.values()), 4),
-            "total": round(total, 4),
-        },
-        "unpriced": unpriced,  # counted calls docs/deploy.md has no price for (see docs/performance.md)
-        "met": total <= IDLE_TARGET_DOLLARS,
-    }
-
-
-def run_idle(quick: bool = False) -> dict[str, Any]:
-    beats = 5 if quick else 50
-    with local_stack(replication_delay=0.05, env={"LOCALCLOUD_COUNT_AWS_CALLS": "1"}) as info:
-        asyncio.run(count_idle(info, 1))  # warm-up, not reported (first imports, first probe)
-        counted = asyncio.run(count_idle(info, beats))
-    return {
-        "quick": quick,
-        "heartbeatsCounted": beats,
-        "prices": PRICES | IDLE_PRICES | {"source": PRICES_SOURCE},
-        "assumptions": {
-            "monthMinutes": MONTH_MINUTES,
-            "connectionLifetimeMinutes": CONNECTION_LIFETIME_MINUTES,
-            "sessionRenewalEveryMinutes": RENEWAL_EVERY_MINUTES,
-            "handlerGbSecondsPerInvocation": SEND_GB_SECONDS,
-            "dynamodbReads": "1 RRU each (strongly consistent, under 4 KB)",
-            "httpRequests": "one per invocation of HttpApiFunction (every HTTP route integrates it)",
-        },
-        **counted,
-        "target": {
-            "text": f"an idle connection-month at most ${IDLE_TARGET_DOLLARS}, 0 invocations per heartbeat",
-            "met": _idle_met(counted),
-        },
-    }
-
-
-def idle_table(result: dict[str, Any]) -> list[str]:
-    lines = [
-        "idle connection-month  heartbeat  msgs/beat  invocations/beat  minutes    beats  reconnects"
-        "  renewals   total"
-    ]
-    for name, per_beat in (("before", result["perHeartbeatBefore"]), ("now", result["perHeartbeat"])):
-        month = result["month"][name]
-        money = month["dollars"]
-        invocations = _invocations(per_beat)
-        lines.append(
-            f"{name:<21} {month['heartbeatSeconds']:>8.0f} s {per_beat.get(MESSAGE, 0):>9.1f}"
-            f" {invocations:>17.1f}  ${money['connectionMinutes']:.4f}  ${money['heartbeats']:.4f}"
-            f"  ${money['reconnects']:.4f}   ${money['sessionRenewals']:.4f}  ${money['total']:.4f}"
-        )
-    lines.append(f"target met (<= ${IDLE_TARGET_DOLLARS}, 0 invocations per heartbeat): {_idle_met(result)}")
-    return lines
-
-
-def _idle_met(result: dict[str, Any]) -> bool:
-    return bool(result["month"]["now"]["met"]) and _invocations(result["perHeartbeat"]) == 0

@@ -89,8 +89,11 @@ class CountingStore:
     ) -> None:
         self.rooms.setdefault(room, []).append(connection_id)
 
-    def count_connections(self, user_id: str) -> int:
-        return 0
+    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
+        return True
+
+    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+        pass
 
     def delete_connection(self, connection_id: str) -> None:
         pass

@@ -1,10 +1,12 @@
-"""`make drill`: take a region out (invert its health check, or make it really fail), measure
-what synthetic users saw, and restore exactly what was changed, even on Ctrl-C or an error."""
+"""`make drill`: take a region out by a named fault (kill it, fail its DynamoDB or its Lambda under
+open sockets, or invert its health check), measure what synthetic senders and listeners saw, and
+restore exactly what was changed, even on Ctrl-C or an error."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import signal
 import sys
@@ -14,89 +16,15 @@ from typing import Any
 
 import aiohttp
 
-from drill import capacity, report
+from chatclient.judge import RULE
+from drill import capacity, histories, report
+from drill.aws import AwsTarget
 from drill.clients import SyntheticClient
-from drill.targets import REGIONS, STACK_NAME, AwsTarget, LocalTarget, Target, TargetError
-from localcloud.cloudformation import ROOT
+from drill.options import parse_args
+from drill.targets import REGIONS, LocalTarget, Target, TargetError, fault_of
 from localcloud.state import StateDir
 
 SETTLE_CONCURRENCY = 4  # history reads in flight at once while settling
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="make drill ARGS=...",
-        description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--region", choices=REGIONS, default=REGIONS[0], help="the region to take out")
-    parser.add_argument(
-        "--mode",
-        choices=("invert", "outage"),
-        default="invert",
-        help="invert: flip the Route 53 health check's Inverted flag (the QCon demo); "
-        "outage: make the region really fail (locally: stop its process; in AWS: "
-        "reserved concurrency 0 on its functions)",
-    )
-    parser.add_argument("--hold", type=float, default=15.0, help="seconds to keep the region out")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of traffic before taking it out")
-    parser.add_argument("--cooldown", type=float, default=3.0, help="seconds of traffic after recovery")
-    parser.add_argument("--clients", type=int, default=6, help="synthetic clients, spread over both regions")
-    parser.add_argument("--rate", type=float, default=2.0, help="messages per second per client")
-    parser.add_argument(
-        "--idle-clients",
-        type=int,
-        default=4,
-        help="clients that send nothing but the page's heartbeat, spread over both regions: the "
-        "report says how long each took to notice the outage and to be back, caught up",
-    )
-    parser.add_argument(
-        "--heartbeat",
-        type=float,
-        default=150.0,
-        help="the idle clients' heartbeat: seconds of silence (±10%%) before a ping, as the chat page",
-    )
-    parser.add_argument(
-        "--probe-interval", type=float, default=0.5, help="seconds between health/routing probes"
-    )
-    parser.add_argument(
-        "--settle",
-        type=float,
-        default=30.0,
-        help="seconds, after the last send, for the last acks and for every client to hold every "
-        "acknowledged message; every wait of that phase ends by then",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=ROOT / ".local",
-        help="the local stack's state directory, as given to `make local` (local target)",
-    )
-    parser.add_argument(
-        "--aws-domain",
-        default=None,
-        help="drill a real deployment with this domain (api.<domain>, ws.<domain>) instead",
-    )
-    parser.add_argument(
-        "--stack-name",
-        default=STACK_NAME,
-        help="the deployed stacks' name in both regions (AWS): the drill acts only on their "
-        "outputs and resources",
-    )
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=None,
-        help="report JSON path (default .local/drill/<time>-<region>-<mode>.json)",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
-    args = parser.parse_args(argv)
-    if args.clients < 1 or args.rate <= 0 or args.hold <= 0 or args.heartbeat <= 0 or args.idle_clients < 0:
-        parser.error(
-            "--clients must be at least 1, --idle-clients at least 0; --rate, --hold and --heartbeat "
-            "must be positive"
-        )
-    return args
 
 
 class Drill:
@@ -169,7 +97,7 @@ class Drill:
         async def catch_up(client: SyntheticClient) -> None:
             async with gate:
                 try:
-                    await client.catch_up(session, self.started)
+                    await client.catch_up(session, self.started, everything=True)
                 except (aiohttp.ClientError, ConnectionError, TimeoutError) as error:
                     print(f"  catch-up of {client.name} failed: {error!r}", flush=True)
 
@@ -196,30 +124,25 @@ class Drill:
         args = self.args
         room = f"drill-{int(self.started)}"
         locations = list(self.target.locations().values())
-        clients = [
-            SyntheticClient(
-                name=f"client-{i + 1}",
+        fault = fault_of(args.mode, self.target.name)
+        timing = dataclasses.replace(
+            RULE, heartbeat_ms=args.heartbeat * 1000, active_heartbeat_ms=args.active_heartbeat * 1000
+        )
+
+        def client(name: str, i: int, rate: float) -> SyntheticClient:
+            return SyntheticClient(
+                name=name,
                 location=locations[i % 2],
                 room=room,
                 ws_url=self.target.websocket_url(locations[i % 2]),
                 http_url=self.target.http_url(locations[i % 2]),
-                rate=args.rate,
+                rate=rate,
                 direct=self.target.direct_endpoints(),
+                timing=timing,
             )
-            for i in range(args.clients)
-        ] + [
-            SyntheticClient(
-                name=f"idle-{i + 1}",
-                location=locations[i % 2],
-                room=room,
-                ws_url=self.target.websocket_url(locations[i % 2]),
-                http_url=self.target.http_url(locations[i % 2]),
-                rate=0.0,
-                direct=self.target.direct_endpoints(),
-                heartbeat=args.heartbeat,
-            )
-            for i in range(args.idle_clients)
-        ]
+
+        clients = [client(f"sender-{i + 1}", i, args.rate) for i in range(args.clients)]
+        clients += [client(f"listener-{i + 1}", i, 0.0) for i in range(args.listeners)]
         stop_sending, stop = asyncio.Event(), asyncio.Event()
         phase = {"name": "warmup"}
         undone, restored_at, took_out = False, None, time.time()
@@ -231,9 +154,9 @@ class Drill:
             try:
                 await asyncio.sleep(args.warmup)
                 took_out = time.time()
-                self.event("took_out", region=args.region, mode=args.mode)
+                self.event("took_out", region=args.region, mode=args.mode, fault=fault)
                 phase["name"] = "out"
-                await asyncio.to_thread(self.target.take_out, args.region, args.mode)
+                await asyncio.to_thread(self.target.take_out, args.region, fault)
                 await asyncio.sleep(args.hold)
             finally:
                 self.event("restore", region=args.region)
@@ -246,13 +169,24 @@ class Drill:
             await asyncio.sleep(args.cooldown)
             stop_sending.set()
             self.event("stopped_sending")
+            settled_by = time.time() + args.settle
             await self.settle(clients, session)
+            compared = await histories.compare(
+                session,
+                self.target.direct_endpoints(),
+                room,
+                next((c.token for c in clients if c.token), ""),
+                deadline=max(settled_by, time.time() + 5),
+            )
+            self.event("histories", **compared)
             stop.set()
             for task in [*tasks, *senders, watcher]:
                 task.cancel()
             await asyncio.gather(*tasks, *senders, watcher, return_exceptions=True)
         return report.build(
             mode=args.mode,
+            fault=fault,
+            histories=compared,
             region=args.region,
             target=self.target.name,
             clients=clients,
@@ -267,8 +201,9 @@ class Drill:
                 "hold_seconds": args.hold,
                 "clients": args.clients,
                 "rate_per_client": args.rate,
-                "idle_clients": args.idle_clients,
+                "listeners": args.listeners,
                 "heartbeat_seconds": args.heartbeat,
+                "active_heartbeat_seconds": args.active_heartbeat,
                 "probe_interval_seconds": args.probe_interval,
                 "settle_seconds": args.settle,
             },
@@ -280,13 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         target: Target = (
-            AwsTarget(domain=args.aws_domain, stack_name=args.stack_name)
+            AwsTarget(domain=args.aws_domain, stack_name=args.stack_name, hold=args.hold)
             if args.aws_domain
             else LocalTarget(StateDir(args.state_dir))
         )
-        print(f"Drill against {target.name}: take {args.region} out by '{args.mode}' for {args.hold} s.")
+        fault = fault_of(args.mode, target.name)
+        played = f"'{args.mode}'" + (f" (a {fault} fault)" if fault != args.mode else "")
+        steps = target.plan(args.region, fault)  # a fault the target cannot play stops here
+        print(f"Drill against {target.name}: take {args.region} out by {played} for {args.hold} s.")
         print("It will:")
-        for step in target.plan(args.region, args.mode):
+        for step in steps:
             print(f"  - {step}")
         print("  - then restore exactly that, even on Ctrl-C or an error")
         warnings = capacity.warnings(args.clients, args.rate, target.capacity())
@@ -308,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         ok = target.restore()  # idempotent: done already unless the interrupt came first
         print(f"interrupted; restored: {ok}", flush=True)
         return 130
+    except TargetError as error:  # the fault could not be made: what was made is undone already
+        print(f"drill: {error}; restored: {target.restore()}", file=sys.stderr)
+        return 2
     output = args.output or Path(".local/drill") / (
         time.strftime("%Y%m%d-%H%M%S", time.gmtime(drill.started)) + f"-{args.region}-{args.mode}.json"
     )

@@ -1,33 +1,31 @@
-// One WebSocket to the chat, kept alive across region failures.
+// One WebSocket to the chat, kept on a region that serves us.
 //
+// - Judged by the service, not the socket (judge.js): every frame and every send goes through the
+//   connection's RegionJudge. When the region fails us (sends that fail twice in a row, a heartbeat
+//   answered with an error or not at all, a message the region stored but did not push), we *leave*:
+//   close the socket, mark the region sick (SickRegions) and connect elsewhere. The page then
+//   catches up from history and resends its outbox (app.js does both on every new connection).
 // - Routing: each attempt first asks the routed name (the front door locally, the Route 53 latency
-//   name in AWS) which region it answers from (`GET /health`). If the routed name does not answer, or
-//   still answers from the region whose connection just failed (health checks take a few intervals to
-//   notice, DNS answers are cached), the attempt goes straight to another region's own endpoint.
+//   name in AWS) which region it answers from (`GET /health`). If the routed name does not answer,
+//   answers from a sick region, or still answers from the region whose connection just closed
+//   (health checks take a few intervals to notice, DNS answers are cached), the attempt goes
+//   straight to another region's own endpoint. We never move back on our own: a healed region is
+//   used again only by a connection that has to be made anyway.
 // - Backoff: exponential with jitter ("equal jitter": half fixed, half random), so that a region's
 //   worth of clients do not all reconnect in the same millisecond after a failover.
-// - Heartbeat: browsers expose no WebSocket ping, so after about HEARTBEAT_MS of silence (±10%, so
-//   that a region's pages do not ping in step) we send {"action": "ping"}; API Gateway itself answers
-//   {"type": "pong"} (a MOCK integration: no function runs), which is never shown. No frame at all
-//   within PONG_TIMEOUT_MS means the connection is dead even if TCP has not noticed; we drop it,
-//   reconnect and catch up from history. The interval is priced in docs/architecture.md
-//   ("Heartbeat"). A pong proves that the region's API Gateway answers, not that its backend works:
-//   a sender notices a broken backend sooner, by a missing ack or an `unavailable` error.
+// - Heartbeat: browsers expose no WebSocket ping, so after a silence we send {"action": "ping"}; the
+//   region answers {"type": "pong", "latest", "region"} from its table, and the pong is never shown.
+//   The silence is 20 s while the room is active and 150 s when idle (±10%): judge.js.
 
 import { probeHealth } from "./api.js";
+import { RegionJudge, SickRegions, gatewayFrame } from "./judge.js";
 
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 5000;
 const CONNECT_TIMEOUT_MS = 4000;
-const HEARTBEAT_MS = 150000;
-const HEARTBEAT_JITTER = 0.1;
-const PONG_TIMEOUT_MS = 10000;
-const DELIBERATE = 4000; // our own close code: a restart we asked for, not a failure
-
-/** The silence after which the next ping goes: HEARTBEAT_MS ± HEARTBEAT_JITTER. */
-export function heartbeatDelay() {
-  return HEARTBEAT_MS * (1 - HEARTBEAT_JITTER + Math.random() * 2 * HEARTBEAT_JITTER);
-}
+const TICK_MS = 250; // how often the judge looks at its clocks
+const DELIBERATE = 4000; // our own close code: a restart or a leave we chose, not a failure
+const LEAVING_WORDS = { backend: "its backend is failing", silent: "it does not answer" };
 
 export function backoffDelay(attempt) {
   const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
@@ -43,7 +41,9 @@ function withQuery(url, params) {
 /**
  * query(): the WebSocket URL's parameters, read at each attempt (`room` and the session's current
  * `token`: a renewed or new session is used by the next connection).
- * hooks: onState(state, detail), onLog(text), onFrame(frame), onOpen(link), onUnreachable(attempt)
+ * hooks: onState(state, detail), onLog(text), onFrame(frame, link), onOpen(link),
+ * onUnreachable(attempt), onResend(id, afterMs), onThrottled(id), newestHeld(): the newest
+ * message id the page holds ("" for none).
  * link: {region, via: "routed" | "direct", httpUrl, failover: previous region or null}
  */
 export class Connection {
@@ -53,13 +53,16 @@ export class Connection {
     this.hooks = hooks;
     this.socket = null;
     this.link = null; // the region we are connected to, and how
+    this.judge = null; // the open socket's RegionJudge
+    this.sick = new SickRegions();
     this.attempt = 0;
-    this.avoid = null; // the region whose connection failed: not to be used again this round
+    this.avoid = null; // the region whose socket closed under us: not to be used again this round
     this.lostFrom = null;
+    this.leaving = null; // while reconnecting after a leave: what the status line says
+    this.lastActivityAt = null; // a message sent or received: the heartbeat is short for a while
     this.stopped = true;
     this.timer = null;
-    this.heartbeat = null;
-    this.quietFor = HEARTBEAT_MS;
+    this.ticker = null;
   }
 
   get isOpen() {
@@ -84,6 +87,7 @@ export class Connection {
     clearTimeout(this.timer);
     this.avoid = null;
     this.lostFrom = null;
+    this.leaving = null;
     this.attempt = 0;
     this.#drop(DELIBERATE, reason);
     if (!this.stopped) this.#connectSoon(0);
@@ -93,7 +97,21 @@ export class Connection {
   send(frame) {
     if (!this.isOpen) return false;
     this.socket.send(JSON.stringify(frame));
+    if (frame.action === "sendMessage") {
+      this.judge?.sent(frame.id, Date.now());
+      this.noteActivity(Date.now());
+    }
     return true;
+  }
+
+  /** One of our messages is known stored (pushed back, or read from history): as good as an ack. */
+  delivered(id) {
+    this.judge?.acked(id);
+  }
+
+  /** A message was sent or received at `at` (ms): the room is active. */
+  noteActivity(at) {
+    if (this.lastActivityAt === null || at > this.lastActivityAt) this.lastActivityAt = at;
   }
 
   #connectSoon(delayMs) {
@@ -105,38 +123,53 @@ export class Connection {
     if (this.stopped) return;
     const delay = backoffDelay(this.attempt);
     this.attempt += 1;
-    this.hooks.onState("reconnecting", `attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s`);
+    this.#state("reconnecting", `attempt ${this.attempt}, next in ${(delay / 1000).toFixed(1)} s`);
     this.hooks.onLog(`${why}; retrying in ${(delay / 1000).toFixed(1)} s (attempt ${this.attempt})`);
     this.#connectSoon(delay);
   }
 
+  /** While we are leaving a region, the status line keeps saying so until another one serves us. */
+  #state(state, detail) {
+    if (this.leaving && state !== "connected") this.hooks.onState("leaving", `${this.leaving}; ${detail}`);
+    else this.hooks.onState(state, detail);
+  }
+
   async #chooseTarget() {
+    const now = Date.now();
+    const names = Object.keys(this.config.regions ?? {});
+    // Not sick (or, every region sick, the one whose mark ends first), and not the one just lost.
+    const usable = this.sick.usable(names, now).filter((name) => name !== this.avoid);
+    const allowed = (region) => (names.length ? usable.includes(region) : region !== this.avoid);
     const routed = await probeHealth(this.config.apiUrl);
-    if (routed.ok && routed.region !== this.avoid) {
+    if (routed.ok && allowed(routed.region)) {
       return { url: this.config.websocketUrl, region: routed.region, via: "routed", httpUrl: this.config.apiUrl };
     }
-    const others = Object.entries(this.config.regions ?? {}).filter(([name]) => name !== this.avoid);
-    const probes = await Promise.all(others.map(([, endpoints]) => probeHealth(endpoints.httpUrl)));
-    const index = probes.findIndex((probe) => probe.ok);
-    if (index >= 0) {
-      const [name, endpoints] = others[index];
-      this.hooks.onLog(
-        routed.ok
-          ? `routed name still answers from ${routed.region}, which just failed: going straight to ${name}`
-          : `routed name does not answer: going straight to ${name}`,
-      );
-      return { url: endpoints.websocketUrl, region: name, via: "direct", httpUrl: endpoints.httpUrl };
+    const probes = await Promise.all(usable.map((name) => probeHealth(this.config.regions[name].httpUrl)));
+    const passing = usable.find((_, index) => probes[index].ok);
+    // Nothing passes its health check: a region we have not judged sick before the routed name's
+    // sick one; otherwise the routed name anyway (Route 53 fails open too).
+    const name = passing ?? (routed.region && this.sick.isSick(routed.region, now) ? usable[0] : undefined);
+    if (name === undefined) {
+      return { url: this.config.websocketUrl, region: routed.region, via: "routed", httpUrl: this.config.apiUrl };
     }
-    // Nothing answers its health check: try the routed name anyway (Route 53 fails open too).
-    return { url: this.config.websocketUrl, region: routed.region, via: "routed", httpUrl: this.config.apiUrl };
+    let why = `routed name does not answer: going straight to ${name}`;
+    if (routed.ok && this.sick.isSick(routed.region, now)) {
+      why = `routed name answers from ${routed.region}, which is failing us: going straight to ${name}`;
+    } else if (routed.ok) {
+      why = `routed name still answers from ${routed.region}, which just failed: going straight to ${name}`;
+    }
+    this.hooks.onLog(why);
+    const endpoints = this.config.regions[name];
+    return { url: endpoints.websocketUrl, region: name, via: "direct", httpUrl: endpoints.httpUrl };
   }
 
   async #attemptConnection() {
     if (this.stopped) return;
-    this.hooks.onState(this.lostFrom || this.attempt ? "reconnecting" : "connecting", "choosing a region");
+    const phase = this.lostFrom || this.attempt ? "reconnecting" : "connecting";
+    this.#state(phase, "choosing a region");
     const target = await this.#chooseTarget();
     if (this.stopped) return;
-    this.hooks.onState(this.lostFrom || this.attempt ? "reconnecting" : "connecting", `to ${target.region ?? "?"} (${target.via})`);
+    this.#state(phase, `to ${target.region ?? "?"} (${target.via})`);
     const socket = new WebSocket(withQuery(target.url, this.query()));
     this.socket = socket;
     let opened = false;
@@ -150,8 +183,10 @@ export class Connection {
       this.attempt = 0;
       this.avoid = null;
       this.lostFrom = null;
-      this.#startHeartbeat(socket, target);
-      this.hooks.onState("connected", `${target.region} (${target.via})`);
+      this.leaving = null;
+      this.judge = new RegionJudge(Date.now());
+      this.#startTicking(socket);
+      this.hooks.onState("connected", `${target.region} (${failover ? "failover" : target.via})`);
       this.hooks.onLog(
         failover
           ? `failover: ${failover} → ${target.region} (${target.via})`
@@ -160,16 +195,19 @@ export class Connection {
       this.hooks.onOpen(this.link);
     });
     socket.addEventListener("message", (event) => {
-      this.lastFrameAt = Date.now();
-      this.pingSentAt = 0;
+      if (this.socket !== socket) return; // a socket we already left
       let frame;
       try {
         frame = JSON.parse(event.data);
       } catch {
         return;
       }
-      if (frame?.type === "pong") return; // the heartbeat's answer: not a message
-      this.hooks.onFrame(frame, this.link);
+      const now = Date.now();
+      const verdict = this.judge.received(frame, now, this.hooks.newestHeld());
+      if (frame?.type === "message") this.noteActivity(now);
+      // The pong and API Gateway's own frames are for the judge only, never shown.
+      if (frame?.type !== "pong" && gatewayFrame(frame) === null) this.hooks.onFrame(frame, this.link);
+      this.#apply(verdict, socket);
     });
     socket.addEventListener("close", (event) => {
       clearTimeout(giveUp);
@@ -177,11 +215,48 @@ export class Connection {
     });
   }
 
-  /** A socket closed or went silent: reconnect, away from its region unless the close was clean. */
+  #startTicking(socket) {
+    clearInterval(this.ticker);
+    this.ticker = setInterval(() => {
+      if (this.socket !== socket) return;
+      this.#apply(this.judge.tick(Date.now(), this.hooks.newestHeld(), this.lastActivityAt), socket);
+    }, TICK_MS);
+  }
+
+  #apply(verdict, socket) {
+    if (!verdict || this.socket !== socket) return;
+    if (verdict.ping) {
+      socket.send(JSON.stringify({ action: "ping" }));
+    } else if (verdict.resend) {
+      this.hooks.onLog(`send ${verdict.resend} failed (${verdict.why}): sending it again, once`);
+      this.hooks.onResend(verdict.resend, verdict.afterMs);
+    } else if (verdict.throttled) {
+      this.hooks.onThrottled(verdict.throttled);
+    } else if (verdict.leave) {
+      this.#leave(socket, verdict);
+    }
+  }
+
+  /** The region fails us: close, mark it sick, connect elsewhere at once. */
+  #leave(socket, verdict) {
+    const region = this.link?.region ?? "?";
+    const sickForMs = this.sick.mark(region, Date.now());
+    this.hooks.onLog(`leaving ${region}: ${verdict.why}; keeping away from it for ${sickForMs / 1000} s`);
+    this.leaving = `${region}: ${LEAVING_WORDS[verdict.leave]}`;
+    this.lostFrom = region;
+    this.avoid = null; // the sick mark keeps us away, longer than one round
+    this.attempt = 0;
+    this.#drop(DELIBERATE, "leaving a failing region");
+    this.hooks.onState("leaving", this.leaving);
+    this.#connectSoon(0);
+  }
+
+  /** A socket closed: reconnect, away from its region unless the close was clean. */
   #lost(socket, target, opened, code) {
     if (this.socket !== socket || this.stopped) return; // one we already replaced or dropped
     this.socket = null;
-    clearInterval(this.heartbeat);
+    this.judge = null;
+    clearInterval(this.ticker);
     if (opened) {
       const region = this.link?.region;
       // A clean close (API Gateway's idle or 2-hour limit) may reconnect to the same region.
@@ -195,31 +270,12 @@ export class Connection {
     }
   }
 
-  #startHeartbeat(socket, target) {
-    this.lastFrameAt = Date.now();
-    this.pingSentAt = 0;
-    this.quietFor = heartbeatDelay();
-    clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => {
-      const now = Date.now();
-      if (this.pingSentAt && now - this.pingSentAt > PONG_TIMEOUT_MS) {
-        this.hooks.onLog(`no answer from ${this.link?.region} for ${PONG_TIMEOUT_MS / 1000} s`);
-        // A dead peer may never complete a close handshake: count it lost now, close in the background.
-        this.#lost(socket, target, true, 4001);
-        socket.close(DELIBERATE, "heartbeat timeout");
-      } else if (!this.pingSentAt && now - this.lastFrameAt > this.quietFor) {
-        this.pingSentAt = now;
-        this.quietFor = heartbeatDelay();
-        socket.send(JSON.stringify({ action: "ping" }));
-      }
-    }, 1000);
-  }
-
   #drop(code, reason) {
     const socket = this.socket;
     this.socket = null;
     this.link = null;
-    clearInterval(this.heartbeat);
+    this.judge = null;
+    clearInterval(this.ticker);
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close(code, reason);
   }
 }

@@ -8,6 +8,8 @@
 // - Every user id this browser has signed in as is remembered, so the page marks its own messages
 //   by user id (never by name: two people may share one), even those sent before a new sign-in.
 // - Sign-in goes to the routed name first, then to each region's own endpoint, like every call.
+// - Sign-out (DELETE /session) ends the session in every region, this token and every earlier one
+//   it was renewed from; the page forgets it at once, even when no region answers.
 
 import { ApiError, createSession, httpBases } from "./api.js";
 
@@ -15,6 +17,7 @@ const STORAGE_KEY = "rc-session";
 const OWN_IDS_KEY = "rc-user-ids";
 const RENEW_BEFORE_MS = 5 * 60 * 1000; // renew this long before expiry (or at half life if shorter)
 const RETRY_MS = 2000; // after a sign-in or renewal that no region answered
+const SIGN_OUT_TIMEOUT_MS = 5000;
 
 function load(key, fallback) {
   try {
@@ -65,6 +68,34 @@ export class Session {
     if (token !== this.token) return this.signingIn ?? Promise.resolve(this.current); // already replaced
     this.hooks.onLog("the session was refused (401): signing in again");
     return this.#retrying(() => this.#signIn({ name: this.name }));
+  }
+
+  /** Sign out: DELETE /session (204; a 401 means the session had already ended). The token is
+   * forgotten here first, so nothing renews it or signs in again on its behalf. */
+  async signOut() {
+    const token = this.token;
+    clearTimeout(this.timer);
+    this.current = null;
+    localStorage.removeItem(STORAGE_KEY);
+    if (!token) return true;
+    for (const base of httpBases(this.config)) {
+      try {
+        const response = await fetch(`${base}/session`, {
+          method: "DELETE",
+          headers: { Authorization: `Bearer ${token}` },
+          cache: "no-store",
+          signal: AbortSignal.timeout(SIGN_OUT_TIMEOUT_MS),
+        });
+        if (response.status === 204 || response.status === 401) {
+          this.hooks.onLog("signed out: this session is refused in every region within seconds");
+          return true;
+        }
+      } catch {
+        // this region did not answer: the next one can sign out just as well
+      }
+    }
+    this.hooks.onLog("sign-out reached no region: the token stays valid until it expires");
+    return false;
   }
 
   #remainingMs() {

@@ -23,17 +23,20 @@ export const ui = {
     $("#compose-text").focus();
   },
 
-  /** Who this page is signed in as: the name, and the user id that tells two of one name apart. */
+  /** Who this page is signed in as: the name, its tag and kind, as every reader sees them. */
   setUser(user) {
     $("#me").textContent = user.name;
     $("#me").title = user.id;
     $("#me").dataset.userId = user.id;
+    showWho($("#me-who"), user.tag, user.kind);
   },
 
+  /** "connected: eu-west-2 (failover)"; "leaving us-east-1: its backend is failing; ...". */
   setConnection(state, detail) {
     const node = $("#connection");
     node.dataset.state = state;
-    node.textContent = detail ? `${state}: ${detail}` : state;
+    const separator = state === "leaving" ? " " : ": ";
+    node.textContent = detail ? `${state}${separator}${detail}` : state;
   },
 
   setRegion(region, via) {
@@ -63,7 +66,7 @@ export const ui = {
   },
 
   /**
-   * Draw (or redraw) one message. `view`: {key, id, authorId, author, text, time (ms),
+   * Draw (or redraw) one message. `view`: {key, id, authorId, author, authorTag, authorKind, text, time (ms),
    * acceptedRegion, delivered, transport, state: pending | accepted | delivered | failed, problem}.
    * One element per key (id and author's user id), kept in id (= time) order, whatever order the
    * copies arrive in. `isMine`: written by this browser's user, known by user id, not by name.
@@ -76,7 +79,9 @@ export const ui = {
       item.dataset.key = view.key;
       item.dataset.id = view.id;
       const head = el("p", "head");
-      head.append(el("span", "author"), " ", el("time", "time"));
+      const who = el("span", "who");
+      who.append(el("span", "author"), " ", el("span", "tag"), " ", el("span", "kind"));
+      head.append(who, " ", el("time", "time"));
       const route = el("p", "route");
       route.append(
         el("span", "accepted"),
@@ -96,7 +101,10 @@ export const ui = {
     item.dataset.authorId = view.authorId;
     item.classList.toggle("mine", isMine);
     item.querySelector(".author").textContent = view.author;
-    item.querySelector(".author").title = view.authorId; // two people may share a name
+    item.querySelector(".author").title = view.authorId;
+    // Two people may share a name, or names that look alike: the tag (from the user id) and the
+    // kind (guest or signed-in account) tell them apart at a glance.
+    showWho(item.querySelector(".who"), view.authorTag, view.authorKind);
     const time = item.querySelector(".time");
     time.textContent = clock(view.time);
     time.dateTime = new Date(view.time).toISOString();
@@ -112,6 +120,17 @@ export const ui = {
     $("#messages").querySelector(`li[data-key="${CSS.escape(key)}"]`)?.remove();
   },
 };
+
+/** A name's tag ("#k3f9") and kind ("guest" / "account") into `who`'s .tag and .kind. */
+function showWho(who, tag, kind) {
+  const tagNode = who.querySelector(".tag");
+  tagNode.textContent = tag ? `#${tag}` : "";
+  tagNode.title = tag ? "the tag of this user's id: two people of one name have different tags" : "";
+  const kindNode = who.querySelector(".kind");
+  kindNode.textContent = kind === "account" ? "account" : kind === "guest" ? "guest" : "";
+  kindNode.title = kind === "account" ? "signed in with an account" : kind === "guest" ? "a guest: anyone can pick this name" : "";
+  who.dataset.kind = kind ?? "";
+}
 
 function stateLabel(state) {
   return { pending: "waiting in outbox", accepted: "stored, awaiting delivery", failed: "not sent" }[state] ?? "…";

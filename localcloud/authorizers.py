@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from localcloud.events import authorizer_event
-from localcloud.runtime import LambdaRuntime
+from localcloud.runtime import LambdaRuntime, TooManyRequestsException
 from localcloud.template import RequestAuthorizer
 
 log = logging.getLogger("authorizer")
@@ -84,7 +84,10 @@ class LambdaRequestAuthorizer:
         except Exception as error:
             if str(error) == "Unauthorized":  # the one error message API Gateway maps to 401
                 raise Refused(401) from None
-            log.exception("%s failed", self._spec.function)
+            if isinstance(error, TooManyRequestsException):
+                log.warning("%s", error)  # throttled: refused with a 500 like any failure
+            else:
+                log.exception("%s failed", self._spec.function)
             raise Refused(500) from None
         if not isinstance(answer, dict) or not answer.get("principalId"):
             log.error("%s answered no principalId and policy", self._spec.function)

@@ -142,6 +142,17 @@ def aws_cli(endpoint: str, command: str) -> str:
     return f"{credentials} {cli} --region {ROUTE53_REGION} --endpoint-url {endpoint} {command}"
 
 
+def control_commands(info: dict[str, Any], region: str) -> list[str]:
+    """curl lines for a region's fault controls, as pasted into any shell."""
+    url = f"{info['frontDoorUrl']}/_local/regions/{region}"
+    bodies = [
+        '{"action": "fail", "service": "dynamodb"}',
+        '{"action": "fail", "service": "lambda"}',
+        '{"action": "heal"}',
+    ]
+    return [f"curl -sH 'Content-Type: application/json' {url} -d '{body}'" for body in bodies]
+
+
 def banner(info: dict[str, Any], state: StateDir) -> str:
     lines = [
         "",
@@ -163,6 +174,8 @@ def banner(info: dict[str, Any], state: StateDir) -> str:
             info["awsEndpointUrl"],
             "route53 update-health-check --inverted --health-check-id " + first["healthCheckId"],
         ),
+        "  gray failures (the region stays up; heal ends every fault of it; stop/start kill it):",
+        *(f"    {line}" for line in control_commands(info, next(iter(info["regions"])))),
         "Ctrl-C stops everything.",
         "",
     ]

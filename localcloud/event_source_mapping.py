@@ -2,7 +2,10 @@
 MaximumBatchingWindowInSeconds), drops what the filter patterns reject, invokes the function,
 and moves its checkpoint past a batch only once the batch is done: a failing batch is bisected
 (BisectBatchOnFunctionError), retried from its failed records (ReportBatchItemFailures) with
-backoff, and given up after MaximumRetryAttempts. A source that cannot be read is retried from
+backoff, and given up after MaximumRetryAttempts. A throttled invocation (the function never ran)
+is retried with backoff until its records are older than MaximumRecordAgeInSeconds, as Lambda
+documents: no attempt is counted and no batch is split, so a region whose Lambda is throttled
+delivers its whole backlog, in order, once it is not. A source that cannot be read is retried from
 the checkpoint for as long as it takes.
 
 Generic over its source: a DynamoDB stream today (`streams.StreamSource`); a queue is another
@@ -21,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from localcloud.event_sources import StreamMapping
+from localcloud.runtime import TooManyRequestsException
 
 log = logging.getLogger("event-source-mapping")
 
@@ -133,9 +137,19 @@ class EventSourceMapping:
 
     async def deliver(self, source: Source, batch: list[Record], attempt: int = 0) -> None:
         settings = self.settings
+        throttled = 0
         while True:
+            batch = self._young_enough(batch)
+            if not batch:
+                return
             try:
                 result = await self._invoke(settings.function, {"Records": batch})
+            except TooManyRequestsException as error:
+                throttled += 1
+                if throttled == 1:
+                    log.warning("%s; retrying the batch of %d until it is not", error, len(batch))
+                await asyncio.sleep(min(0.05 * 2**throttled, 2.0))
+                continue
             except Exception:
                 log.exception("%s failed on a batch of %d", settings.function, len(batch))
                 if settings.bisect_on_error and len(batch) > 1:
@@ -159,3 +173,16 @@ class EventSourceMapping:
                 return
             batch = retry
             await asyncio.sleep(min(0.05 * 2**attempt, 2.0))  # the mapping's retry backoff
+
+    def _young_enough(self, batch: list[Record]) -> list[Record]:
+        """The records not older than MaximumRecordAgeInSeconds (the others are discarded)."""
+        limit = self.settings.max_record_age
+        if limit < 0:
+            return batch
+        now = time.time()
+        kept = [
+            r for r in batch if now - r.get("dynamodb", {}).get("ApproximateCreationDateTime", now) <= limit
+        ]
+        if len(kept) < len(batch):
+            log.error("discarding %d records older than %.0f s", len(batch) - len(kept), limit)
+        return kept

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud.cloudformation import Raw, resources_of_type
+from localcloud.cloudformation import Context, Raw, resources_of_type
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class StreamMapping:
     bisect_on_error: bool
     max_retries: int
     filters: list[str]  # Lambda event filter patterns (JSON)
+    max_record_age: float = -1  # seconds; -1: until the record expires
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,13 @@ def event_sources(raw: Raw) -> tuple[StreamMapping, dict[str, Queue], list[Queue
                     batching_window=float(props.get("MaximumBatchingWindowInSeconds", 0)),
                     report_batch_item_failures="ReportBatchItemFailures"
                     in props.get("FunctionResponseTypes", []),
-                    # Lambda's own bound without a ScalingConfig: the account's concurrency.
-                    max_concurrency=int(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)),
+                    # Lambda's own bound without a ScalingConfig: the account's concurrency. The
+                    # template's value is a parameter: its default here (no region needed for it).
+                    max_concurrency=int(
+                        Context(raw, "", "").resolve(
+                            props.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)
+                        )
+                    ),
                     filters=filters,
                 )
             )
@@ -82,6 +88,7 @@ def event_sources(raw: Raw) -> tuple[StreamMapping, dict[str, Queue], list[Queue
                 bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
                 max_retries=int(props.get("MaximumRetryAttempts", -1)),
                 filters=filters,
+                max_record_age=float(props.get("MaximumRecordAgeInSeconds", -1)),
             )
         )
     (stream,) = streams

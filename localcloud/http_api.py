@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from localcloud.events import http_event
-from localcloud.runtime import LambdaRuntime
+from localcloud.runtime import LambdaRuntime, TooManyRequestsException
 from localcloud.template import HttpRoute, Template
 
 log = logging.getLogger("http-api")
@@ -89,8 +89,12 @@ class HttpApi:
         )
         try:
             result = await self._runtime.invoke(function_id, event)
-        except Exception:
-            log.exception("%s failed", function_id)
+        except Exception as error:
+            # A function error, timeout or throttle: API Gateway answers its own bare 500.
+            if isinstance(error, TooManyRequestsException):
+                log.warning("%s", error)
+            else:
+                log.exception("%s failed", function_id)
             return web.json_response({"message": "Internal Server Error"}, status=500, headers=cors)
         return _response(result, cors)
 

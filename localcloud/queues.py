@@ -6,6 +6,9 @@
   than ScalingConfig's MaximumConcurrency;
 - a batch that succeeds is deleted from the queue; with ReportBatchItemFailures, all of it but the
   messages the function names; a function error or timeout deletes nothing;
+- a throttled invocation (the function never ran) is retried with backoff while the batch is
+  still invisible (Lambda advises a visibility timeout of six times the function's timeout for
+  this); after that it is left to the queue, which delivers it again (and counts the receive);
 - what is not deleted becomes visible again when its visibility timeout ends and is received
   again; SQS itself (moto) moves a message past its RedrivePolicy's maxReceiveCount to the
   dead-letter queue.
@@ -25,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from localcloud.event_source_mapping import Invoke, Record, passes_filters
 from localcloud.event_sources import QueueMapping
+from localcloud.runtime import TooManyRequestsException
 
 log = logging.getLogger("event-source-mapping")
 
@@ -100,9 +104,16 @@ class Scaling:
 
 class QueueEventSourceMapping:
     def __init__(
-        self, settings: QueueMapping, source: QueueSource, invoke: Invoke, *, poll_interval: float
+        self,
+        settings: QueueMapping,
+        source: QueueSource,
+        invoke: Invoke,
+        *,
+        poll_interval: float,
+        visibility_timeout: float = 30,
     ) -> None:
         self.settings = settings
+        self._visibility_timeout = visibility_timeout  # the queue's: how long a batch may be retried
         self._source = source
         self._invoke = invoke
         self._poll_interval = poll_interval
@@ -159,7 +170,9 @@ class QueueEventSourceMapping:
         done: list[Record] = [r for r in batch if r not in kept]
         if kept:
             try:
-                result = await self._invoke(settings.function, {"Records": kept})
+                result = await self._invoke_unthrottled(kept)
+            except TooManyRequestsException as error:
+                log.warning("%s; %d messages left to the visibility timeout", error, len(kept))
             except Exception:
                 log.exception("%s failed on a batch of %d messages", settings.function, len(kept))
             else:
@@ -176,3 +189,16 @@ class QueueEventSourceMapping:
         if done:
             with contextlib.suppress(BotoCoreError, ClientError):  # undeleted: received again, as in AWS
                 await asyncio.to_thread(self._source.delete, done)
+
+    async def _invoke_unthrottled(self, batch: list[Record]) -> Any:
+        """Invoke, retrying throttles with backoff until the batch would be visible again."""
+        deadline = time.monotonic() + self._visibility_timeout
+        delay = 0.05
+        while True:
+            try:
+                return await self._invoke(self.settings.function, {"Records": batch})
+            except TooManyRequestsException:
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from localcloud import aws_calls, processes, provision
+from localcloud import aws_calls, faults, processes, provision
 from localcloud.event_source_mapping import EventSourceMapping
 from localcloud.http_api import HttpApi
 from localcloud.queues import QueueEventSourceMapping, QueueSource
@@ -45,6 +45,8 @@ async def serve(args: argparse.Namespace) -> None:
     template = load()
     tables = provision.create_tables(template, aws_endpoint, region)
     queues = provision.create_queues(template, aws_endpoint, region)
+    # What CloudFormation made stays made; a region started again comes back as failing as it was.
+    faults.set_failing(args.faults)
     apis = template.api_ids(region)
     parameters = {
         **dict(p.split("=", 1) for p in args.parameter_overrides),
@@ -79,6 +81,7 @@ async def serve(args: argparse.Namespace) -> None:
     )
     ws_app = web.Application()
     ws_app.router.add_get("/_local/stats", lambda _: _stats(websocket_api))
+    ws_app.router.add_route("*", "/_local/faults", faults.handle)  # the supervisor's fail/heal
     if aws_calls.ENABLED:
         ws_app.router.add_route("*", "/_local/aws-calls", aws_calls.handle)
     websocket_api.add_routes(ws_app)
@@ -105,6 +108,7 @@ async def serve(args: argparse.Namespace) -> None:
             QueueSource(sqs, queues[settings.queue].url, queues[settings.queue].arn, region),
             runtime.invoke,
             poll_interval=args.poll_interval,
+            visibility_timeout=template.queues[settings.queue].visibility_timeout,
         )
         for settings in template.queue_mappings
     ]
@@ -139,8 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--poll-interval", type=float, default=0.1)
     parser.add_argument("--allowed-origin", default=None)
     parser.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--faults", nargs="*", default=[], choices=faults.SERVICES)
     args = parser.parse_args(argv)
     aws_calls.install()
+    faults.install()  # before any client: each copies the default session's handlers
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stdout,

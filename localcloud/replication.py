@@ -3,8 +3,13 @@
 last writer wins when the same item is written in two regions before either write arrives.
 
 Each region's stream is read from the start; a write this replicator made is recognised in the
-target's stream (its echo) and not sent back. Replication can be paused and resumed, to play a
-region whose replication falls minutes behind.
+target's stream (its echo) and not sent back. Replication is idempotent per item version: a record
+whose image the region already holds (read twice, or a put that changed nothing, for which
+DynamoDB writes no stream record) is not a new write, and a version the target already holds is
+not written again. Replication can be paused and resumed, to play a region whose replication
+falls minutes behind. A region whose DynamoDB fails (the stack's `fail dynamodb`) is neither read
+nor written: what it should receive waits, in order, with its stamps, and what it holds waits in
+its stream; both travel after `heal`, last writer wins as ever.
 """
 
 from __future__ import annotations
@@ -69,12 +74,14 @@ class Replicator:
         self.delay = delay
         self.interval = interval
         self.paused = False
+        self.failing: set[str] = set()  # regions whose DynamoDB fails: nothing in or out
         self.replicated = 0
         self.lag_seconds: dict[str, float] = {region: 0.0 for region in tables}
         self._queue: list[_Pending] = []
         self._order = itertools.count()
         self._versions: dict[tuple[str, Key], Stamp] = {}
         self._echoes: dict[tuple[str, Key], list[str]] = {}
+        self._held: dict[tuple[str, Key], str] = {}  # the image each region holds, as far as we know
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="replication", daemon=True)
 
@@ -89,6 +96,7 @@ class Replicator:
         return {
             "delaySeconds": self.delay,
             "paused": self.paused,
+            "failingRegions": sorted(self.failing),
             "pending": len(self._queue),
             "replicated": self.replicated,
             "lagSeconds": dict(self.lag_seconds),
@@ -104,6 +112,8 @@ class Replicator:
 
     def step(self, now: float | None = None) -> None:
         for region, reader in self.readers.items():
+            if region in self.failing:
+                continue  # its stream cannot be read: its writes wait there
             records = reader.read(1000)
             for record in records:
                 self._observe(region, record, now)
@@ -115,10 +125,14 @@ class Replicator:
     def _observe(self, region: str, record: dict[str, Any], now: float | None) -> None:
         key = _key(record)
         image = record["dynamodb"].get("NewImage") if record["eventName"] != "REMOVE" else None
+        signature = _signature(image)
         echoes = self._echoes.get((region, key))
-        if echoes and _signature(image) in echoes:
-            echoes.remove(_signature(image))  # our own replicated write arriving in its stream
+        if echoes and signature in echoes:
+            echoes.remove(signature)  # our own replicated write arriving in its stream
             return
+        if self._held.get((region, key)) == signature:
+            return  # not a new write: a record read again, or a put that changed nothing
+        self._held[(region, key)] = signature
         created = record["dynamodb"].get("ApproximateCreationDateTime")
         written = created.timestamp() if hasattr(created, "timestamp") else time.time()
         stamp: Stamp = (written, region)
@@ -129,11 +143,29 @@ class Replicator:
                 heapq.heappush(self._queue, _Pending(due, next(self._order), target, key, image, stamp))
 
     def _apply_due(self, now: float) -> None:
-        while self._queue and self._queue[0].due <= now:
-            pending = heapq.heappop(self._queue)
-            current = self._versions.get((pending.target, pending.key))
-            if current is not None and current > pending.stamp:
-                continue  # the target holds a later write: it wins, and travels the other way
+        waiting: list[_Pending] = []  # for a failing region: kept, in their order
+        try:
+            while self._queue and self._queue[0].due <= now:
+                pending = heapq.heappop(self._queue)
+                if pending.target in self.failing:
+                    waiting.append(pending)
+                    continue
+                try:
+                    self._apply(pending, now)
+                except Exception:
+                    waiting.append(pending)  # not applied: tried again at the next step
+                    raise
+        finally:
+            for pending in waiting:
+                heapq.heappush(self._queue, pending)
+
+    def _apply(self, pending: _Pending, now: float) -> None:
+        current = self._versions.get((pending.target, pending.key))
+        if current is None or current <= pending.stamp:  # else the target's later write wins
+            signature = _signature(pending.image)
+            if self._held.get((pending.target, pending.key)) == signature:
+                self._versions[(pending.target, pending.key)] = pending.stamp
+                return  # it holds this version already: writing it again would change nothing
             client = self.tables[pending.target]
             if pending.image is None:
                 client.delete_item(
@@ -142,7 +174,8 @@ class Replicator:
             else:
                 client.put_item(TableName=self.table_name, Item=pending.image)
             self._versions[(pending.target, pending.key)] = pending.stamp
-            self._echoes.setdefault((pending.target, pending.key), []).append(_signature(pending.image))
+            self._held[(pending.target, pending.key)] = signature
+            self._echoes.setdefault((pending.target, pending.key), []).append(signature)
             self.replicated += 1
             self.lag_seconds[pending.target] = max(0.0, now - pending.stamp[0])
 
@@ -188,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
             replicator.paused = bool(body["paused"])
         if "delaySeconds" in body:
             replicator.delay = float(body["delaySeconds"])
+        if "failingRegions" in body:
+            replicator.failing = set(body["failingRegions"]) & set(replicator.tables)
         log.info("control %s", json.dumps(body))
         return web.json_response(replicator.status())
 

@@ -5,24 +5,35 @@ containers of its own in AWS; threads here) within the function's timeout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib
+import importlib.util
 import logging
 import os
 import re
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from localcloud import aws_calls
+from localcloud import aws_calls, faults
 from localcloud.cloudformation import ROOT
 from localcloud.events import LambdaContext
 from localcloud.template import Template
 
 Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class TooManyRequestsException(Exception):
+    """Lambda throttled the invocation (429): the function did not run. API Gateway answers its
+    client with a 500; an event source mapping retries (faults.py plays it, as reserved
+    concurrency 0 would: `ReservedFunctionConcurrentInvocationLimitExceeded`)."""
+
+    def __init__(self, function_id: str) -> None:
+        super().__init__(f"Rate Exceeded: {function_id} (ReservedFunctionConcurrentInvocationLimitExceeded)")
+
 
 # Lambda gives every function these; locally there is no X-Ray daemon to trace to.
 LOCAL_ENVIRONMENT = {
@@ -83,6 +94,60 @@ def load_handler(handler: str) -> Handler:
     return function
 
 
+MAX_CONTAINERS = 16  # per function whose module holds its invocation (below)
+
+
+def load_container(handler: str, number: int) -> Handler:
+    """Another container of a function: its handler's module imported afresh, under a name of its
+    own, so that its module-level state (a resolver's current event) is its own."""
+    module_name, _, name = handler.rpartition(".")
+    found = importlib.util.find_spec(module_name)
+    copy = f"{module_name}__container{number}"
+    spec = importlib.util.spec_from_file_location(copy, found.origin if found else None)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {handler} again")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[copy] = module
+    spec.loader.exec_module(module)
+    function: Handler = getattr(module, name)
+    _isolate_log_keys()
+    return function
+
+
+class Containers:
+    """A function whose module holds the invocation it serves (a powertools resolver keeps the
+    event on itself): each container runs one invocation at a time, as in Lambda, and when every
+    one is busy another starts (a cold start), up to MAX_CONTAINERS; past that, an invocation
+    waits here, holding no thread, until one is free or its caller gives up."""
+
+    def __init__(self, handler: str, first: Handler) -> None:
+        self._handler = handler
+        self._idle: asyncio.Queue[Handler] = asyncio.Queue()
+        self._idle.put_nowait(first)
+        self.started = 1
+        self._starting: set[asyncio.Task[None]] = set()
+
+    async def acquire(self) -> Handler:
+        if self._idle.empty() and self.started < MAX_CONTAINERS:
+            self.started += 1
+            task = asyncio.create_task(self._start(self.started))
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+        return await self._idle.get()
+
+    async def _start(self, number: int) -> None:
+        try:
+            handler = await asyncio.to_thread(load_container, self._handler, number)
+        except Exception:
+            logging.getLogger("lambda").exception("could not start a container of %s", self._handler)
+            self.started -= 1
+            return
+        self._idle.put_nowait(handler)
+
+    def release(self, handler: Handler) -> None:
+        self._idle.put_nowait(handler)
+
+
 # ---- one invocation's log keys ---------------------------------------------------------------
 # In Lambda a container runs one invocation at a time, so a module-level powertools Logger can
 # keep the invocation's keys (function name, request id, connection id...) in one dict. Here a
@@ -131,6 +196,49 @@ def _isolate_log_keys() -> None:
                 formatter.__class__ = _per_invocation(type(formatter))
 
 
+# ---- one invocation's resolver state ----------------------------------------------------------
+# Powertools' resolvers keep the event they resolve on their base class (`BaseRouter.current_event`
+# and `.lambda_context`), for every resolver of the process: right in a Lambda container, which
+# runs one invocation at a time. Here containers share a process, so those two attributes are kept
+# per invocation context, like the log keys above.
+_router_state: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("router_state")
+
+
+class _PerInvocation:
+    """An attribute of the resolvers' base class (read or set on it or on any resolver), kept in
+    the invocation's context."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        try:
+            return _router_state.get()[self.name]
+        except (LookupError, KeyError):
+            raise AttributeError(self.name) from None
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        state = _router_state.get(None)
+        if state is None:
+            _router_state.set(state := {})
+        state[self.name] = value
+
+
+@cache
+def _isolate_router_state() -> None:
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+    names = ("current_event", "lambda_context")
+    for name in names:  # in the class's own dict first: what its subclasses and instances find
+        setattr(BaseRouter, name, _PerInvocation(name))
+    meta = type(
+        f"PerInvocation{type(BaseRouter).__name__}",
+        (type(BaseRouter),),
+        {n: _PerInvocation(n) for n in names},
+    )
+    BaseRouter.__class__ = meta  # type: ignore[method-assign]  # and `BaseRouter.current_event = ...`
+
+
 def keeps_invocation_in_module(handler: Handler) -> bool:
     """Whether the handler's module holds a powertools event resolver. A resolver keeps the event
     it is resolving on itself (module state): right in Lambda, where a container runs one
@@ -163,10 +271,13 @@ class LambdaRuntime:
         self._template = template
         self._region = region
         self._handlers = {logical_id: load_handler(f.handler) for logical_id, f in template.functions.items()}
-        # One container for such a function: its invocations run one at a time (the others'
-        # overlap, each with its own log keys, as several containers' would).
-        self._one_at_a_time = {
-            logical_id: threading.Lock()
+        # Containers of their own for a function whose module holds its invocation; the others'
+        # invocations overlap in one module, each with its own log keys, as several containers'
+        # would.
+        if any(keeps_invocation_in_module(handler) for handler in self._handlers.values()):
+            _isolate_router_state()
+        self._containers = {
+            logical_id: Containers(template.functions[logical_id].handler, handler)
             for logical_id, handler in self._handlers.items()
             if keeps_invocation_in_module(handler)
         }
@@ -178,19 +289,28 @@ class LambdaRuntime:
         context = LambdaContext(
             f"{self._template.stack_name}-{function_id}", self._region, function.memory, function.timeout
         )
-        loop = asyncio.get_running_loop()
+        if faults.failing("lambda"):
+            raise TooManyRequestsException(function_id)  # not billed: nothing ran
         aws_calls.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._executor, self._invoke, function_id, event, context),
-                timeout=function.timeout,
-            )
+            return await asyncio.wait_for(self._run(function_id, event, context), timeout=function.timeout)
         finally:
             self._invoked.set()
 
-    def _invoke(self, function_id: str, event: dict[str, Any], context: Any) -> Any:
-        lock = self._one_at_a_time.get(function_id)
-        if lock is None:
-            return invoke(self._handlers[function_id], event, context)
-        with lock:
-            return invoke(self._handlers[function_id], event, context)
+    async def _run(self, function_id: str, event: dict[str, Any], context: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        handler = self._handlers[function_id]
+        containers = self._containers.get(function_id)
+        if containers is None:
+            return await loop.run_in_executor(self._executor, invoke, handler, event, context)
+        container = await containers.acquire()
+        job = self._executor.submit(invoke, container, event, context)
+
+        def release(_: Any) -> None:
+            # When the handler returns, not when its caller stops waiting: a timed-out
+            # invocation's container is busy until its code ends.
+            with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+                loop.call_soon_threadsafe(containers.release, container)
+
+        job.add_done_callback(release)
+        return await asyncio.wrap_future(job)

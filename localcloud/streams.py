@@ -39,6 +39,7 @@ class ShardReader:
         self.checkpoint = checkpoint
         self._starting_position = starting_position
         self._iterator = self._iterator_from(checkpoint, starting_position)
+        self._handed: tuple[int, set[str]] = (-1, set())  # the highest number handed on, its records
 
     def _iterator_from(self, checkpoint: str | None, starting_position: str) -> str:
         args: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": self._shard}
@@ -52,13 +53,32 @@ class ShardReader:
     def read(self, limit: int) -> list[dict[str, Any]]:
         page = self._streams.get_records(ShardIterator=self._iterator, Limit=limit)
         self._iterator = page["NextShardIterator"]
-        records: list[dict[str, Any]] = page["Records"]
-        return records
+        return self._not_handed_yet(page["Records"])
+
+    def _not_handed_yet(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A shard's sequence numbers only grow and a record is handed on once. moto can number two
+        writes made at the same moment alike; an iterator after that number then starts at the
+        second of them on every read until a newer record comes: it is not handed on again."""
+        top, handed = self._handed
+        fresh = []
+        for record in records:
+            number, event_id = int(record["dynamodb"]["SequenceNumber"]), str(record.get("eventID"))
+            if number < top or (number == top and event_id in handed):
+                continue
+            if number > top:
+                top, handed = number, set()
+            handed.add(event_id)
+            fresh.append(record)
+        self._handed = (top, handed)
+        return fresh
 
     def resume(self) -> None:
         """A new iterator just after the checkpoint: after a failed read the old one may be
-        spent or expired, and nothing past the checkpoint has been handed on yet."""
-        self._iterator = self._iterator_from(self.checkpoint, self._starting_position)
+        spent or expired, and nothing past the checkpoint has been handed on yet. Before the first
+        checkpoint the old iterator stays: a failed read did not move it, and asking for LATEST
+        again would skip what was written meanwhile (say, while the table's DynamoDB failed)."""
+        if self.checkpoint is not None:
+            self._iterator = self._iterator_from(self.checkpoint, self._starting_position)
 
     def commit(self, sequence_number: str) -> None:
         self.checkpoint = sequence_number

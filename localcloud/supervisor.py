@@ -1,7 +1,8 @@
 """The supervisor assembles the local stack and keeps it running: the AWS endpoint (moto), one
 process per region, global-table replication, Route 53's health checks and latency routing, and
 the front door; it writes the endpoints to `.local/stack.json`, restarts a region's process that
-dies unasked, and answers the front door's control and status requests (its `Controls`)."""
+dies unasked (with the faults it had), and answers the front door's control and status requests
+(its `Controls`: a region's stop/start, fail/heal of its DynamoDB or Lambda, replication's pace)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from localcloud import processes, provision
+from localcloud import faults, processes, provision
 from localcloud.cloudformation import ROOT
 from localcloud.frontdoor import FrontDoor, NoSuchControl
 from localcloud.health_checks import HealthChecker, RegionHealth
@@ -29,6 +30,7 @@ log = logging.getLogger("stack")
 
 AWS_LOG, REPLICATION_LOG = "aws", "replication"  # beside <region>.log
 MAX_RESTARTS, CRASH_WINDOW = 3, 60.0  # a region that dies more often than this is not transient
+REGION_ACTIONS = ("stop", "start", "fail", "heal")
 
 
 def ports_per_stack(template: Template) -> int:
@@ -51,6 +53,7 @@ class RegionProcess:
     wanted: bool = True  # False while stopped on purpose (a drill's outage): not a crash
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     crashes: list[float] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)  # its failing services, until `heal`
 
     @property
     def running(self) -> bool:
@@ -164,7 +167,7 @@ class Supervisor:
         args = ["--region", process.region, "--aws-endpoint", self.aws_endpoint, "--host", self.args.host]
         args += ["--http-port", str(process.http_port), "--ws-port", str(process.ws_port)]
         args += ["--state-dir", str(self.state.root), "--poll-interval", str(self.args.poll_interval)]
-        args += ["--allowed-origin", self.frontdoor_url]
+        args += ["--allowed-origin", self.frontdoor_url, "--faults", *process.faults]
         args += ["--parameter-overrides", *(f"{k}={v}" for k, v in self.args.parameter_overrides.items())]
         process.process, ready = await self._spawn(process.region, "localcloud.region", args)
         # A restarted region comes back on the same ports, as an API keeps its hostname.
@@ -253,18 +256,43 @@ class Supervisor:
     # ------------------------------------------------------------------ Controls, for the front door
     async def control(self, kind: str, name: str, request: dict[str, Any]) -> dict[str, Any]:
         if kind == "regions":
-            return await self._control_region(name, request.get("action"))
+            return await self._control_region(name, request)
         if kind == "replication":
             return await self._control_replication(name, request)
         raise NoSuchControl(kind)
 
-    async def _control_region(self, region: str, action: Any) -> dict[str, Any]:
-        if region not in self.regions or action not in ("stop", "start"):
-            raise ValueError('POST /_local/regions/<region> with {"action": "stop" | "start"}')
-        await (self.stop_region(region) if action == "stop" else self.start_region(region))
+    async def _control_region(self, region: str, request: dict[str, Any]) -> dict[str, Any]:
+        action, service = request.get("action"), request.get("service")
+        if region not in self.regions:
+            raise ValueError(f"no region {region!r}: one of {list(self.regions)}")
+        if action not in REGION_ACTIONS:
+            raise ValueError(f'"action" must be one of {list(REGION_ACTIONS)}, not {action!r}')
+        if action == "fail" and service not in faults.SERVICES:
+            raise ValueError(f'{{"action": "fail"}} needs "service": one of {list(faults.SERVICES)}')
         process = self.regions[region]
+        if action in ("stop", "start"):
+            await (self.stop_region(region) if action == "stop" else self.start_region(region))
+        else:
+            await self.set_faults(region, [*process.faults, str(service)] if action == "fail" else [])
         self._record_pids()
-        return {"region": region, "running": process.running, "pid": process.pid}
+        return {"region": region, "running": process.running, "pid": process.pid, "faults": process.faults}
+
+    async def set_faults(self, region: str, services: list[str]) -> None:
+        """Fail exactly these services of the region (faults.py); replication waits for a
+        region whose DynamoDB fails, both ways."""
+        process = self.regions[region]
+        async with process.lock:
+            process.faults = [service for service in faults.SERVICES if service in services]
+            if process.running and self._session is not None:
+                url = f"http://{self.args.host}:{process.ws_port}/_local/faults"
+                try:
+                    async with self._session.post(url, json={"faults": process.faults}) as answer:
+                        answer.raise_for_status()
+                except (OSError, aiohttp.ClientError) as error:  # it died: its restart gets them
+                    log.warning("could not set %s's faults now (%s)", region, error)
+        waiting = [r for r, p in self.regions.items() if "dynamodb" in p.faults]
+        await self._control_replication("messages", {"failingRegions": waiting})
+        log.warning("%s fails: %s", region, ", ".join(process.faults) or "nothing (healed)")
 
     async def _control_replication(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
         if name != "messages" or self._session is None:
@@ -281,7 +309,11 @@ class Supervisor:
                     replication = await response.json()
             except (OSError, aiohttp.ClientError, ValueError):
                 replication = None  # replication's process is gone: the supervisor is stopping
-        return {"replication": replication, "processes": {r: p.running for r, p in self.regions.items()}}
+        return {
+            "replication": replication,
+            "processes": {r: p.running for r, p in self.regions.items()},
+            "faults": {r: p.faults for r, p in self.regions.items()},
+        }
 
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:

@@ -21,7 +21,7 @@ from localcloud.cloudformation import (
     stack_name,
 )
 from localcloud.event_sources import Queue, QueueMapping, StreamMapping, event_sources
-from localcloud.mock_integration import MockIntegration
+from localcloud.service_integrations import AwsIntegration, MockIntegration
 
 __all__ = ["Template", "load"]
 
@@ -44,15 +44,23 @@ class RequestAuthorizer:
     identity_sources: list[str]  # e.g. `route.request.querystring.token`
 
 
+Integration = MockIntegration | AwsIntegration
+
+
 @dataclass(frozen=True)
 class WebSocketRoute:
-    """A route and its integration: a Lambda function (AWS_PROXY), or API Gateway itself (MOCK)."""
+    """A route and its integration: a Lambda function (AWS_PROXY), or one API Gateway answers
+    without a function (MOCK, or an AWS service action such as DynamoDB's Query)."""
 
     route_key: str
     function: str | None
     two_way: bool  # has a route response: the integration's answer goes back to the client
     authorizer: RequestAuthorizer | None = None  # a route with `AuthorizationType: CUSTOM`
-    mock: MockIntegration | None = None
+    integration: Integration | None = None  # when no function: what API Gateway itself calls
+
+    @property
+    def mock(self) -> MockIntegration | None:
+        return self.integration if isinstance(self.integration, MockIntegration) else None
 
 
 @dataclass(frozen=True)
@@ -197,20 +205,18 @@ def load(path: Path = TEMPLATE) -> Template:
         if v["Properties"].get("ProtocolType") == "WEBSOCKET"
     )
     integration_responses = resources_of_type(raw, "AWS::ApiGatewayV2::IntegrationResponse").values()
-    integrations: dict[str, str | MockIntegration] = {
-        k: MockIntegration.of(
-            k,
-            v["Properties"],
-            (
-                r["Properties"]
-                for r in integration_responses
-                if r["Properties"]["IntegrationId"] == {"Ref": k}
-            ),
-        )
-        if v["Properties"]["IntegrationType"] == "MOCK"
-        else _function_of_uri(v["Properties"]["IntegrationUri"])
-        for k, v in resources_of_type(raw, "AWS::ApiGatewayV2::Integration").items()
-    }
+    integrations: dict[str, str | Integration] = {}
+    for k, v in resources_of_type(raw, "AWS::ApiGatewayV2::Integration").items():
+        props, kind = v["Properties"], v["Properties"]["IntegrationType"]
+        responses = [
+            r["Properties"] for r in integration_responses if r["Properties"]["IntegrationId"] == {"Ref": k}
+        ]
+        if kind == "MOCK":
+            integrations[k] = MockIntegration.of(k, props, responses)
+        elif kind == "AWS":
+            integrations[k] = AwsIntegration.of(k, props, responses)
+        else:
+            integrations[k] = _function_of_uri(props["IntegrationUri"])
     responded = {
         v["Properties"]["RouteId"]["Ref"]
         for v in resources_of_type(raw, "AWS::ApiGatewayV2::RouteResponse").values()
@@ -235,7 +241,7 @@ def load(path: Path = TEMPLATE) -> Template:
         ws_routes[props["RouteKey"]] = WebSocketRoute(
             route_key=props["RouteKey"],
             function=backend if isinstance(backend, str) else None,
-            mock=backend if isinstance(backend, MockIntegration) else None,
+            integration=None if isinstance(backend, str) else backend,
             two_way=logical_id in responded and "RouteResponseSelectionExpression" in props,
             authorizer=_authorizer_of(logical_id, props, authorizers),
         )

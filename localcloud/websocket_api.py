@@ -5,8 +5,9 @@
   event of an authorized connection carries the authorizer's answer;
 - each message goes to the route its body's `action` names (the template's route selection,
   `$request.body.action`), else to `$default`; a two-way route's response body goes back to the
-  client; a route with a MOCK integration (the heartbeat, `ping`) is answered by its integration
-  response with no function (mock_integration.py); the stage's throttle and API Gateway's size
+  client; a route whose integration is API Gateway's own (MOCK, or an AWS service action: the
+  heartbeat, `ping`, Queries DynamoDB) is answered by its integration response with no function
+  (service_integrations.py); the stage's throttle and API Gateway's size
   and idle limits apply; every message to or from a client is counted as AWS bills it;
 - `$disconnect` runs when either side closes;
 - `@connections/{id}` (signed callers only) posts to, describes or closes a connection, and
@@ -30,6 +31,7 @@ from localcloud import aws_calls
 from localcloud.authorizers import LambdaRequestAuthorizer, Refused
 from localcloud.events import new_connection_id, websocket_event
 from localcloud.runtime import LambdaRuntime
+from localcloud.service_integrations import IntegrationFailed
 from localcloud.template import Template
 
 log = logging.getLogger("websocket-api")
@@ -95,6 +97,12 @@ class WebSocketApi:
             if connect is not None and connect.authorizer is not None
             else None
         )
+        # API Gateway's own integrations, with this region's values (the table's name, the region).
+        self._integrations = {
+            key: route.integration.bind(template.context(region))
+            for key, route in self._routes.items()
+            if route.integration is not None
+        }
         self._runtime = runtime
         self._api_id = api_id
         self._domain = domain
@@ -133,8 +141,8 @@ class WebSocketApi:
         if text is not None:
             try:
                 body = json.loads(text)
-            except ValueError:
-                body = None
+            except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+                body = None  # no action to select by: API Gateway routes such a frame to $default
             action = body.get("action") if isinstance(body, dict) else None
             if isinstance(action, str) and action in self._routes and not action.startswith("$"):
                 return action
@@ -255,8 +263,14 @@ class WebSocketApi:
             refusal = {"message": "Too Many Requests", "connectionId": connection_id, "requestId": request_id}
             await self._send(conn, json.dumps(refusal))
             return
-        if route.function is None:  # a MOCK integration: API Gateway answers itself, no function runs
-            answer = route.mock.answer() if route.mock is not None else None
+        if route.function is None:  # API Gateway's own integration (MOCK, AWS): no function runs
+            integration = self._integrations.get(route_key)
+            try:
+                answer = await integration.answer(event["requestContext"]) if integration else None
+            except IntegrationFailed as failed:  # its ExecutionError: the integration was not called
+                log.error("%s", failed)
+                error = {"message": "Internal server error", "connectionId": connection_id}
+                answer = json.dumps({**error, "requestId": request_id})
             if route.two_way and answer:
                 await self._send(conn, answer)
             return

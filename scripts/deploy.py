@@ -3,8 +3,13 @@
     python -m scripts.deploy --sam SAM [--dry-run]
 
 Settings come from the environment (docs/deploy.md): PRIMARY_REGION, SECONDARY_REGION, STACK_NAME,
-and the optional DOMAIN_NAME, HOSTED_ZONE_ID, ALLOWED_ORIGIN, ALARM_EMAIL (a variable left unset
-keeps the stack's previous value; set to "" it clears it).
+and the optional DOMAIN_NAME, HOSTED_ZONE_ID, ALLOWED_ORIGIN, ALARM_EMAIL, PAGE_WORKER_CONCURRENCY
+(a variable left unset keeps the stack's previous value; set to "" it clears it).
+
+Before the stacks: each region's API Gateway account setting gets a CloudWatch Logs role if it has
+none (scripts/api_logging.py), and the page workers' cap is checked against the account's Lambda
+concurrency. A stack that CloudFormation can only delete (a failed first create) stops the deploy
+with what to do: `make delete`, then `make deploy`.
 
 The stacks need a few values from each other (the page bucket's one reader, the distribution; the
 page's CSP, the other region's API hosts; the APIs' CORS, the page's origin). Each deploy passes what
@@ -21,19 +26,20 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from localcloud.template import load
 from scripts import aws
+from scripts.api_logging import AccountLogging, ensure_api_log_role
 from scripts.aws import AwsError
+from scripts.dry_run import DryRunCloud
 from scripts.frontend_config import ConfigError, build_config, render
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +50,11 @@ ENVIRONMENT_PARAMETERS = {
     "HOSTED_ZONE_ID": "HostedZoneId",
     "ALLOWED_ORIGIN": "AllowedOrigin",
     "ALARM_EMAIL": "AlarmEmail",
+    "PAGE_WORKER_CONCURRENCY": "PageWorkerConcurrency",
 }
+# The page workers (PageWorkerConcurrency) may take at most this share of the account's Lambda
+# concurrency in a region: the rest stays for $connect, the authorizer and the other handlers.
+MAX_WORKER_SHARE = 0.2
 
 # The page's files (frontend/ has no build step); README.md and anything else stay home.
 CONTENT_TYPES = {
@@ -62,10 +72,11 @@ class DeployError(Exception):
     """The deploy cannot go on: say why and stop."""
 
 
-class Cloud(Protocol):
+class Cloud(AccountLogging, Protocol):
     """What make deploy does to AWS: sam for the stacks, then a few calls of its own."""
 
     def sam(self, args: list[str]) -> None: ...
+    def account_concurrency(self, region: str) -> int: ...
     def stack_outputs(self, region: str) -> dict[str, str] | None: ...
     def list_page(self, region: str, bucket: str) -> dict[str, str]: ...
     def put_page_file(self, region: str, bucket: str, key: str, body: bytes, content_type: str) -> None: ...
@@ -128,9 +139,12 @@ def page_stack(outputs: Outputs) -> dict[str, str] | None:
     return next((stack for stack in outputs.values() if stack and "PageUrl" in stack), None)
 
 
-def learned_parameters(region: str, outputs: Outputs) -> dict[str, str]:
+def learned_parameters(region: str, outputs: Outputs, primary: str) -> dict[str, str]:
     """What this region's stack needs from the stacks' outputs; a value not known yet is left out."""
-    learned: dict[str, str] = {}
+    # The primary's stack creates the messages table: deletion-protected on every deploy but its
+    # first create, whose rollback must be able to delete the table it made (docs/deploy.md).
+    first_create = region == primary and outputs.get(region) is None
+    learned = {"MessagesDeletionProtection": "false" if first_create else "true"}
     page = page_stack(outputs)
     if page:
         learned["PageDistributionId"] = page["PageDistributionId"]
@@ -138,6 +152,8 @@ def learned_parameters(region: str, outputs: Outputs) -> dict[str, str]:
     other = next((stack for name, stack in outputs.items() if name != region and stack), None)
     if other:
         learned["PeerConnectSources"] = f"{origin(other['HttpApiUrl'])} {origin(other['WebSocketUrl'])}"
+        # The page's failover origin: a bucket the other stack reports, so one that exists and is ours.
+        learned["PeerPageBucket"] = other["PageBucketName"]
     return learned
 
 
@@ -158,15 +174,32 @@ def deploy_arguments(settings: Settings, region: str, parameters: dict[str, str]
     ]
 
 
+def check_concurrency(cloud: Cloud, settings: Settings) -> None:
+    """Refuse a page-worker cap that could take the concurrency $connect and the authorizer need."""
+    default = load().raw["Parameters"]["PageWorkerConcurrency"]["Default"]
+    workers = int(settings.parameters.get("PageWorkerConcurrency") or default)
+    for region in settings.regions:
+        quota = cloud.account_concurrency(region)
+        if workers > quota * MAX_WORKER_SHARE:
+            raise DeployError(
+                f"the account's Lambda concurrency in {region} is {quota}: {workers} page workers "
+                f"could take more than a fifth of it and throttle $connect and the authorizer. Set "
+                f"PAGE_WORKER_CONCURRENCY to at most {int(quota * MAX_WORKER_SHARE)} (2 at least), "
+                "or ask AWS for a higher quota (Service Quotas, Lambda, Concurrent executions)"
+            )
+
+
 def deploy_stacks(cloud: Cloud, settings: Settings) -> dict[str, dict[str, str]]:
     """Both regions' stacks, deployed until each has the values the other's outputs give it."""
     print("== sam build (once, for both regions)", flush=True)
     cloud.sam(["build", "--config-env", settings.primary])
+    check_concurrency(cloud, settings)
+    ensure_api_log_role(cloud, settings.regions)
     outputs: Outputs = {region: cloud.stack_outputs(region) for region in settings.regions}
 
     def parameters(region: str) -> dict[str, str]:
         # What the deployer set wins (ALLOWED_ORIGIN); the rest comes from the outputs.
-        return learned_parameters(region, outputs) | settings.parameters
+        return learned_parameters(region, outputs, settings.primary) | settings.parameters
 
     deployed: dict[str, dict[str, str]] = {}
     for attempt in ("", " again: it needs values that the other stack's outputs only give now"):
@@ -258,7 +291,22 @@ class AwsCloud:
             raise DeployError(f"sam {args[0]} failed (its output is above)")
 
     def stack_outputs(self, region: str) -> dict[str, str] | None:
-        return aws.stack_outputs(self.stack_name, region)
+        stack = aws.describe_stack(self.stack_name, region)
+        if stack is None or stack["StackStatus"] == "REVIEW_IN_PROGRESS":  # a change set, never run
+            return None
+        if stack["StackStatus"] in aws.ONLY_DELETABLE:
+            raise DeployError(
+                f"stack {self.stack_name} in {region} is {stack['StackStatus']}: CloudFormation can "
+                "only delete it. Run make delete (it removes a stack in any state), then make deploy"
+            )
+        return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+    # The account's settings, not the stack's: the same calls whatever the stack's name.
+    account_concurrency = staticmethod(aws.account_concurrency)
+    api_log_role = staticmethod(aws.api_log_role)
+    role_arn = staticmethod(aws.role_arn)
+    create_api_log_role = staticmethod(aws.create_api_log_role)
+    set_api_log_role = staticmethod(aws.set_api_log_role)
 
     def list_page(self, region: str, bucket: str) -> dict[str, str]:
         return aws.list_objects(bucket, region)
@@ -272,83 +320,6 @@ class AwsCloud:
     def invalidate(self, distribution_id: str, paths: list[str]) -> None:
         # A new reference each time: a reused one returns the old invalidation and clears nothing.
         aws.create_invalidation(distribution_id, paths, reference=f"make-deploy-{time.time_ns()}")
-
-
-@dataclass
-class DryRunCloud:
-    """Prints each AWS call instead of making it, and imagines AWS's answers for a first deploy.
-
-    It knows what template.yaml's outputs look like; values only AWS can give are <placeholders>.
-    """
-
-    stack_name: str
-    out: Callable[[str], None] = print
-    stacks: dict[str, dict[str, str]] = field(default_factory=dict)
-    buckets: dict[str, dict[str, str]] = field(default_factory=dict)
-    # The template's OwnsPageDistribution condition (tests/template/test_deploy.py checks it).
-    page_region: str = "us-east-1"
-
-    def call(self, service: str, operation: str, region: str, **parameters: object) -> None:
-        shown = " ".join(f"{name}={value}" for name, value in parameters.items())
-        self.out(f"aws {service} {operation} --region {region} {shown}")
-
-    def sam(self, args: list[str]) -> None:
-        self.out(f"sam {shlex.join(args)}")
-        if args[0] == "deploy":
-            self.out(
-                "    (sam: CloudFormation CreateChangeSet, DescribeChangeSet, ExecuteChangeSet, then "
-                "DescribeStacks/DescribeStackEvents until done; S3 PutObject of changed artifacts "
-                "into SAM's managed bucket, created by a first deploy as stack aws-sam-cli-managed-default)"
-            )
-            region = args[args.index("--region") + 1]
-            overrides = args[
-                args.index("--parameter-overrides") + 1 : args.index("--no-fail-on-empty-changeset")
-            ]
-            parameters = dict(item.split("=", 1) for item in overrides)
-            self.stacks[region] = self.imagined_outputs(region, parameters.get("DomainName", '""').strip('"'))
-
-    def imagined_outputs(self, region: str, domain: str) -> dict[str, str]:
-        outputs = {
-            "HttpApiUrl": f"https://<HttpApi id in {region}>.execute-api.{region}.amazonaws.com",
-            "WebSocketUrl": f"wss://<WebSocketApi id in {region}>.execute-api.{region}.amazonaws.com/prod",
-            "PageBucketName": f"{self.stack_name}-page-<account id>-{region}",
-            "AlarmNotifications": f"<where alarms go: the AlarmNotifications output in {region}>",
-        }
-        if domain:
-            outputs |= {
-                "HttpCustomDomainUrl": f"https://api.{domain}",
-                "WebSocketCustomDomainUrl": f"wss://ws.{domain}",
-            }
-        if region == self.page_region:
-            url = f"https://chat.{domain}" if domain else "https://<distribution>.cloudfront.net"
-            outputs |= {"PageDistributionId": "<PageDistributionId>", "PageUrl": url}
-        return outputs
-
-    def stack_outputs(self, region: str) -> dict[str, str] | None:
-        self.call("cloudformation", "DescribeStacks", region, StackName=self.stack_name)
-        return self.stacks.get(region)
-
-    def list_page(self, region: str, bucket: str) -> dict[str, str]:
-        self.call("s3", "ListObjectsV2", region, Bucket=bucket)
-        return dict(self.buckets.get(bucket, {}))
-
-    def put_page_file(self, region: str, bucket: str, key: str, body: bytes, content_type: str) -> None:
-        self.call("s3", "PutObject", region, Bucket=bucket, Key=key, ContentType=shlex.quote(content_type))
-        self.buckets.setdefault(bucket, {})[key] = hashlib.md5(body, usedforsecurity=False).hexdigest()
-
-    def delete_page_files(self, region: str, bucket: str, keys: list[str]) -> None:
-        self.call("s3", "DeleteObjects", region, Bucket=bucket, Keys=",".join(keys))
-        for key in keys:
-            self.buckets.get(bucket, {}).pop(key, None)
-
-    def invalidate(self, distribution_id: str, paths: list[str]) -> None:
-        self.call(
-            "cloudfront",
-            "CreateInvalidation",
-            "us-east-1",
-            DistributionId=distribution_id,
-            Paths=",".join(paths),
-        )
 
 
 def main(argv: list[str]) -> int:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from chat.oidc import OidcVerifier
     from chat.page_queue import SqsPageQueue
     from chat.push import ManagementApiPusher
+    from chat.revocations import DynamoSessionRevocations, SocketCloser
 
 # The adapters that only some functions use are imported where they are made, so a handler loads
 # only what it uses (the cold-start benchmark: the HTTP API function never posts or queues pages).
@@ -91,6 +92,31 @@ def rate_limiter() -> DynamoRateLimiter:
 
 
 @functools.cache
+def session_revocations() -> DynamoSessionRevocations:
+    """Signed-out sessions: items of the messages global table (chat/revocations.py)."""
+    from chat.revocations import DynamoSessionRevocations
+
+    return DynamoSessionRevocations(dynamodb(), get_settings().messages_table)
+
+
+@functools.cache
+def socket_closer() -> SocketCloser:
+    """Closes this region's WebSockets of a signed-out user (the fan-out, on a sign-out's record)."""
+    settings = get_settings()
+    if not settings.management_endpoint:
+        raise RuntimeError("WEBSOCKET_MANAGEMENT_ENDPOINT is not set")
+    from chat.revocations import SocketCloser
+
+    management = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=settings.management_endpoint,
+        region_name=settings.region,
+        config=_RETRIES,
+    )
+    return SocketCloser(dynamodb(), settings.connections_table, management)
+
+
+@functools.cache
 def session_keys() -> SecretsManagerKeySource:
     """This region's replica of the session secret (the same name in every region)."""
     secret_id = get_settings().session_secret_id
@@ -109,7 +135,9 @@ def accounts() -> OidcVerifier | None:
         return None
     from chat.oidc import OidcVerifier  # only stacks with a provider pay for its import
 
-    return OidcVerifier(settings.oidc_issuer, settings.oidc_audience)
+    return OidcVerifier(
+        settings.oidc_issuer, settings.oidc_audience, max_age_seconds=settings.oidc_max_token_age_seconds
+    )
 
 
 def reset() -> None:
@@ -125,6 +153,8 @@ def reset() -> None:
         connection_store,
         rate_limiter,
         session_keys,
+        session_revocations,
+        socket_closer,
         accounts,
     ):
         cached.cache_clear()

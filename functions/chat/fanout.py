@@ -9,10 +9,17 @@ the workers through a queue, so a huge room costs the stream handler a few reads
 its posts, and other rooms on the shard wait for at most one page of posts.
 
 Posting: concurrently across connections, in order per connection; a 410 removes the connection;
-any other failed post is logged and never stops the rest. A stream record fails (and is retried
-by the event source mapping) only when its room's connections could not be read or its pages not
-queued. A page fails alone: a worker hands back only the connections whose posts failed, as a
-smaller page, and the queue retries a page that failed everywhere until it redrives it to the DLQ.
+any other failed post (after the pusher's retries) is logged, never stops the rest, and goes to
+the page queue in a page holding only the connections and frames that failed. A stream record
+fails (and is retried by the event source mapping) only when its room's connections could not be
+read or its pages not queued. A page fails alone: the queue retries a page on which every post
+failed until it redrives it to the DLQ.
+
+Time: both take `time_left`, the seconds left to start a post (the handler's remaining time less
+a margin that covers the posts in flight and the hand-back). Once it is up no post starts, the
+posts in flight finish, and what was not posted goes to the page queue as pages holding only
+those connections and frames; the invocation then succeeds. Reporting it failed instead (or
+running past the timeout) would have it retried whole, posting again to everyone it reached.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chat.model import Message
-from chat.ports import ConnectionStore, Delivery, PageQueue, Pusher, StoreError
+from chat.ports import ConnectionStore, PageQueue, Pusher, StoreError
+from chat.posting import TimeLeft, by_frames, deliver, settle, unbounded
 
 # An SQS message (a page) holds at most 256 KiB. Frames take at most half of it, so that a page's
 # connection ids (under 100 bytes each, at most `page_posts` of them) always fit in the rest.
@@ -82,6 +90,8 @@ class FanoutResult:
     gone: int = 0
     failed_posts: int = 0
     pages_queued: int = 0
+    handed_back: int = 0  # connections whose posts failed or were late, queued as pages
+    late: int = 0  # of those, connections whose time to post ran out before all their frames
     # Errors as values: the handler logs them, so the domain needs no logger (and no SDK).
     unreadable_rooms: list[tuple[str, str]] = field(default_factory=list)  # (room, error)
     kept_gone: list[tuple[str, str]] = field(default_factory=list)  # (connection id, error)
@@ -92,7 +102,8 @@ class PageResult:
     delivered: int = 0
     gone: int = 0
     failed_posts: int = 0
-    handed_back: int = 0  # connections whose posts failed, queued again as a smaller page
+    handed_back: int = 0  # connections whose posts failed or were late, queued again as pages
+    late: int = 0  # of those, connections whose time to post ran out before all their frames
     retry: bool = False  # report the page as failed: the queue delivers it again, then to the DLQ
     requeue_error: str | None = None
     kept_gone: list[tuple[str, str]] = field(default_factory=list)
@@ -136,48 +147,6 @@ def plan_pages(
     return pages
 
 
-@dataclass
-class _Posted:
-    delivered: int = 0
-    failed_posts: int = 0
-    gone: int = 0
-    failed_connections: list[str] = field(default_factory=list)
-    kept_gone: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _deliver(pusher: Pusher, connection_id: str, frames: Sequence[bytes]) -> tuple[int, int, bool]:
-    """Post a connection its frames in order: (delivered, failed, gone)."""
-    delivered = failed = 0
-    for frame in frames:
-        outcome = pusher.push(connection_id, frame)
-        if outcome is Delivery.GONE:
-            return delivered, failed, True
-        if outcome is Delivery.DELIVERED:
-            delivered += 1
-        else:
-            failed += 1
-    return delivered, failed, False
-
-
-def _settle(
-    outcomes: Iterator[tuple[int, int, bool]], connection_ids: Sequence[str], connections: ConnectionStore
-) -> _Posted:
-    posted = _Posted()
-    for connection_id, (delivered, failed, gone) in zip(connection_ids, outcomes, strict=True):
-        posted.delivered += delivered
-        posted.failed_posts += failed
-        if failed:
-            posted.failed_connections.append(connection_id)
-        if gone:
-            posted.gone += 1
-            try:
-                connections.delete_connection(connection_id)
-            except StoreError as error:
-                # The item's TTL removes it later; the next post gets another 410 and retries.
-                posted.kept_gone.append((connection_id, str(error)))
-    return posted
-
-
 def fan_out(
     records: Sequence[StreamRecord],
     *,
@@ -187,6 +156,7 @@ def fan_out(
     region: str,
     concurrency: int,
     page_posts: int,
+    time_left: TimeLeft = unbounded,
 ) -> FanoutResult:
     result = FanoutResult()
     by_room: dict[str, list[tuple[str, Message]]] = defaultdict(list)
@@ -194,6 +164,7 @@ def fan_out(
         by_room[record.message.room].append((record.sequence_number, record.message))
 
     outbox: dict[str, list[bytes]] = defaultdict(list)  # per connection, its frames in stream order
+    room_of: dict[str, str] = {}
     inline_budget = page_posts
     large: list[tuple[str, list[str], Sequence[str], str | None, list[bytes]]] = []
     for room, entries in by_room.items():
@@ -212,6 +183,7 @@ def fan_out(
             inline_budget -= len(first) * len(frames)
             for connection_id in first:
                 outbox[connection_id].extend(frames)
+                room_of[connection_id] = room
         else:
             if len(first) > page_posts:
                 first, cursor = first[:page_posts], first[page_posts - 1]
@@ -219,7 +191,7 @@ def fan_out(
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(outbox)))) as pool:
         # The small rooms' posts start now; the large rooms are paged and queued meanwhile.
-        inline = pool.map(lambda c: _deliver(pusher, c, outbox[c]), list(outbox))
+        inline = pool.map(lambda c: deliver(pusher, c, outbox[c], time_left), list(outbox))
         for room, sequences, first, cursor, frames in large:
             try:
                 result.pages_queued += _queue_room(
@@ -235,9 +207,28 @@ def fan_out(
             except StoreError as error:
                 result.unreadable_rooms.append((room, str(error)))
                 result.failed.extend(sequences)
-        posted = _settle(inline, list(outbox), connections)
+        posted = settle(inline, list(outbox), connections)
     result.delivered, result.failed_posts, result.gone = posted.delivered, posted.failed_posts, posted.gone
     result.kept_gone = posted.kept_gone
+    # Connections whose posts failed, or that the time to post ran out on, get the frames they
+    # did not get through the workers, and the batch succeeds: failing it would post it again
+    # to everyone posted here.
+    groups = by_frames(posted.leftovers(outbox.__getitem__))
+    handed = [
+        page for frames, ids in groups.items() for page in plan_pages(ids, frames, page_posts, concurrency)
+    ]
+    if handed:
+        try:
+            pages.send_pages(handed)
+        except StoreError as error:
+            # Nothing may be dropped: those rooms' records fail, and the stream retries them.
+            for room in dict.fromkeys(room_of[c] for ids in groups.values() for c in ids):
+                result.unreadable_rooms.append((room, str(error)))
+                result.failed.extend(sequence for sequence, _ in by_room[room])
+        else:
+            result.pages_queued += len(handed)
+            result.handed_back = sum(len(ids) for ids in groups.values())
+            result.late = len(posted.late)
     return result
 
 
@@ -266,14 +257,22 @@ def _queue_room(
 
 
 def post_page(
-    page: Page, *, connections: ConnectionStore, pusher: Pusher, pages: PageQueue, concurrency: int
+    page: Page,
+    *,
+    connections: ConnectionStore,
+    pusher: Pusher,
+    pages: PageQueue,
+    concurrency: int,
+    time_left: TimeLeft = unbounded,
 ) -> PageResult:
-    """A worker's page. Connections whose posts failed (after the pusher's own retries) go back to
-    the queue as a smaller page, so a retry never posts again to those that succeeded; a page
-    that failed for every connection is reported failed and left to the queue's redrive."""
+    """A worker's page. What was not posted (posts that failed after the pusher's own retries,
+    and posts the time ran out on) goes back to the queue as smaller pages holding only those
+    connections and frames, so a retry never posts again what went through. A page on which
+    nothing went through (and no connection was gone) but posts failed is reported failed and
+    left to the queue's redrive; one that only ran out of time is handed back."""
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(page.connections)))) as pool:
-        posted = _settle(
-            pool.map(lambda c: _deliver(pusher, c, page.frames), page.connections),
+        posted = settle(
+            pool.map(lambda c: deliver(pusher, c, page.frames, time_left), page.connections),
             page.connections,
             connections,
         )
@@ -283,13 +282,18 @@ def post_page(
         failed_posts=posted.failed_posts,
         kept_gone=posted.kept_gone,
     )
-    failed = posted.failed_connections
-    if failed and len(failed) == len(page.connections):
-        result.retry = True
-    elif failed:
-        try:
-            pages.send_pages([Page(tuple(failed), page.frames)])
-            result.handed_back = len(failed)
-        except StoreError as error:
-            result.retry, result.requeue_error = True, str(error)
+    leftovers = posted.leftovers(lambda _: page.frames)
+    handed = [Page(tuple(ids), frames) for frames, ids in by_frames(leftovers).items()]
+    if not handed:
+        return result
+    if posted.failed_posts and not posted.delivered and not posted.gone:
+        result.retry = True  # nothing went through: the API may be unreachable
+        return result
+    try:
+        pages.send_pages(handed)
+    except StoreError as error:
+        result.retry, result.requeue_error = True, str(error)
+    else:
+        result.handed_back = sum(len(p.connections) for p in handed)
+        result.late = len(posted.late)
     return result

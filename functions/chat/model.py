@@ -5,6 +5,7 @@ Plain Python on purpose: no pydantic, so importing a handler stays cheap (BRIEF 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -15,13 +16,6 @@ from typing import Any, Literal
 from chat import ulid
 
 MAX_TEXT_CHARS = 4000
-MAX_NAME_CHARS = 40
-# Categories no display name may hold: controls, format characters (bidi overrides and isolates,
-# zero-width spaces and joiners...), private use, unassigned, surrogates, line and paragraph separators.
-_NAME_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
-# Letters that render as nothing (Hangul fillers, the blank Braille pattern): a name of only these
-# and of spaces or combining marks would look empty.
-BLANK_LETTERS = frozenset("\u3164\u115f\u1160\uffa0\u2800")
 ROOM_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -80,6 +74,26 @@ class RateLimited(ChatError):
         return body
 
 
+# Crockford's base32, lower case: no i, l, o or u, so a tag never holds a letter that looks like
+# a digit or another letter.
+TAG_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+TAG_CHARS = 4
+
+UserKind = Literal["guest", "account"]
+
+
+def user_tag(user_id: str) -> str:
+    """Four characters of SHA-256(user id) in lower-case Crockford base32 (20 bits): what tells
+    two people of one name apart. The same user has the same tag in every region and message."""
+    bits = int.from_bytes(hashlib.sha256(user_id.encode()).digest()[:3]) >> (24 - 5 * TAG_CHARS)
+    return "".join(TAG_ALPHABET[(bits >> shift) & 31] for shift in range(5 * (TAG_CHARS - 1), -1, -5))
+
+
+def user_kind(user_id: str) -> UserKind:
+    """`account` for an OpenID Connect account (`o_` ids); anyone else is a `guest`."""
+    return "account" if user_id.startswith("o_") else "guest"
+
+
 @dataclass(frozen=True)
 class Author:
     """Who speaks: a session's user id and display name, never a request body's word."""
@@ -100,7 +114,8 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class Message:
-    """A stored message: the public shape of BRIEF section 3."""
+    """A stored message: the public shape of docs/api.md. Its author's tag and kind are derived
+    from `authorId`, so messages stored before they existed carry them too."""
 
     id: str
     room: str
@@ -117,6 +132,8 @@ class Message:
             "room": self.room,
             "author": self.author,
             "authorId": self.authorId,
+            "authorTag": user_tag(self.authorId),
+            "authorKind": user_kind(self.authorId),
             "text": self.text,
             "sentAt": self.sentAt,
             "acceptedRegion": self.acceptedRegion,
@@ -194,31 +211,6 @@ def validate_room(room: object) -> str:
     if not isinstance(room, str) or not ROOM_PATTERN.fullmatch(room):
         raise InvalidInput("invalid_room", "room must be 1-64 characters of a-z, 0-9 and '-'")
     return room
-
-
-def _visible(char: str) -> bool:
-    return not (char.isspace() or unicodedata.category(char)[0] == "M" or char in BLANK_LETTERS)
-
-
-def validate_name(name: object) -> str:
-    """A display name: NFKC-normalised then trimmed, 1-40 characters, refused when it holds any
-    character of a refused category (bidi overrides, zero-width characters, controls, private
-    use...) or when none of its characters is visible."""
-    if not isinstance(name, str):
-        raise InvalidInput("invalid_name", "'name' must be a string")
-    normal = unicodedata.normalize("NFKC", name)
-    for char in normal:
-        if unicodedata.category(char) in _NAME_REFUSED_CATEGORIES:
-            raise InvalidInput(
-                "invalid_name",
-                f"a name cannot hold U+{ord(char):04X} (a control, format or invisible character)",
-            )
-    normal = normal.strip()
-    if not 1 <= len(normal) <= MAX_NAME_CHARS:
-        raise InvalidInput("invalid_name", f"a name must be 1-{MAX_NAME_CHARS} characters")
-    if not any(_visible(char) for char in normal):
-        raise InvalidInput("invalid_name", "a name needs at least one visible character")
-    return normal
 
 
 def validate_text(text: str) -> str:

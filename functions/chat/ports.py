@@ -45,12 +45,19 @@ class ConnectionStore(Protocol):
         self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
     ) -> None: ...
 
-    def count_connections(self, user_id: str) -> int:
-        """This user's open connections in this region (an eventually consistent index: a
-        connection made a moment ago may not be counted yet)."""
+    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
+        """Atomically take one of the user's `cap` connection slots in this region for a
+        connection that ends by `expires_at` (s); False when all are held by connections that
+        have not expired by `now` (s). Slots past their expiry are freed on the way."""
         ...
 
-    def delete_connection(self, connection_id: str) -> None: ...
+    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+        """Give back the slot `claim_slot` took (idempotent)."""
+        ...
+
+    def delete_connection(self, connection_id: str) -> None:
+        """Forget the connection and release its user's slot."""
+        ...
 
     def connections_page(
         self, room: str, *, after: str | None, limit: int
@@ -75,6 +82,17 @@ class KeySource(Protocol):
         ...
 
 
+class SessionRevocations(Protocol):
+    """Signed-out sessions, by session id, replicated to every region (StoreError when unreachable)."""
+
+    def revoke(self, session_id: str, *, user_id: str, now: int, expires_at: int) -> None:
+        """Refuse the session from now on in this region, and in every other once replicated;
+        the record may go after `expires_at`, when no token of the session is valid anyway."""
+        ...
+
+    def is_revoked(self, session_id: str) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Account:
     """An OpenID Connect account, as its provider's verified ID token names it."""
@@ -85,9 +103,10 @@ class Account:
 
 
 class AccountVerifier(Protocol):
-    def verify(self, id_token: str, *, now: int) -> Account:
+    def verify(self, id_token: str, *, now: int, nonce: str | None = None) -> Account:
         """The token's account; raises ChatError (invalid_id_token) unless the provider signed it
-        for our audience and it is current, StoreError when the provider's keys are unreachable."""
+        for our audience, it is current and recent, and carries `nonce` when one is given;
+        StoreError when the provider's keys are unreachable or its answers malformed."""
         ...
 
 
@@ -95,6 +114,9 @@ class Delivery(Enum):
     DELIVERED = "delivered"
     GONE = "gone"  # 410: the client left; its connection item must go
     FAILED = "failed"  # anything else, after retries: logged, never blocks the batch
+    # Not posted: the invocation's time to start posts ran out before an attempt (or a retry)
+    # could start. The fan-out hands the connection back to the page queue.
+    OUT_OF_TIME = "out_of_time"
 
 
 class PageQueue(Protocol):
@@ -104,4 +126,7 @@ class PageQueue(Protocol):
 
 
 class Pusher(Protocol):
-    def push(self, connection_id: str, data: bytes) -> Delivery: ...
+    def push(self, connection_id: str, data: bytes) -> Delivery:
+        """Post one frame (retrying throttling and 5xx); OUT_OF_TIME rather than start an
+        attempt once the invocation's time to post is up, if the pusher was given one."""
+        ...

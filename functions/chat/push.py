@@ -10,12 +10,16 @@ bench/fanout.py measures it.
 
 Outcomes: 200 delivered; 410 gone (the connection must be removed); 429 and 5xx retried with
 jittered exponential backoff, as botocore's standard mode would; anything else failed and logged.
+A pusher bound to an invocation (`until`) starts no attempt once its time to post is up, and
+answers OUT_OF_TIME instead: the fan-out hands that connection back to the page queue.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
+import math
 import random
 import threading
 import time
@@ -33,6 +37,26 @@ if TYPE_CHECKING:
     from botocore.credentials import Credentials
 
 RETRIABLE = {429, 500, 502, 503, 504}
+
+CONNECT_SECONDS = 2.0
+READ_SECONDS = 5.0
+# The longest one attempt takes: urllib3's `total` caps connect plus read.
+ATTEMPT_SECONDS = CONNECT_SECONDS + READ_SECONDS
+# How long before the invocation's end the fan-out stops starting posts. When the time to post
+# runs out, the attempts already started still run: each ends within ATTEMPT_SECONDS (no retry
+# starts after it: `until`). After them the invocation settles (410s deleted, interleaved with
+# the posts, so few are left) and sends the connections it did not post back to the page queue
+# (one SendMessageBatch per 10 pages: tens of milliseconds in a healthy region), for which 1 s
+# is kept. 8 s of the worker's 15 s timeout leaves it 7 s to start posts, seven times what a
+# page of 1,000 posts takes (docs/performance.md), and the stream handler 52 s of its 60 s. A
+# smaller margin bets that no post in flight is slow, and losing that bet is what this margin
+# exists to prevent: an invocation past its timeout is retried whole, posting again to
+# everyone it reached. If SQS itself is slower than 1 s the invocation can still time out.
+POSTING_MARGIN_SECONDS = ATTEMPT_SECONDS + 1.0
+
+
+def _unbounded() -> float:
+    return math.inf
 
 
 def _now() -> datetime:
@@ -113,10 +137,20 @@ class ManagementApiPusher:
         self._base = endpoint.rstrip("/")
         self._signer = SigV4Signer(credentials, region, "execute-api")
         self._pool = urllib3.PoolManager(
-            maxsize=pool_size, retries=False, timeout=urllib3.Timeout(connect=2.0, read=5.0)
+            maxsize=pool_size,
+            retries=False,
+            timeout=urllib3.Timeout(connect=CONNECT_SECONDS, read=READ_SECONDS, total=ATTEMPT_SECONDS),
         )
         self._attempts = attempts
         self._base_delay = base_delay
+        self._time_left: Callable[[], float] = _unbounded
+
+    def until(self, time_left: Callable[[], float]) -> ManagementApiPusher:
+        """This pusher for one invocation: no attempt starts once `time_left()` (seconds) is at
+        or under 0. It shares the connection pool and the signer with this one."""
+        bounded = copy.copy(self)
+        bounded._time_left = time_left
+        return bounded
 
     def push(self, connection_id: str, data: bytes) -> Delivery:
         url = f"{self._base}/@connections/{quote(connection_id, safe='')}"
@@ -124,6 +158,8 @@ class ManagementApiPusher:
         for attempt in range(self._attempts):
             if attempt:
                 time.sleep(random.uniform(0, self._base_delay * 2**attempt))  # noqa: S311 - jitter
+            if self._time_left() <= 0:
+                return Delivery.OUT_OF_TIME  # not a failure: the fan-out hands it back
             headers = self._signer.headers(url, data)  # per attempt: the time is part of the signature
             try:
                 status = self._pool.request("POST", url, body=data, headers=headers).status

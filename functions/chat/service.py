@@ -3,6 +3,7 @@ never import boto3, so unit tests hand in fakes and every handler stays a few li
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,10 +19,20 @@ from chat.model import (
     iso_time,
     parse_new_message,
     parse_page,
-    validate_name,
+    user_kind,
+    user_tag,
     validate_room,
 )
-from chat.ports import AccountVerifier, ConnectionStore, KeySource, MessageStore, RateLimiter, StoreError
+from chat.names import check_look_alikes, validate_name
+from chat.ports import (
+    AccountVerifier,
+    ConnectionStore,
+    KeySource,
+    MessageStore,
+    RateLimiter,
+    SessionRevocations,
+    StoreError,
+)
 from chat.settings import Settings
 from chat.ulid import timestamp_ms
 
@@ -32,24 +43,32 @@ def sign_in(
     authorization: str | None,
     keys: KeySource,
     accounts: AccountVerifier | None,
+    revocations: SessionRevocations,
     settings: Settings,
     now: int,
+    limiter: RateLimiter | None = None,
+    source_ip: str | None = None,
 ) -> dict[str, Any]:
     """`POST /session`: renew the session in `authorization` (same user id), exchange a provider's
-    `idToken`, or sign a guest in by `name`. Returns `{"token", "user", "expiresAt"}`."""
+    `idToken`, or sign a guest in by `name`. Returns `{"token", "user", "expiresAt"}`. A new guest
+    is metered per `source_ip` by `limiter` (the HTTP API always passes both)."""
     if not isinstance(payload, dict):
         raise InvalidInput("invalid_message", "the body must be a JSON object")
     name = validate_name(payload["name"]) if payload.get("name") is not None else None
     signing = keys.signing_keys()
+    renewed: sessions.Session | None = None  # a renewal keeps the session's id and start
     if authorization is not None:
-        current = authenticate(authorization, keys, now=now)
-        user_id, name = current.user_id, name or current.name
+        renewed = current_session(authorization, keys, revocations=revocations, settings=settings, now=now)
+        user_id, name = renewed.user_id, name or renewed.name
     elif payload.get("idToken") is not None:
         if accounts is None:
             raise Forbidden("oidc_sign_in_disabled", "this API signs in no OpenID Connect accounts")
         if not isinstance(payload["idToken"], str):
             raise InvalidInput("invalid_id_token", "'idToken' must be a string")
-        account = accounts.verify(payload["idToken"], now=now)
+        nonce = payload.get("nonce")  # the client's, from its authentication request
+        if nonce is not None and not isinstance(nonce, str):
+            raise InvalidInput("invalid_id_token", "'nonce' must be a string")
+        account = accounts.verify(payload["idToken"], now=now, nonce=nonce)
         user_id = sessions.account_user_id(account.issuer, account.subject)
         if name is None and account.name is None:
             raise InvalidInput("missing_field", "the account has no name: send 'name' with the 'idToken'")
@@ -59,22 +78,82 @@ def sign_in(
     elif name is None:
         raise InvalidInput("missing_field", "'name' is required")
     else:
+        if limiter is not None and source_ip is not None:
+            admit_guest_sign_in(source_ip, limiter=limiter, settings=settings, now_ms=now * 1000)
         user_id = sessions.new_guest_id()
-    session = sessions.Session(user_id=user_id, name=name, expires_at=now + settings.session_ttl_seconds)
+    started_at = now if renewed is None else renewed.started_at
+    session = sessions.Session(
+        user_id=user_id,
+        name=name,
+        # never past the session's maximum age, however often it is renewed
+        expires_at=min(now + settings.session_ttl_seconds, started_at + settings.max_session_age_seconds),
+        session_id=sessions.new_session_id() if renewed is None else renewed.session_id,
+        started_at=started_at,
+    )
     return {
         "token": sessions.sign(session, signing, now=now),
-        "user": {"id": session.user_id, "name": session.name},
+        "user": {
+            "id": session.user_id,
+            "name": session.name,
+            "tag": user_tag(session.user_id),
+            "kind": user_kind(session.user_id),
+        },
         "expiresAt": iso_time(session.expires_at * 1000),
     }
 
 
-def authenticate(authorization: str | None, keys: KeySource, *, now: int) -> Author:
-    """The author of an `Authorization: Bearer <session token>` header; Unauthorized otherwise."""
+def current_session(
+    authorization: str | None,
+    keys: KeySource,
+    *,
+    revocations: SessionRevocations,
+    settings: Settings,
+    now: int,
+) -> sessions.Session:
+    """The session of an `Authorization: Bearer <session token>` header, unless it is invalid,
+    expired, older than the maximum age or signed out: Unauthorized."""
     token = sessions.bearer_token(authorization)
     if token is None:
         raise sessions.Unauthorized("send 'Authorization: Bearer <token>' with a token from POST /session")
-    session = sessions.verify(token, keys.signing_keys(), now=now)
+    session = sessions.verify(
+        token, keys.signing_keys(), now=now, max_age_seconds=settings.max_session_age_seconds
+    )
+    if revocations.is_revoked(session.session_id):
+        raise sessions.Unauthorized("this session was signed out: sign in again")
+    return session
+
+
+def authenticate(
+    authorization: str | None,
+    keys: KeySource,
+    *,
+    revocations: SessionRevocations,
+    settings: Settings,
+    now: int,
+) -> Author:
+    """The author of a rooms request; Unauthorized without a current session."""
+    session = current_session(authorization, keys, revocations=revocations, settings=settings, now=now)
     return Author(user_id=session.user_id, name=session.name)
+
+
+def sign_out(
+    authorization: str | None,
+    keys: KeySource,
+    *,
+    revocations: SessionRevocations,
+    settings: Settings,
+    now: int,
+) -> sessions.Session:
+    """`DELETE /session`: the session in `authorization` (and so every token renewed from it) is
+    refused from now on, here at once and in every region once replicated. Returns it."""
+    session = current_session(authorization, keys, revocations=revocations, settings=settings, now=now)
+    # Kept until no token of the session can be valid anyway (its maximum age, or a later expiry
+    # signed under a larger maximum), plus the leeway verification allows.
+    last_valid = max(session.expires_at, session.started_at + settings.max_session_age_seconds)
+    revocations.revoke(
+        session.session_id, user_id=session.user_id, now=now, expires_at=last_valid + sessions.LEEWAY_SECONDS
+    )
+    return session
 
 
 def accept_message(
@@ -106,6 +185,9 @@ def accept_message(
             f" resend in {wait_ms} ms",
             retry_after_ms=wait_ms,
         )
+    if author.user_id.startswith(GUEST_PREFIX):
+        admit_guest_message(new.room, limiter=limiter, settings=settings, now_ms=now_ms)
+    check_look_alikes(author, new.room, store=store, now_ms=now_ms)
     message = Message(
         id=new.id,
         room=new.room,
@@ -130,24 +212,72 @@ def open_connection(
     now_ms: int,
 ) -> Connection:
     """Register a WebSocket connection for `?room=<room>` (the authorizer checked `&token=`),
-    unless its author already holds the most connections allowed in this region."""
+    unless its author already holds the most connections allowed in this region: a slot is
+    claimed atomically first, and given back if the connection cannot be registered."""
     query = query or {}
     if "room" not in query:
         raise InvalidInput("missing_field", "connect with ?room=<room>&token=<token>")
     room = validate_room(query["room"])
-    if store.count_connections(author.user_id) >= settings.max_connections_per_user:
-        raise RateLimited(
-            f"at most {settings.max_connections_per_user} open connections per user: close one first",
-            retry_after_ms=None,
+    expires_at = now_ms // 1000 + settings.connection_ttl_seconds
+    cap = settings.max_connections_per_user
+    now = now_ms // 1000
+    if not store.claim_slot(author.user_id, connection_id, expires_at=expires_at, cap=cap, now=now):
+        raise RateLimited(f"at most {cap} open connections per user: close one first", retry_after_ms=None)
+    try:
+        store.put_connection(
+            connection_id,
+            room=room,
+            user_id=author.user_id,
+            connected_at=iso_time(now_ms),
+            expires_at=expires_at,
         )
-    store.put_connection(
-        connection_id,
-        room=room,
-        user_id=author.user_id,
-        connected_at=iso_time(now_ms),
-        expires_at=now_ms // 1000 + settings.connection_ttl_seconds,
-    )
+    except BaseException:
+        # A refused handshake gives its slot back (if that fails too, the slot expires with it).
+        release_quietly(store, author.user_id, connection_id, expires_at=expires_at)
+        raise
     return Connection(connection_id=connection_id, room=room, user_id=author.user_id)
+
+
+def release_quietly(store: ConnectionStore, user_id: str, connection_id: str, *, expires_at: int) -> None:
+    with contextlib.suppress(StoreError):
+        store.release_slot(user_id, connection_id, expires_at=expires_at)
+
+
+GUEST_PREFIX = "g_"  # sessions.new_guest_id; accounts are `o_`
+
+
+def admit_guest_sign_in(source_ip: str, *, limiter: RateLimiter, settings: Settings, now_ms: int) -> None:
+    """New guest sessions from one source address share one budget (GCRA, in each region):
+    RateLimited, with nothing made, beyond it."""
+    wait_ms = limiter.admit(
+        f"guest-sign-in#{source_ip}",
+        now_ms=now_ms,
+        interval_ms=settings.guest_sign_in_interval_ms,
+        tolerance_ms=settings.guest_sign_in_tolerance_ms,
+    )
+    if wait_ms is not None:
+        raise RateLimited(
+            f"over {settings.guest_sign_ins_per_minute:g} guest sign-ins a minute from this address"
+            f" (bursts of {settings.guest_sign_in_burst}): retry in {wait_ms} ms",
+            retry_after_ms=wait_ms,
+        )
+
+
+def admit_guest_message(room: str, *, limiter: RateLimiter, settings: Settings, now_ms: int) -> None:
+    """Every guest's messages in one room share one room-wide budget (GCRA, in each region), on
+    top of each guest's own: a crowd of fresh guests cannot drown a room, accounts are not in it."""
+    wait_ms = limiter.admit(
+        f"guests-in-room#{room}",
+        now_ms=now_ms,
+        interval_ms=settings.guest_room_interval_ms,
+        tolerance_ms=settings.guest_room_tolerance_ms,
+    )
+    if wait_ms is not None:
+        raise RateLimited(
+            f"this room's guests together are over {settings.guest_messages_per_second_per_room:g} messages"
+            f" a second (bursts of {settings.guest_room_burst}): resend in {wait_ms} ms, or sign in",
+            retry_after_ms=wait_ms,
+        )
 
 
 def read_history(

@@ -1,10 +1,13 @@
-"""The chat's own sessions: compact JWTs signed with HMAC-SHA256 (HS256), standard library only.
+"""The chat's own sessions: compact JWTs signed with HMAC-SHA256 (HS256), made and checked by PyJWT.
 
-A session names a user (`sub`, a stable user id) and a display name (`name`), and lasts
-SessionTtlSeconds. Both regions hold the same signing keys (a Secrets Manager secret replicated
-to each), so a session made in one region is verified in the other with no call between them.
-Verification refuses anything but HS256 with a known key id (`kid`), compares the signature in
-constant time, and checks the issuer and the expiry (with a small leeway for clock skew).
+A session names a user (`sub`, a stable user id) and a display name (`name`). It has an id (`sid`)
+and the time it began (`auth_time`), both kept by every renewal, so a sign-out can name it and it
+ends MaxSessionAgeSeconds after it began however often it is renewed; each token lasts
+SessionTtlSeconds (never past that end). Both regions hold the same signing keys (a Secrets
+Manager secret replicated to each), so a session made in one region is verified in the other with
+no call between them. Verification chooses the key by `kid`, lets PyJWT check the signature with
+HS256 only (the algorithm is ours, never the token's), accepts exactly one base64url spelling of
+each part, and checks the issuer, the expiry and the age against the caller's clock.
 """
 
 from __future__ import annotations
@@ -12,22 +15,26 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
+
+import jwt
 
 from chat import ulid
 from chat.model import ChatError
 
 ISSUER = "resilient-chat"
+ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
-MAX_TOKEN_CHARS = 4096  # a session is about 300; anything far larger is not ours
+MAX_TOKEN_CHARS = 4096  # a session is about 400; anything far larger is not ours
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class Unauthorized(ChatError):
-    """No session, or one that is not ours, tampered with or expired."""
+    """No session, or one that is not ours, tampered with, expired, too old or signed out."""
 
     status = 401
 
@@ -40,6 +47,8 @@ class Session:
     user_id: str
     name: str
     expires_at: int  # Unix seconds
+    session_id: str  # `sid`: new_session_id() at sign-in, kept by every renewal
+    started_at: int  # `auth_time`: the sign-in's time (Unix seconds), kept by every renewal
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,11 @@ def new_guest_id() -> str:
     return "g_" + "".join(secrets.choice(ulid.ALPHABET) for _ in range(26))
 
 
+def new_session_id() -> str:
+    """26 random Crockford base32 characters (130 bits): a session's id, kept by its renewals."""
+    return "".join(secrets.choice(ulid.ALPHABET) for _ in range(26))
+
+
 def account_user_id(issuer: str, subject: str) -> str:
     """`o_` and a base32 SHA-256 of the provider's (issuer, subject), so one account is one user
     wherever it signs in; 32 characters (160 bits) keep collisions out of reach."""
@@ -78,17 +92,18 @@ def _b64(data: bytes) -> str:
 
 
 def b64decode(part: str) -> bytes:
-    """base64url without padding, as JWTs carry it; raises ValueError on anything else."""
-    if not part or len(part) % 4 == 1 or not part.replace("-", "").replace("_", "").isalnum():
+    """base64url without padding, as JWTs carry it, in its one canonical spelling: the unused low
+    bits of the last character must be zero (otherwise four spellings of a 32-byte HMAC verify).
+    Raises ValueError on anything else."""
+    if not part or len(part) % 4 == 1 or not _B64URL.fullmatch(part):
         raise ValueError("not base64url")
     try:
-        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+        data = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
     except binascii.Error as error:
         raise ValueError("not base64url") from error
-
-
-def _json_segment(data: dict[str, Any]) -> str:
-    return _b64(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+    if _b64(data) != part:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def split_token(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
@@ -107,40 +122,72 @@ def split_token(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, byte
 
 
 def sign(session: Session, keys: SigningKeys, *, now: int) -> str:
-    header = {"alg": "HS256", "typ": "JWT", "kid": keys.current}
     claims = {
         "iss": ISSUER,
         "sub": session.user_id,
         "name": session.name,
+        "sid": session.session_id,
+        "auth_time": session.started_at,
         "iat": now,
         "exp": session.expires_at,
-        "kid": keys.current,
     }
-    signed = f"{_json_segment(header)}.{_json_segment(claims)}"
-    signature = hmac.new(keys.keys[keys.current], signed.encode(), hashlib.sha256).digest()
-    return f"{signed}.{_b64(signature)}"
+    return jwt.encode(claims, keys.keys[keys.current], algorithm=ALGORITHM, headers={"kid": keys.current})
 
 
-def verify(token: str, keys: SigningKeys, *, now: int) -> Session:
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def verify(token: str, keys: SigningKeys, *, now: int, max_age_seconds: int) -> Session:
+    """The session a token carries, or Unauthorized. Revocation (sign-out) is the caller's check:
+    it needs a store, this needs none."""
     try:
-        header, claims, signed, signature = split_token(token)
+        # PyJWT decodes base64url leniently (the unused bits, stray characters): one spelling only.
+        header, _, _, _ = split_token(token)
     except ValueError as error:
         raise Unauthorized("the session token is malformed") from error
-    # The algorithm is ours to choose, never the token's: "none" or RS256 tricks end here.
-    if header.get("alg") != "HS256":
+    if header.get("alg") != ALGORITHM:  # PyJWT refuses it too (algorithms=[HS256]); a clearer word
         raise Unauthorized("the session token is not signed with HS256")
     kid = header.get("kid")
     key = keys.keys.get(kid) if isinstance(kid, str) else None
     if key is None:
         raise Unauthorized("the session token's key is unknown")
-    if not hmac.compare_digest(hmac.new(key, signed, hashlib.sha256).digest(), signature):
-        raise Unauthorized("the session token's signature does not match")
-    user_id, name, expires_at = claims.get("sub"), claims.get("name"), claims.get("exp")
-    if claims.get("iss") != ISSUER or not isinstance(user_id, str) or not isinstance(name, str):
+    try:
+        # Times are checked below against the caller's clock, which tests can set.
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={
+                "require": ["iss", "sub", "exp", "sid", "auth_time"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "verify_aud": False,
+            },
+        )
+    except jwt.InvalidSignatureError as error:
+        raise Unauthorized("the session token's signature does not match") from error
+    except (jwt.InvalidTokenError, RecursionError) as error:
+        raise Unauthorized("the session token is not a chat session") from error
+    user_id, name, session_id = claims["sub"], claims.get("name"), claims["sid"]
+    expires_at, started_at = claims["exp"], claims["auth_time"]
+    if not (
+        isinstance(user_id, str)
+        and isinstance(name, str)
+        and isinstance(session_id, str)
+        and user_id
+        and session_id
+        and _whole_number(expires_at)
+        and _whole_number(started_at)
+    ):
         raise Unauthorized("the session token is not a chat session")
-    if not isinstance(expires_at, int) or isinstance(expires_at, bool) or expires_at + LEEWAY_SECONDS < now:
+    if expires_at + LEEWAY_SECONDS < now:
         raise Unauthorized("the session has expired: sign in again")
-    return Session(user_id=user_id, name=name, expires_at=expires_at)
+    if now - started_at > max_age_seconds:
+        raise Unauthorized(f"the session began more than {max_age_seconds} s ago: sign in again")
+    return Session(user_id, name, expires_at, session_id=session_id, started_at=started_at)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -25,12 +25,18 @@ class Settings:
     fanout_page_queue_url: str | None = None  # only the fan-out functions queue pages
     session_secret_id: str | None = None  # the Secrets Manager secret holding the session keys
     session_ttl_seconds: int = 3600
+    max_session_age_seconds: int = 86400  # from sign-in, across renewals
     guest_sign_in: bool = True
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
+    oidc_max_token_age_seconds: int = 600  # an ID token older than this (from its iat) is refused
     messages_per_second: float = 5.0
     message_burst: int = 10
     max_connections_per_user: int = 5
+    guest_sign_ins_per_minute: float = 10.0  # per source address, in each region
+    guest_sign_in_burst: int = 20
+    guest_messages_per_second_per_room: float = 20.0  # all of a room's guests together, per region
+    guest_room_burst: int = 40
 
     @property
     def message_interval_ms(self) -> int:
@@ -41,6 +47,22 @@ class Settings:
     def burst_tolerance_ms(self) -> int:
         """How far ahead of the sustained rate a sender may run: `burst` messages at once."""
         return self.message_interval_ms * (self.message_burst - 1)
+
+    @property
+    def guest_sign_in_interval_ms(self) -> int:
+        return max(1, round(60_000 / self.guest_sign_ins_per_minute))
+
+    @property
+    def guest_sign_in_tolerance_ms(self) -> int:
+        return self.guest_sign_in_interval_ms * (self.guest_sign_in_burst - 1)
+
+    @property
+    def guest_room_interval_ms(self) -> int:
+        return max(1, round(1000 / self.guest_messages_per_second_per_room))
+
+    @property
+    def guest_room_tolerance_ms(self) -> int:
+        return self.guest_room_interval_ms * (self.guest_room_burst - 1)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -65,12 +87,24 @@ class Settings:
             fanout_page_queue_url=env.get("FANOUT_PAGE_QUEUE_URL") or None,
             session_secret_id=env.get("SESSION_SECRET_ID") or None,
             session_ttl_seconds=int(env.get("SESSION_TTL_SECONDS", cls.session_ttl_seconds)),
+            max_session_age_seconds=int(env.get("MAX_SESSION_AGE_SECONDS", cls.max_session_age_seconds)),
             guest_sign_in=env.get("GUEST_SIGN_IN", "true").lower() == "true",
             oidc_issuer=env.get("OIDC_ISSUER") or None,
             oidc_audience=env.get("OIDC_AUDIENCE") or None,
+            oidc_max_token_age_seconds=int(
+                env.get("OIDC_MAX_TOKEN_AGE_SECONDS", cls.oidc_max_token_age_seconds)
+            ),
             messages_per_second=float(env.get("MESSAGES_PER_SECOND", cls.messages_per_second)),
             message_burst=int(env.get("MESSAGE_BURST", cls.message_burst)),
             max_connections_per_user=int(env.get("MAX_CONNECTIONS_PER_USER", cls.max_connections_per_user)),
+            guest_sign_ins_per_minute=float(
+                env.get("GUEST_SIGN_INS_PER_MINUTE", cls.guest_sign_ins_per_minute)
+            ),
+            guest_sign_in_burst=int(env.get("GUEST_SIGN_IN_BURST", cls.guest_sign_in_burst)),
+            guest_messages_per_second_per_room=float(
+                env.get("GUEST_MESSAGES_PER_SECOND_PER_ROOM", cls.guest_messages_per_second_per_room)
+            ),
+            guest_room_burst=int(env.get("GUEST_ROOM_BURST", cls.guest_room_burst)),
         )
 
 

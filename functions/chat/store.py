@@ -7,8 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chat.limits import DynamoConnectionSlots
+from chat.limits import DynamoRateLimiter as DynamoRateLimiter  # its home before the slots
+from chat.limits import failed as _failed
+from chat.limits import old_item as _old_item
 from chat.model import Message
-from chat.ports import StoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -17,22 +20,11 @@ if TYPE_CHECKING:
     Item = dict[str, AttributeValueTypeDef]
 
 ROOM_INDEX = "room-index"
-USER_INDEX = "user-index"
+USER_INDEX = "user-index"  # a user's connections (tests and operators; the cap uses slots)
 # A message's sort key binds its writer: `<id>#<authorId>`. '#' sorts before '$', so every key of
 # one id lies between `<id>#` and `<id>$`, and `sk > "<id>$"` starts after all of them.
 _AUTHOR_SEPARATOR = "#"
 _AFTER_ID = "$"
-
-
-def _failed(operation: str, cause: Exception) -> StoreError:
-    code = cause.response["Error"]["Code"] if isinstance(cause, ClientError) else type(cause).__name__
-    return StoreError(operation, code)
-
-
-def _old_item(error: ClientError) -> Mapping[str, Any] | None:
-    """The item a failed condition found (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
-    item = error.response.get("Item")
-    return item if isinstance(item, dict) and item else None
 
 
 def message_key(room: str, message_id: str, author_id: str) -> Item:
@@ -177,6 +169,7 @@ class DynamoConnectionStore:
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client
         self._table = table
+        self._slots = DynamoConnectionSlots(client, table)
 
     def put_connection(
         self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
@@ -190,10 +183,15 @@ class DynamoConnectionStore:
             raise _failed("PutItem", error) from error
 
     def delete_connection(self, connection_id: str) -> None:
+        """Forget the connection and give its user's slot back (`$disconnect`, or a 410 from a post)."""
         try:
-            self._client.delete_item(TableName=self._table, Key={"connectionId": {"S": connection_id}})
+            gone = self._client.delete_item(
+                TableName=self._table, Key={"connectionId": {"S": connection_id}}, ReturnValues="ALL_OLD"
+            ).get("Attributes", {})
         except (ClientError, BotoCoreError) as error:
             raise _failed("DeleteItem", error) from error
+        if "userId" in gone and "expiresAt" in gone:
+            self.release_slot(gone["userId"]["S"], connection_id, expires_at=int(gone["expiresAt"]["N"]))
 
     def connections_page(
         self, room: str, *, after: str | None, limit: int
@@ -216,25 +214,11 @@ class DynamoConnectionStore:
         last = page.get("LastEvaluatedKey")
         return ids, (last["connectionId"]["S"] if last else None)
 
-    def count_connections(self, user_id: str) -> int:
-        # Select COUNT on a KEYS_ONLY index: no item crosses the wire, one read unit per 4 KB.
-        query: QueryInputTypeDef = {
-            "TableName": self._table,
-            "IndexName": USER_INDEX,
-            "KeyConditionExpression": "userId = :user",
-            "ExpressionAttributeValues": {":user": {"S": user_id}},
-            "Select": "COUNT",
-        }
-        count = 0
-        try:
-            while True:
-                page = self._client.query(**query)
-                count += page.get("Count", 0)
-                if "LastEvaluatedKey" not in page:
-                    return count
-                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        except (ClientError, BotoCoreError) as error:
-            raise _failed("Query", error) from error
+    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
+        return self._slots.claim(user_id, connection_id, expires_at=expires_at, cap=cap, now=now)
+
+    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+        self._slots.release(user_id, connection_id, expires_at=expires_at)
 
     def probe(self, region: str, now: int) -> None:
         """Write then read this region's health item (it lives in the regional table)."""
@@ -247,66 +231,3 @@ class DynamoConnectionStore:
             self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
         except (ClientError, BotoCoreError) as error:
             raise _failed("PutItem/GetItem", error) from error
-
-
-class DynamoRateLimiter:
-    """GCRA on one item per key (`limit#<key>`) in this region's connections table, holding the
-    theoretical arrival time `tat` (ms) of the next event. Usually one UpdateItem per event:
-
-    1. `tat = now + interval` if the item is new or `tat < now` (the sender is under the rate);
-    2. otherwise, unless the returned `tat` is already past `now + tolerance` (refused at once),
-       `tat = tat + interval` if `tat <= now + tolerance` (a burst within the tolerance).
-
-    Both are conditional writes, so concurrent containers never admit more than the rule allows.
-    The item expires (TTL) once it no longer limits anything."""
-
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
-        self._client = client
-        self._table = table
-
-    def admit(self, key: str, *, now_ms: int, interval_ms: int, tolerance_ms: int) -> int | None:
-        item_key: Item = {"connectionId": {"S": f"limit#{key}"}}
-        expires: AttributeValueTypeDef = {"N": str((now_ms + tolerance_ms + interval_ms) // 1000 + 60)}
-        tat = self._update(
-            item_key,
-            "SET tat = :next, expiresAt = :expires",
-            "attribute_not_exists(tat) OR tat < :now",
-            {":next": {"N": str(now_ms + interval_ms)}, ":now": {"N": str(now_ms)}, ":expires": expires},
-        )
-        if tat is None:
-            return None
-        if tat <= now_ms + tolerance_ms:
-            tat = self._update(
-                item_key,
-                "SET tat = tat + :interval, expiresAt = :expires",
-                "tat <= :latest",
-                {
-                    ":interval": {"N": str(interval_ms)},
-                    ":latest": {"N": str(now_ms + tolerance_ms)},
-                    ":expires": expires,
-                },
-            )
-            if tat is None:
-                return None
-        return max(1, tat - (now_ms + tolerance_ms))
-
-    def _update(
-        self, key: Item, update: str, condition: str, values: dict[str, AttributeValueTypeDef]
-    ) -> int | None:
-        """None when the write happened, else the `tat` that failed its condition."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=key,
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _failed("UpdateItem", error) from error
-            return int((_old_item(error) or {}).get("tat", {}).get("N", "0"))
-        except BotoCoreError as error:
-            raise _failed("UpdateItem", error) from error
-        return None

@@ -1,5 +1,6 @@
 """The idle connection-month, counted on the local stack in quick mode: a heartbeat is two
-WebSocket messages and no invocation now; before issue 17 it invoked the `$default` function."""
+WebSocket messages and one DynamoDB Query made by API Gateway (no invocation) whose pong names the
+room's newest message; before issue 17 it invoked the `$default` function."""
 
 from __future__ import annotations
 
@@ -13,21 +14,34 @@ from bench.__main__ import main
 pytestmark = pytest.mark.timeout(240)
 
 
-def test_a_heartbeat_is_two_messages_and_no_invocation_and_the_idle_month_is_priced(tmp_path: Path) -> None:
+def test_a_heartbeat_is_two_messages_one_query_and_no_invocation_and_the_idle_month_is_priced(
+    tmp_path: Path,
+) -> None:
     assert main(["idle", "--quick", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "idle.json").read_text())
 
-    assert result["perHeartbeat"] == {"apigateway.WebSocketMessage": 2.0}  # ping and pong, nothing else
+    # ping, pong and the integration's Query, nothing else; the pong named the room's message
+    assert result["perHeartbeat"] == {"apigateway.WebSocketMessage": 2.0, "dynamodb.Query": 1.0}
+    assert result["pongNamesTheNewestMessage"] is True
     assert result["perHeartbeatBefore"]["lambda.Invoke:DefaultRouteFunction"] == 1.0
     reconnect = result["perReconnect"]
     for function in ("AuthorizerFunction", "ConnectFunction", "DisconnectFunction", "HttpApiFunction"):
         assert reconnect[f"lambda.Invoke:{function}"] == 1, function
-    now, before = result["month"]["now"], result["month"]["before"]
+    now, largest, before = (result["month"][name] for name in ("now", "nowLargestItem", "before"))
     assert now["heartbeatSeconds"] == 150
-    assert result["perRenewal"] == {"lambda.Invoke:HttpApiFunction": 1}  # POST /session, no AWS call
+    # POST /session: one invocation, and one read of the session's sign-out item
+    assert result["perRenewal"] == {"dynamodb.GetItem": 1, "lambda.Invoke:HttpApiFunction": 1}
     # invocations: the reconnects' and the session renewals' only
     assert now["invocationsPerMonth"] == 4 * now["reconnectsPerMonth"] + now["renewalsPerMonth"]
     assert now["dollars"]["connectionMinutes"] == before["dollars"]["connectionMinutes"] == 0.0108
+    # a typical message is one eventually consistent read unit's half; the largest one costs more
+    assert now["heartbeatReadUnits"] == 0.5
+    assert largest["heartbeatReadUnits"] > now["heartbeatReadUnits"]
+    assert now["dollars"]["total"] < largest["dollars"]["total"]
     assert now["dollars"]["total"] <= 0.05 < before["dollars"]["total"]
     assert now["unpriced"] == []
     assert result["target"]["met"] is True
+    # the active room's heartbeat is priced per message, per listener
+    active = result["activeRoom"]
+    assert active["pingsPerMessageAtMost"] == 15
+    assert active["dollarsPerMillionMessagesPerListener"] > 0

@@ -6,8 +6,10 @@ an event loop with Playwright's sync API, nor a stack with these tests' outages.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import pytest
 
 from localcloud.cloudformation import ROOT
 from localcloud.running import QUICK, running_stack
+from tests.browser.pages import ChatPage, StackControl
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -28,6 +31,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = ROOT / "test-results" / "screenshots"
+_rooms = itertools.count(1)
+
+OpenPage = Callable[..., ChatPage]
 
 
 def _missing(what: str) -> None:
@@ -37,9 +43,20 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what}: apt-get install -y chromium; pip install -r requirements-dev.txt")
 
 
+# Every page and helper signs in a guest from this one address, more than the template's guest
+# limits allow (tests/e2e/test_limits.py tests those limits on a stack of its own).
+GENEROUS_GUEST_LIMITS = (
+    "GuestSignInsPerMinute=100000",
+    "GuestSignInBurst=100000",
+    "GuestMessagesPerSecondPerRoom=1000",
+    "GuestRoomBurst=1000",
+)
+
+
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with running_stack(tmp_path_factory.mktemp("browser-stack"), QUICK) as info:
+    options = [*QUICK, "--parameter-overrides", *GENEROUS_GUEST_LIMITS]
+    with running_stack(tmp_path_factory.mktemp("browser-stack"), options) as info:
         yield info
 
 
@@ -66,3 +83,33 @@ def browser(playwright: Any) -> Iterator[Any]:
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def room(request: pytest.FixtureRequest) -> str:
+    """A fresh room per test, so that no test sees another's messages."""
+    return f"browser-{next(_rooms)}-" + re.sub(r"[^a-z0-9]+", "-", request.node.name[5:30].lower()).strip("-")
+
+
+@pytest.fixture
+def open_page(browser: Any, stack: dict[str, Any], room: str) -> Iterator[OpenPage]:
+    pages: list[ChatPage] = []
+
+    def open_(author: str, location: str, **kwargs: Any) -> ChatPage:
+        chat = ChatPage.open(
+            browser, stack["frontDoorUrl"], author=author, room=room, location=location, **kwargs
+        )
+        pages.append(chat)
+        return chat
+
+    yield open_
+    for chat in pages:
+        chat.close()
+
+
+@pytest.fixture
+def control(playwright: Any, stack: dict[str, Any]) -> Iterator[StackControl]:
+    control = StackControl(playwright, stack)
+    yield control
+    control.restore()  # whatever the test did to the regions, the next one starts healthy
+    control.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import boto3
@@ -22,6 +23,8 @@ READ_MESSAGES = """() => [...document.querySelectorAll('#messages li.message')].
   mine: li.classList.contains('mine'),
   state: li.dataset.state,
   author: li.querySelector('.author').textContent,
+  tag: li.querySelector('.tag').textContent,
+  kind: li.querySelector('.kind').textContent,
   text: li.querySelector('.text').textContent,
   accepted: li.querySelector('.accepted').textContent.replace('accepted: ', ''),
   delivered: li.querySelector('.delivered').textContent.replace('delivered: ', ''),
@@ -85,6 +88,14 @@ class ChatPage:
         """The user id the page is signed in as."""
         return str(self.page.get_attribute("#me", "data-user-id"))
 
+    @property
+    def shown_as(self) -> tuple[str, str, str]:
+        """The name, tag and kind the page shows for its own user."""
+        shown: list[str] = self.page.evaluate(
+            "() => ['#me', '#me-who .tag', '#me-who .kind'].map((s) => document.querySelector(s).textContent)"
+        )
+        return shown[0], shown[1], shown[2]
+
     def stored_session(self) -> dict[str, Any]:
         session: dict[str, Any] = self.page.evaluate("() => JSON.parse(localStorage.getItem('rc-session'))")
         return session
@@ -92,8 +103,8 @@ class ChatPage:
     def store_session(self, session: dict[str, Any]) -> None:
         self.page.evaluate("(s) => localStorage.setItem('rc-session', JSON.stringify(s))", session)
 
-    def wait_connected(self, region: str) -> None:
-        self.page.wait_for_function(CONNECTED_TO, arg=region)
+    def wait_connected(self, region: str, timeout: float | None = None) -> None:
+        self.page.wait_for_function(CONNECTED_TO, arg=region, timeout=timeout)
 
     @property
     def region(self) -> str:
@@ -104,8 +115,8 @@ class ChatPage:
         box.fill(text)
         box.press("Enter")
 
-    def wait_delivered(self, texts: list[str]) -> None:
-        self.page.wait_for_function(ALL_DELIVERED_ONCE, arg=texts)
+    def wait_delivered(self, texts: list[str], timeout: float | None = None) -> None:
+        self.page.wait_for_function(ALL_DELIVERED_ONCE, arg=texts, timeout=timeout)
 
     def messages(self) -> list[dict[str, str]]:
         rows: list[dict[str, str]] = self.page.evaluate(READ_MESSAGES)
@@ -116,6 +127,21 @@ class ChatPage:
 
     def log(self) -> str:
         return str(self.page.inner_text("#log"))
+
+    def log_entries(self) -> list[tuple[datetime, str]]:
+        """The connection log, oldest first: when the page wrote each line, and the line."""
+        rows: list[list[str]] = self.page.evaluate(
+            """() => [...document.querySelectorAll('#log li')].reverse().map((li) => {
+              const time = li.querySelector('time');
+              return [time.dateTime, li.textContent.slice(time.textContent.length + 1)];
+            })"""
+        )
+        return [(datetime.fromisoformat(when.replace("Z", "+00:00")), text) for when, text in rows]
+
+    def wait_logged(self, text: str, timeout: float | None = None) -> None:
+        self.page.wait_for_function(
+            "(text) => document.querySelector('#log').innerText.includes(text)", arg=text, timeout=timeout
+        )
 
     def close(self) -> None:
         self.page.context.close()
@@ -133,7 +159,8 @@ def assert_each_once(chat: ChatPage, texts: list[str]) -> None:
 
 
 class StackControl:
-    """The local stack's controls: stop/start a region, invert its Route 53 health check."""
+    """The local stack's controls: stop/start a region, fail/heal its DynamoDB or Lambda, invert
+    its Route 53 health check."""
 
     def __init__(self, playwright: Any, stack: dict[str, Any]) -> None:
         self.stack = stack
@@ -150,6 +177,17 @@ class StackControl:
         response = self.http.post(f"/_local/regions/{region}", data={"action": action})
         assert response.ok, response.text()
 
+    def fail(self, region: str, service: str) -> None:
+        """`service` ("dynamodb" or "lambda") fails in `region`; its APIs keep answering."""
+        response = self.http.post(f"/_local/regions/{region}", data={"action": "fail", "service": service})
+        assert response.ok, response.text()
+        assert service in response.json()["faults"]
+
+    def heal(self, region: str) -> None:
+        response = self.http.post(f"/_local/regions/{region}", data={"action": "heal"})
+        assert response.ok, response.text()
+        assert response.json()["faults"] == []
+
     def invert(self, region: str, inverted: bool) -> None:
         check = self.stack["regions"][region]["healthCheckId"]
         self.route53.update_health_check(HealthCheckId=check, Inverted=inverted)
@@ -165,9 +203,10 @@ class StackControl:
         raise AssertionError(f"{region} never became {'healthy' if healthy else 'unhealthy'}")
 
     def restore(self) -> None:
-        """Both regions running, no check inverted, both healthy again."""
+        """Both regions running and healed, no check inverted, both healthy again."""
         for region in self.stack["regions"]:
             self.region_process(region, "start")
+            self.heal(region)
             self.invert(region, False)
         for region in self.stack["regions"]:
             self.wait_health(region, True)

@@ -6,12 +6,10 @@ Each test is given / when / then in a person's terms; every wait is on what the 
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,44 +24,12 @@ from chat.push import ManagementApiPusher
 from chat.store import USER_INDEX
 from localcloud import provision
 from localcloud.template import load
+from tests.browser.conftest import OpenPage
 from tests.browser.pages import NEAR_LONDON, NEAR_NEW_YORK, ChatPage, StackControl, assert_each_once
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
-_rooms = itertools.count(1)
-
-OpenPage = Callable[..., ChatPage]
-
-
-@pytest.fixture
-def room(request: pytest.FixtureRequest) -> str:
-    """A fresh room per test, so that no test sees another's messages."""
-    return f"browser-{next(_rooms)}-{request.node.name[5:30].replace('_', '-')}"
-
-
-@pytest.fixture
-def open_page(browser: Any, stack: dict[str, Any], room: str) -> Iterator[OpenPage]:
-    pages: list[ChatPage] = []
-
-    def open_(author: str, location: str, **kwargs: Any) -> ChatPage:
-        chat = ChatPage.open(
-            browser, stack["frontDoorUrl"], author=author, room=room, location=location, **kwargs
-        )
-        pages.append(chat)
-        return chat
-
-    yield open_
-    for chat in pages:
-        chat.close()
-
-
-@pytest.fixture
-def control(playwright: Any, stack: dict[str, Any]) -> Iterator[StackControl]:
-    control = StackControl(playwright, stack)
-    yield control
-    control.restore()  # whatever the test did to the regions, the next one starts healthy
-    control.close()
 
 
 def side_by_side(browser: Any, left: bytes, right: bytes, captions: tuple[str, str]) -> bytes:
@@ -83,6 +49,9 @@ def side_by_side(browser: Any, left: bytes, right: bytes, captions: tuple[str, s
     return image
 
 
+# The README's picture comes from this test: a room named as a user would name it (still one no
+# other test uses).
+@pytest.mark.parametrize("room", ["lobby"])
 def test_two_people_in_different_regions_see_each_others_messages_with_their_routes(
     open_page: OpenPage, browser: Any, screenshots: Path
 ) -> None:
@@ -539,7 +508,7 @@ def test_an_idle_page_pings_only_as_often_as_priced_and_the_pong_is_never_shown(
     assert {"action": "ping"} not in sent
 
     # and when the heartbeat's silence has passed, it pings and the API answers pong
-    with sockets[-1].expect_event("framereceived", predicate=lambda p: json.loads(p) == {"type": "pong"}):
+    with sockets[-1].expect_event("framereceived", predicate=lambda p: json.loads(p).get("type") == "pong"):
         ada.page.clock.fast_forward(PING_DUE_MS - PING_NOT_YET_MS)
 
     # then one ping went, and nothing of it is shown: no message, no reconnect, same region
@@ -581,7 +550,7 @@ def test_an_idle_page_whose_region_goes_silent_reconnects_and_catches_up(open_pa
     ada.page.clock.fast_forward(PONG_TIMEOUT_MS + 2_000)
 
     # then Ada's page notices, reconnects (away from the silent region) and catches up, once
-    ada.page.wait_for_function("() => document.querySelector('#log').innerText.includes('no answer from')")
+    ada.wait_logged(f"leaving {NEAR_NEW_YORK}: no answer")
     ada.wait_delivered(["while Ada's region was silent"])
     assert_each_once(ada, ["while Ada's region was silent"])
     assert ada.page.get_attribute("#connection", "data-state") == "connected"

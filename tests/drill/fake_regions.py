@@ -2,7 +2,9 @@
 local stack: each serves `/health`, guest sign-in (`POST /session`: the token is the name, no more),
 the rooms' history and a WebSocket (`?room&token`) that answers a ping with a pong, acks every
 message and pushes it to every connection in both regions (instant replication). A region can be made to
-stall: it still accepts connections and requests, and never answers them."""
+stall: it still accepts connections and requests, and never answers them. Or to fail gray, as a
+region whose DynamoDB fails: its sockets stay open, sends and pings are answered with
+`unavailable` error frames, nothing is pushed to its connections, its history answers 503."""
 
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ REGIONS = ("us-east-1", "eu-west-2")
 class FakeRegions:
     urls: dict[str, tuple[str, str]] = field(default_factory=dict)  # region -> (ws, http)
     stalled: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)
     deliver: bool = True  # False: ack but never push (as if replication and fan-out were stuck)
     messages: list[dict[str, Any]] = field(default_factory=list)
-    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    sockets: list[tuple[str, web.WebSocketResponse]] = field(default_factory=list)  # (region, socket)
 
     def app(self, region: str) -> web.Application:
         async def stall_if_asked() -> None:
@@ -38,6 +41,8 @@ class FakeRegions:
 
         async def history(request: web.Request) -> web.Response:
             await stall_if_asked()
+            if region in self.failing:
+                return web.json_response({"error": {"code": "unavailable"}}, status=503)
             room = request.match_info["room"]
             after = request.query.get("after", "")
             found = [m for m in self.messages if m["room"] == room and m["id"] > after]
@@ -53,13 +58,21 @@ class FakeRegions:
             socket = web.WebSocketResponse()
             socket.headers["X-Routed-Region"] = region  # as the front door says where it routed
             await socket.prepare(request)
-            self.sockets.append(socket)
+            self.sockets.append((region, socket))
             async for raw in socket:
                 if raw.type != WSMsgType.TEXT or region in self.stalled:
                     continue
                 frame = json.loads(raw.data)
-                if frame.get("action") == "ping":  # the heartbeat, answered as the MOCK route does
-                    await socket.send_json({"type": "pong"})
+                if region in self.failing:  # the heartbeat's read and the send both fail
+                    failed = frame.get("id") if frame.get("action") == "sendMessage" else None
+                    await socket.send_json(
+                        {"type": "error", "id": failed, "code": "unavailable", "message": "retry"}
+                    )
+                    continue
+                if frame.get("action") == "ping":  # the heartbeat: the newest message of the room
+                    room = request.query["room"]
+                    latest = max((m["id"] for m in self.messages if m["room"] == room), default="")
+                    await socket.send_json({"type": "pong", "latest": latest, "region": region})
                     continue
                 message = {key: frame[key] for key in ("id", "room", "text")} | {
                     "author": author,
@@ -72,7 +85,9 @@ class FakeRegions:
                     self.messages.append(message)
                 await socket.send_json({"type": "ack", "id": message["id"], "acceptedRegion": region})
                 if self.deliver:
-                    for other in list(self.sockets):
+                    for where, other in list(self.sockets):
+                        if where in self.failing:
+                            continue
                         with contextlib.suppress(ConnectionError, RuntimeError):
                             await other.send_json(
                                 {"type": "message", "message": message, "deliveredBy": region}
@@ -114,6 +129,7 @@ def fake_regions() -> Iterator[FakeRegions]:
         yield fake
     finally:
         fake.stalled.clear()
+        fake.failing.clear()
         for runner in runners:
             asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)

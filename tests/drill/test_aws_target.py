@@ -1,5 +1,6 @@
 """The drill's AWS side against moto-backed stacks: it acts on this stack's own resources only,
-always puts them back, judges recovery from either region's side, and keeps to a Route 53 budget."""
+always puts them back, refuses what AWS cannot play, judges recovery from either region's side,
+and keeps to a Route 53 budget."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from drill.__main__ import Drill, main, parse_args
-from drill.targets import ROUTE53_CALLS_PER_SECOND, AwsTarget
+from drill.aws import DENY_POLICY, ROUTE53_CALLS_PER_SECOND, AwsTarget
 from tests.drill.fake_regions import FakeRegions, fake_regions
 
 DOMAIN = "example.com"
@@ -164,17 +165,62 @@ def test_a_check_inverted_before_the_drill_is_left_inverted(aws: dict[str, Any])
     assert inverted(aws, check)
 
 
-def test_outage_sets_only_this_stacks_functions_to_zero_and_restores_them(aws: dict[str, Any]) -> None:
+@pytest.mark.parametrize("mode", ["lambda", "outage"])
+def test_a_lambda_fault_sets_only_this_stacks_functions_to_zero_and_restores_them(
+    aws: dict[str, Any], mode: str
+) -> None:
     ours = aws["ours"]["functions"]["eu-west-2"]
     boto3.client("lambda", region_name="eu-west-2").put_function_concurrency(
         FunctionName=ours[0], ReservedConcurrentExecutions=7
     )
     target = AwsTarget(domain=DOMAIN)
-    target.take_out("eu-west-2", "outage")
+    target.take_out("eu-west-2", mode)
     assert [concurrency("eu-west-2", name) for name in ours] == [0, 0]
     assert concurrency("eu-west-2", aws["theirs"]["functions"]["eu-west-2"]) is None
     assert target.restore()
     assert [concurrency("eu-west-2", name) for name in ours] == [7, None]
+
+
+def inline_policies(role: str) -> list[str]:
+    names: list[str] = boto3.client("iam").list_role_policies(RoleName=role)["PolicyNames"]
+    return names
+
+
+def our_roles(region: str) -> list[str]:
+    resources = boto3.client("cloudformation", region_name=region).list_stack_resources(
+        StackName="resilient-chat"
+    )["StackResourceSummaries"]
+    return [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::IAM::Role"]
+
+
+def test_a_dynamodb_fault_denies_dynamodb_to_this_stacks_roles_in_that_region_until_restored(
+    aws: dict[str, Any],
+) -> None:
+    (role,) = our_roles("us-east-1")
+    (elsewhere,) = our_roles("eu-west-2")
+    theirs = [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"] if r["RoleName"] != role]
+    target = AwsTarget(domain=DOMAIN, hold=60)
+    target.take_out("us-east-1", "dynamodb")
+
+    document = boto3.client("iam").get_role_policy(RoleName=role, PolicyName=DENY_POLICY)["PolicyDocument"]
+    (statement,) = document["Statement"]
+    assert (statement["Effect"], statement["Action"], statement["Resource"]) == ("Deny", "dynamodb:*", "*")
+    expires = statement["Condition"]["DateLessThan"]["aws:CurrentTime"]
+    assert expires > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))  # outlives the hold
+    assert all(inline_policies(other) == [] for other in theirs)
+    assert inline_policies(elsewhere) == []
+    assert target.restore()
+    assert inline_policies(role) == []
+
+
+def test_a_kill_is_refused_in_aws_in_one_line_before_anything_changes(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--aws-domain", DOMAIN, "--mode", "kill"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("drill: --mode kill has no AWS counterpart")
+    assert all(concurrency("us-east-1", name) is None for name in aws["ours"]["functions"]["us-east-1"])
 
 
 def test_an_error_during_the_drill_still_restores(aws: dict[str, Any]) -> None:
@@ -217,15 +263,35 @@ def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
 
 
-@pytest.mark.parametrize("mode", ["invert", "outage"])
-def test_a_dry_run_without_credentials_prints_its_plan(
-    no_credentials: None, capsys: pytest.CaptureFixture[str], mode: str
+@pytest.mark.parametrize(
+    ("mode", "fault", "removal"),
+    [
+        ("invert", "update-health-check --health-check-id", "--no-inverted"),
+        ("dynamodb", f"put-role-policy --policy-name {DENY_POLICY}", "delete-role-policy"),
+        ("lambda", "put-function-concurrency --reserved-concurrent-executions 0", "previous setting"),
+        ("outage", "put-function-concurrency --reserved-concurrent-executions 0", "previous setting"),
+    ],
+)
+def test_a_dry_run_without_credentials_prints_the_fault_and_how_it_is_removed(
+    no_credentials: None, capsys: pytest.CaptureFixture[str], mode: str, fault: str, removal: str
 ) -> None:
     assert main(["--aws-domain", DOMAIN, "--mode", mode, "--dry-run"]) == 0
     captured = capsys.readouterr()
+    steps = captured.out.split("\n  - ")
+    assert any(fault in step for step in steps)
+    assert any(step.startswith("removed by:") and removal in step for step in steps)
     assert "dry run: nothing changed" in captured.out
     assert "no AWS credentials" in captured.out
     assert captured.err == ""
+
+
+def test_a_dry_run_of_a_kill_without_credentials_is_refused_too(
+    no_credentials: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--aws-domain", DOMAIN, "--mode", "kill", "--dry-run"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("drill: --mode kill has no AWS counterpart")
+    assert captured.out == ""
 
 
 def test_a_real_run_without_credentials_says_so_in_one_line(

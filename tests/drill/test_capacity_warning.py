@@ -50,6 +50,7 @@ def test_the_warning_is_printed_before_the_drill_starts(
     measured = tmp_path / "capacity.json"
     measured.write_text(json.dumps({"rows": ROWS}))
     monkeypatch.setattr(capacity, "MEASURED", measured)
+    monkeypatch.setattr(capacity, "MEASURED_HERE", tmp_path / "not-measured-here.json")
     StateDir(tmp_path).write(
         {
             "awsEndpointUrl": "http://127.0.0.1:9",

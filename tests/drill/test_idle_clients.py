@@ -1,6 +1,6 @@
-"""An idle drill client (it sends nothing but the page's heartbeat) whose region goes silent:
-the connection stays open and nothing answers. It notices by the missing pong, reconnects to the
-other region, and catches up from history with what it missed."""
+"""A drill listener (it sends nothing but the heartbeat) whose region goes silent: the connection
+stays open and nothing answers. It notices by the missing pong, leaves the region, reconnects to
+the other one, and catches up from history with what it missed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from chat import ulid
+from chatclient.judge import Timing
 from drill.clients import SyntheticClient
 from tests.drill.fake_regions import FakeRegions, fake_regions
 
@@ -23,7 +24,7 @@ def regions() -> Iterator[FakeRegions]:
 
 
 @pytest.mark.timeout(60)
-def test_an_idle_client_notices_a_silent_region_by_its_heartbeat_and_catches_up_elsewhere(
+def test_a_listener_notices_a_silent_region_by_its_heartbeat_and_catches_up_elsewhere(
     regions: FakeRegions,
 ) -> None:
     silent, other = "us-east-1", "eu-west-2"
@@ -35,8 +36,7 @@ def test_an_idle_client_notices_a_silent_region_by_its_heartbeat_and_catches_up_
         http_url=regions.urls[silent][1],
         rate=0.0,
         direct=dict(regions.urls),
-        heartbeat=0.3,
-        pong_timeout=0.5,
+        timing=Timing(heartbeat_ms=300, active_heartbeat_ms=300, pong_timeout_ms=500),
     )
     missed = {"id": ulid.new(), "room": "lobby", "text": "written while us-east-1 was silent"}
 
@@ -60,9 +60,13 @@ def test_an_idle_client_notices_a_silent_region_by_its_heartbeat_and_catches_up_
 
     asyncio.run(scenario())
 
-    # then it noticed by the heartbeat, moved to the other region, and holds the message, from history
+    # then it left by the heartbeat's rule, moved to the other region, and holds the message, from
+    # history; the region it left is marked sick
     (outage,) = client.outages
-    assert outage.reason == "no pong"
+    assert outage.reason == "left: no pong"
     assert outage.end is not None
+    assert outage.region == other
+    assert [(region, why) for _, region, why in client.leaves] == [(silent, "no pong")]
+    assert client.sick.sick(silent)
     assert [region for _, region in client.connections] == [silent, other]
     assert client.seen[missed["id"]]["via"] == "history"

@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from chat import clients, sessions
 from localcloud import provision, template
+from localcloud.aws import atomic_dynamodb_writes
 from localcloud.events import LambdaContext
 from localcloud.runtime import region_environment
 from tests.integration.helpers import ADA
@@ -29,11 +30,20 @@ from tests.integration.helpers import ADA
 REGIONS = ("us-east-1", "eu-west-2")
 STAGE = "prod"
 # Per-user limits for the tests of other rules; the limits' own tests use the template's defaults.
-GENEROUS_LIMITS = {"MESSAGES_PER_SECOND": "1000", "MESSAGE_BURST": "1000", "MAX_CONNECTIONS_PER_USER": "1000"}
+GENEROUS_LIMITS = {
+    "MESSAGES_PER_SECOND": "1000",
+    "MESSAGE_BURST": "1000",
+    "MAX_CONNECTIONS_PER_USER": "1000",
+    "GUEST_SIGN_INS_PER_MINUTE": "100000",
+    "GUEST_SIGN_IN_BURST": "100000",
+    "GUEST_MESSAGES_PER_SECOND_PER_ROOM": "1000",
+    "GUEST_ROOM_BURST": "1000",
+}
 
 
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
+    atomic_dynamodb_writes()  # as the local stack's moto: conditional writes as atomic as AWS's
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -173,7 +183,13 @@ def token_for(session_secret: str) -> Callable[..., str]:
 
     def make(user: dict[str, str] = ADA, *, ttl: int = 3600) -> str:
         now = int(time.time())
-        session = sessions.Session(user_id=user["userId"], name=user["name"], expires_at=now + ttl)
+        session = sessions.Session(
+            user_id=user["userId"],
+            name=user["name"],
+            expires_at=now + ttl,
+            session_id=sessions.new_session_id(),
+            started_at=now,
+        )
         return sessions.sign(session, keys, now=now)
 
     return make

@@ -1,5 +1,6 @@
 """The fan-out handler fed with real stream records read from moto, posting to a management
-API double that answers 410 for the connections that are gone."""
+API double that answers 410 for the connections that are gone; an invocation whose time runs
+out queues (in moto's SQS) only the connections it did not post."""
 
 from __future__ import annotations
 
@@ -7,10 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import pytest
 
-from chat import ulid
-from chat.handlers import fanout, ws_connect, ws_send
+from chat import clients, ulid
+from chat.fanout import Page
+from chat.handlers import fanout, fanout_worker, ws_connect, ws_send
+from chat.model import user_tag
+from chat.push import POSTING_MARGIN_SECONDS
+from localcloud import provision
+from localcloud.cloudformation import load_raw
 from localcloud.events import LambdaContext, new_connection_id
+from localcloud.queues import QueueSource
 from localcloud.streams import lambda_record
 from tests.integration.conftest import ManagementApiDouble
 from tests.integration.helpers import frame_of, send_frame, stream_event, ws
@@ -28,6 +36,14 @@ def stream_records(aws_endpoint: str, region: str, stream_arn: str, room: str) -
         for r in records
         if r["dynamodb"]["Keys"]["pk"]["S"] == f"room#{room}"
     ]
+
+
+def invocation(function: str) -> LambdaContext:
+    """A context of its own for each fan-out invocation, with the function's timeout from the
+    template, as Lambda gives it: the fan-out stops starting posts when its time runs short, so
+    a context shared with the rest of a test would leave it less time than it has."""
+    timeout = load_raw()["Resources"][function]["Properties"]["Timeout"]
+    return LambdaContext(function, "us-east-1", 1769, timeout)
 
 
 def connect(room: str, context: LambdaContext) -> str:
@@ -61,7 +77,8 @@ def test_every_connection_in_the_room_gets_the_message_and_gone_ones_are_removed
         )
 
     response = fanout.handler(
-        stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)), context
+        stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)),
+        invocation("FanoutFunction"),
     )
 
     assert response == {"batchItemFailures": []}
@@ -110,12 +127,15 @@ def test_a_replicated_message_is_pushed_with_the_region_that_accepted_it(
     dynamodb.put_item(TableName=tables["eu-west-2"]["messages"], Item=item)  # as replication writes it
 
     fanout.handler(
-        stream_event(stream_records(aws_endpoint, "eu-west-2", tables["eu-west-2"]["stream"], room)), context
+        stream_event(stream_records(aws_endpoint, "eu-west-2", tables["eu-west-2"]["stream"], room)),
+        invocation("FanoutFunction"),
     )
 
     (frame,) = management_api.frames_for(listener)
     assert frame["message"]["acceptedRegion"] == "us-east-1"
     assert frame["deliveredBy"] == "eu-west-2"
+    # an item stored without its author's tag and kind: both derived from authorId
+    assert (frame["message"]["authorTag"], frame["message"]["authorKind"]) == (user_tag("g_BO"), "guest")
 
 
 def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
@@ -123,9 +143,11 @@ def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
     context: LambdaContext,
     aws_endpoint: str,
     tables: dict[str, Any],
+    queues: dict[str, dict[str, provision.QueueEndpoint]],
     management_api: ManagementApiDouble,
 ) -> None:
     in_region("us-east-1", management_api.url)
+    queued_pages(queues, aws_endpoint)  # start from an empty queue
     room = "fan-faults"
     throttled, broken, fine = (connect(room, context) for _ in range(3))
     management_api.scripted[throttled] = [429, 429]  # then 200: retried with backoff
@@ -138,7 +160,8 @@ def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
     )
 
     response = fanout.handler(
-        stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)), context
+        stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)),
+        invocation("FanoutFunction"),
     )
 
     assert response == {"batchItemFailures": []}  # a failed post is logged, never a batch failure
@@ -152,3 +175,113 @@ def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
         TableName=tables["us-east-1"]["connections"], Key={"connectionId": {"S": broken}}
     )
     assert "Item" in kept  # only a 410 removes a connection
+    (page,) = queued_pages(queues, aws_endpoint)  # and the workers try it again, alone
+    assert page.connections == (broken,)
+
+
+class RunningOut(LambdaContext):
+    """A Lambda context whose remaining time is plenty until the management API has been sent
+    `attempts` posts, and under the fan-out's margin from then on: a clock that moves with the
+    posts, so the test needs no sleeping and no slow machine."""
+
+    def __init__(self, api: ManagementApiDouble, attempts: int) -> None:
+        super().__init__("test-function", "us-east-1", 1769, 15)
+        self._api = api
+        self._attempts = attempts
+
+    def get_remaining_time_in_millis(self) -> int:
+        with self._api.lock:
+            made = sum(self._api.attempts.values())
+        return 15_000 if made < self._attempts else int(POSTING_MARGIN_SECONDS * 1000) - 1
+
+
+def queued_pages(queues: dict[str, dict[str, provision.QueueEndpoint]], aws_endpoint: str) -> list[Page]:
+    """Take every page from us-east-1's page queue (as the workers' mapping would)."""
+    queue = queues["us-east-1"]["FanoutPageQueue"]
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws_endpoint)
+    source = QueueSource(sqs, queue.url, queue.arn, "us-east-1")
+    records = []
+    while batch := source.receive(10, 0):
+        records += batch
+    source.delete(records)
+    return [Page.decode(record["body"]) for record in records]
+
+
+def test_a_room_posted_inline_whose_time_runs_out_queues_only_the_connections_not_posted(
+    in_region: Callable[..., None],
+    context: LambdaContext,
+    aws_endpoint: str,
+    tables: dict[str, Any],
+    queues: dict[str, dict[str, provision.QueueEndpoint]],
+    management_api: ManagementApiDouble,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a room of 8 posted inline, 2 posts at a time, and time for 3 posts
+    in_region("us-east-1", management_api.url)
+    monkeypatch.setenv("FANOUT_CONCURRENCY", "2")
+    clients.reset()
+    queued_pages(queues, aws_endpoint)  # start from an empty queue
+    room = "fan-late"
+    members = [connect(room, context) for _ in range(8)]
+    message_id = ulid.new()
+    frame_of(
+        ws_send.handler(
+            send_frame(members[0], {"room": room, "id": message_id, "author": "a", "text": "t"}), context
+        )
+    )
+    records = stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)
+
+    # When the stream handler runs out of time part way
+    response = fanout.handler(stream_event(records), RunningOut(management_api, 3))
+
+    # Then the batch succeeds (a retry would post again to those already posted), and the one
+    # page queued holds exactly the members that have not got the message
+    assert response == {"batchItemFailures": []}
+    posted = {m for m in members if management_api.frames_for(m)}
+    assert 3 <= len(posted) < len(members)  # the 3 started, and any post in flight, finished
+    (page,) = queued_pages(queues, aws_endpoint)
+    assert sorted(page.connections) == sorted(set(members) - posted)
+
+    # and once a worker has posted the page, every member has the message once
+    assert fanout_worker.handler(page_record(page), invocation("FanoutWorkerFunction")) == {
+        "batchItemFailures": []
+    }
+    for member in members:
+        assert [f["message"]["id"] for f in management_api.frames_for(member)] == [message_id]
+
+
+def test_a_post_whose_retry_would_start_too_late_is_queued_not_dropped(
+    in_region: Callable[..., None],
+    context: LambdaContext,
+    aws_endpoint: str,
+    tables: dict[str, Any],
+    queues: dict[str, dict[str, provision.QueueEndpoint]],
+    management_api: ManagementApiDouble,
+) -> None:
+    in_region("us-east-1", management_api.url)
+    queued_pages(queues, aws_endpoint)
+    room = "fan-late-retry"
+    throttled = connect(room, context)
+    management_api.scripted[throttled] = [429]
+    message_id = ulid.new()
+    frame_of(
+        ws_send.handler(
+            send_frame(throttled, {"room": room, "id": message_id, "author": "a", "text": "t"}), context
+        )
+    )
+    records = stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)
+
+    # The first attempt is throttled; by then the time to post is up, so no retry starts
+    response = fanout.handler(stream_event(records), RunningOut(management_api, 1))
+
+    assert response == {"batchItemFailures": []}
+    assert management_api.attempts[throttled] == 1
+    (page,) = queued_pages(queues, aws_endpoint)
+    assert page.connections == (throttled,)
+    fanout_worker.handler(page_record(page), invocation("FanoutWorkerFunction"))
+    assert [f["message"]["id"] for f in management_api.frames_for(throttled)] == [message_id]
+
+
+def page_record(page: Page) -> dict[str, Any]:
+    """A page as the workers' mapping hands it over (one record)."""
+    return {"Records": [{"messageId": ulid.new(), "body": page.encode(), "attributes": {}}]}

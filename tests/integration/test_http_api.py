@@ -10,6 +10,7 @@ import pytest
 
 from chat import ulid
 from chat.handlers import http_api
+from chat.model import user_tag
 from localcloud.events import LambdaContext
 from tests.integration.helpers import ADA, http
 
@@ -89,6 +90,8 @@ def test_posting_a_message_returns_201_then_200_for_the_retry(
         "room": "http-post",
         "author": ADA["name"],
         "authorId": ADA["userId"],
+        "authorTag": user_tag(ADA["userId"]),
+        "authorKind": "guest",
         "sentAt": stored["sentAt"],
         "acceptedRegion": "us-east-1",
         "transport": "http",

@@ -102,7 +102,7 @@ def test_renewal_returns_a_new_token_for_the_same_user(
     assert status == 201
     assert renewed["user"] == first["user"]
     status, renamed, _ = new_session(context, {"name": "Ada L."}, token=renewed["token"])
-    assert renamed["user"] == {"id": first["user"]["id"], "name": "Ada L."}
+    assert renamed["user"] == {**first["user"], "name": "Ada L."}  # the same id, tag and kind
 
 
 @pytest.mark.parametrize(
@@ -362,10 +362,28 @@ def test_the_authorizer_allows_a_valid_session_and_passes_its_user_on(
     event = authorizer_event(token_for(ADA))
     answer = ws_authorizer.handler(event, context)
     assert answer["principalId"] == ADA["userId"]
-    assert answer["context"] == {"userId": ADA["userId"], "name": ADA["name"]}
+    # the room too, validated: the heartbeat's integration reads it as $context.authorizer.room
+    assert answer["context"] == {"userId": ADA["userId"], "name": ADA["name"], "room": "lobby"}
     assert answer["policyDocument"]["Statement"] == [
         {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
     ]
+
+
+@pytest.mark.parametrize("room", [None, "", "Lobby", "a" * 65, 'x", "evil": "1', "room#x", ["lobby"]])
+def test_the_authorizer_passes_on_only_a_valid_room_and_leaves_any_other_out(
+    in_region: Callable[..., None], context: LambdaContext, token_for: Callable[..., str], room: object
+) -> None:
+    in_region("us-east-1")
+    # given a valid session and a room that is missing or breaks [a-z0-9-]{1,64}
+    event = authorizer_event(token_for(ADA))
+    event["queryStringParameters"] = {"token": event["queryStringParameters"]["token"]}
+    if room is not None:
+        event["queryStringParameters"]["room"] = room
+    # when the authorizer answers
+    answer = ws_authorizer.handler(event, context)
+    # then the connection is allowed (its $connect refuses the room with 400) and no room is passed on
+    assert answer["context"] == {"userId": ADA["userId"], "name": ADA["name"]}
+    assert all(isinstance(value, str) for value in answer["context"].values())
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "junk", "tampered", "expired"])

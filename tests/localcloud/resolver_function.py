@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -14,6 +15,19 @@ app = APIGatewayHttpResolver()
 def slow(name: str) -> dict[str, str]:
     time.sleep(0.02)  # long enough for another invocation to arrive meanwhile
     return {"name": name, "path": app.current_event.path}
+
+
+TOGETHER = threading.Barrier(2)
+
+
+@app.get("/together")
+def together() -> dict[str, str]:
+    """Answers only while another invocation is inside too (each waits for the other)."""
+    # This module's barrier, not a container's own (a container loads the module again).
+    from tests.localcloud.resolver_function import TOGETHER as shared
+
+    shared.wait(timeout=30)
+    return {"path": app.current_event.path}
 
 
 @app.get("/fast")

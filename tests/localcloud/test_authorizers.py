@@ -171,6 +171,7 @@ def test_every_event_of_an_authorized_connection_carries_the_authorizers_answer(
                 await socket.send(json.dumps({"action": "typing"}))  # no such route: $default
                 await socket.recv()
             disconnect = TEMPLATE.websocket_routes["$disconnect"].function
+            assert disconnect is not None
             async with asyncio.timeout(10):
                 while not functions.invoked(disconnect):
                     await asyncio.sleep(0.02)  # $disconnect runs after the close, in the background
@@ -207,4 +208,5 @@ def test_a_refused_handshake_never_reaches_connect(authorize_as: Any, query: str
             await server.close()
 
     asyncio.run(scenario())
+    assert CONNECT.function is not None
     assert functions.invoked(CONNECT.function) == []

@@ -1,13 +1,17 @@
-"""The event source mapping batches as the template asks (BatchSize, MaximumBatchingWindowInSeconds)
-and retries what the function reports as failed, from the lowest failed record of a stream."""
+"""The event source mapping batches as the template asks (BatchSize, MaximumBatchingWindowInSeconds),
+retries what the function reports as failed, from the lowest failed record of a stream, and retries
+a throttled batch until its records are older than MaximumRecordAgeInSeconds."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 from typing import Any
+from unittest.mock import patch
 
 from localcloud.event_source_mapping import EventSourceMapping
+from localcloud.runtime import TooManyRequestsException
 from localcloud.streams import StreamSource
 from localcloud.template import load
 
@@ -74,3 +78,52 @@ def test_without_a_batching_window_each_read_is_a_batch() -> None:
 def test_a_stream_batch_is_retried_from_its_lowest_failed_record() -> None:
     batch = [record(n) for n in (10, 11, 12, 13)]
     assert StreamSource.to_retry(batch, ["12", "11"]) == batch[1:]
+
+
+def test_a_throttled_batch_is_retried_past_maximum_retry_attempts_and_delivered_whole_once_not() -> None:
+    # given the template's stream mapping (MaximumRetryAttempts: 5, bisecting on function errors)
+    settings = replace(load().stream, filters=[])
+    assert 0 <= settings.max_retries < 10
+    assert settings.bisect_on_error
+    source = Trickle(0)
+    batch = [record(n) for n in (1, 2, 3)]
+    throttles = 10  # more than MaximumRetryAttempts
+    delivered: list[list[Record]] = []
+
+    async def invoke(function: str, event: dict[str, Any]) -> None:
+        nonlocal throttles
+        if throttles:
+            throttles -= 1
+            raise TooManyRequestsException(function)
+        delivered.append(event["Records"])
+
+    mapping = EventSourceMapping(settings, lambda: source, invoke, wake=asyncio.Event(), poll_interval=0.01)
+
+    # when its function is throttled ten times, then not
+    with patch("localcloud.event_source_mapping.asyncio.sleep", no_wait):
+        asyncio.run(mapping.deliver(source, batch))
+
+    # then the batch arrives whole, once: not split, not given up
+    assert delivered == [batch]
+
+
+def test_records_older_than_maximum_record_age_are_discarded_instead_of_retried() -> None:
+    settings = replace(load().stream, filters=[])
+    assert settings.max_record_age > 0
+    now = int(time.time())
+    old, young = record(1), record(2)
+    old["dynamodb"]["ApproximateCreationDateTime"] = now - int(settings.max_record_age) - 5
+    young["dynamodb"]["ApproximateCreationDateTime"] = now
+    delivered: list[list[Record]] = []
+
+    async def invoke(_: str, event: dict[str, Any]) -> None:
+        delivered.append(event["Records"])
+
+    source = Trickle(0)
+    mapping = EventSourceMapping(settings, lambda: source, invoke, wake=asyncio.Event(), poll_interval=0.01)
+    asyncio.run(mapping.deliver(source, [old, young]))
+    assert delivered == [[young]]
+
+
+async def no_wait(_: float) -> None:
+    """The mapping's backoff, skipped: the test is about what is retried, not when."""

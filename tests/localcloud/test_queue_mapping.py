@@ -16,6 +16,7 @@ from moto.server import ThreadedMotoServer
 from localcloud import provision
 from localcloud.event_sources import QueueMapping
 from localcloud.queues import INITIAL_CONCURRENCY, QueueEventSourceMapping, QueueSource, Scaling
+from localcloud.runtime import TooManyRequestsException
 from localcloud.template import Template, load
 
 REGION = "us-east-1"
@@ -213,3 +214,37 @@ def test_a_stopped_mapping_hands_what_its_last_poll_received_to_the_function(
     asyncio.run(stop_while_polling())
     assert bodies == ["late"]
     assert queues.count("FanoutPageQueue") == 0  # delivered and deleted, not left invisible
+
+
+def test_a_throttled_page_is_retried_while_invisible_and_delivered_once_when_not(
+    template: Template, page_mapping: QueueMapping, endpoint: str
+) -> None:
+    # given a page, and a function throttled three times (its region's Lambda failing), then not
+    queues = Queues(template, endpoint)
+    queues.send("page")
+    throttles = 3
+    delivered: list[str] = []
+    done = asyncio.Event()
+
+    async def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+        nonlocal throttles
+        if throttles:
+            throttles -= 1
+            raise TooManyRequestsException(function)
+        delivered.extend(
+            f"{r['body']} received {r['attributes']['ApproximateReceiveCount']}x" for r in event["Records"]
+        )
+        done.set()
+        return {"batchItemFailures": []}
+
+    # (the retries' backoff, 0.35 s in all, ends within the queue's visibility timeout)
+    mapping = QueueEventSourceMapping(
+        page_mapping, queues.source(), invoke, poll_interval=0.01, visibility_timeout=VISIBILITY
+    )
+    asyncio.run(run_until(mapping, done))
+
+    # then the page reached the function once, from its first receive (SQS never delivered it
+    # again), and is gone
+    assert delivered == ["page received 1x"]
+    assert queues.count("FanoutPageQueue") == 0
+    assert queues.count("FanoutPageDeadLetterQueue") == 0

@@ -1,6 +1,7 @@
 """A Lambda container runs one invocation at a time, and powertools' resolvers rely on it: the
 invocation's event lives on the module-level resolver. The local runtime runs a region's functions
-on threads of one process, so it must not let two invocations of such a function overlap."""
+on threads of one process, so it gives such a function containers of its own (its module loaded
+again), one invocation at a time each, and more when they are busy, as Lambda does."""
 
 from __future__ import annotations
 
@@ -45,3 +46,19 @@ def test_concurrent_invocations_of_a_resolver_function_each_answer_their_own_req
         f'{{"name":"{path[6:]}","path":"{path}"}}' if path != "/fast" else f'{{"path":"{path}"}}'
         for path in paths
     ]
+
+
+def test_a_resolver_function_serves_two_requests_at_once_in_two_containers() -> None:
+    # given a function whose module holds its invocation
+    template = load()
+    function = next(iter(template.functions.values()))
+    template.functions = {"Resolver": replace(function, handler="tests.localcloud.resolver_function.handler")}
+    runtime = LambdaRuntime(template, "us-east-1", {}, asyncio.Event())
+
+    # when two requests that each answer only while the other is running arrive together
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(*(runtime.invoke("Resolver", request("/together")) for _ in range(2)))
+
+    # then both are answered (one at a time, neither would be), each with its own request
+    answers = asyncio.run(scenario())
+    assert [answer["body"] for answer in answers] == ['{"path":"/together"}'] * 2

@@ -64,3 +64,16 @@ def test_a_reader_that_cannot_open_yet_is_retried() -> None:
 
     assert records == [RECORD]
     assert reader.stream_arn == STREAM
+
+
+def test_a_reader_without_a_checkpoint_keeps_its_place_through_failed_reads() -> None:
+    # given a reader that started at LATEST and has handed nothing on yet
+    streams = FlakyStreams(outage=0)
+    reader = ShardReader(streams, STREAM, starting_position="LATEST", checkpoint=None)
+    streams.outage = 3  # when its reads fail for a while (the table's DynamoDB failing)
+
+    _, records = asyncio.run(read_with_retries(lambda: reader, 10, reader, first_delay=0.001))
+
+    # then it reads on from where it was, not from a new LATEST that would skip what came meanwhile
+    assert records == [RECORD]
+    assert [i["ShardIteratorType"] for i in streams.iterators] == ["LATEST"]

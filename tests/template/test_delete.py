@@ -3,7 +3,11 @@
 The stand-in does what the real `sam` would ask of CloudFormation here: `delete` deletes the stack,
 its page bucket (which fails while the bucket holds objects, as CloudFormation's delete would) and,
 for the primary's stack, the messages table in both regions (which fails while a replica's deletion
-protection is on).
+protection is on) and the session secret (which fails while it has a replica, as Secrets Manager's
+delete does).
+
+The stacks have no outputs, as a stack whose first create failed has none: make delete must find
+what to remove from the stack's resources.
 
 moto keeps its state per process, shared with any other test's moto server: every test uses names
 of its own.
@@ -39,13 +43,24 @@ with open({log!r}, "a") as log:
     log.write(" ".join(args) + "\\n")
 region, stack = args[args.index("--region") + 1], args[args.index("--stack-name") + 1]
 cloudformation = boto3.client("cloudformation", region_name=region)
-(found,) = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-outputs = {{o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}}
+summaries = cloudformation.list_stack_resources(StackName=stack)["StackResourceSummaries"]
+resources = {{r["LogicalResourceId"]: r["PhysicalResourceId"] for r in summaries}}
 if args[0] == "delete":
-    boto3.client("s3", region_name=region).delete_bucket(Bucket=outputs["PageBucketName"])
-    if outputs.get("IsPrimaryRegion") == "true":
+    bucket = resources["PageBucket"]
+    if boto3.client("s3", region_name=region).list_objects_v2(Bucket=bucket).get("KeyCount"):
+        sys.exit(f"DELETE_FAILED: bucket {{bucket}} is not empty")
+    if "MessagesTable" in resources:
         for replica in ({primary!r}, {secondary!r}):
-            boto3.client("dynamodb", region_name=replica).delete_table(TableName=outputs["MessagesTableName"])
+            dynamodb = boto3.client("dynamodb", region_name=replica)
+            table = dynamodb.describe_table(TableName=resources["MessagesTable"])["Table"]
+            if table.get("DeletionProtectionEnabled"):
+                sys.exit(f"DELETE_FAILED: deletion protection on the table in {{replica}}")
+        # Secrets Manager refuses this while the secret has a replica.
+        boto3.client("secretsmanager", region_name=region).delete_secret(
+            SecretId=stack + "/session-keys", ForceDeleteWithoutRecovery=True
+        )
+        # The replica goes with the global table (moto's stack delete removes this region's table).
+        boto3.client("dynamodb", region_name={secondary!r}).delete_table(TableName=resources["MessagesTable"])
     cloudformation.delete_stack(StackName=stack)
 """
 
@@ -67,31 +82,34 @@ class World:
         )
 
     def deploy(self) -> None:
-        """Both regions' stacks (as far as delete cares) and the protected global table's replicas."""
+        """Both regions' stacks (as far as delete cares, and without outputs), the protected global
+        table's replicas and the session secret with its replica."""
+        key = {
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
         for region in (PRIMARY, SECONDARY):
-            body = {
-                "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
-                "Outputs": {
-                    "IsPrimaryRegion": {"Value": "true" if region == PRIMARY else "false"},
-                    "MessagesTableName": {"Value": self.table},
-                    "PageBucketName": {"Value": self.bucket(region)},
-                },
+            resources: dict[str, Any] = {
+                "PageBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": self.bucket(region)}}
             }
+            if region == PRIMARY:
+                table = {"Type": "AWS::DynamoDB::Table", "Properties": {"TableName": self.table, **key}}
+                resources["MessagesTable"] = table
             self.client("cloudformation", region).create_stack(
-                StackName=self.stack, TemplateBody=json.dumps(body)
+                StackName=self.stack, TemplateBody=json.dumps({"Resources": resources})
             )
-            self.client("dynamodb", region).create_table(
-                TableName=self.table,
-                BillingMode="PAY_PER_REQUEST",
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                DeletionProtectionEnabled=True,
-            )
+            dynamodb = self.client("dynamodb", region)
+            if region == PRIMARY:
+                dynamodb.update_table(TableName=self.table, DeletionProtectionEnabled=True)
+            else:
+                dynamodb.create_table(TableName=self.table, DeletionProtectionEnabled=True, **key)
             s3 = self.client("s3", region)
-            location = {} if region == "us-east-1" else {"LocationConstraint": region}
-            s3.create_bucket(Bucket=self.bucket(region), CreateBucketConfiguration=location)
-            for key in ("index.html", "app.js", "config.json"):
-                s3.put_object(Bucket=self.bucket(region), Key=key, Body=b"page")
+            for name in ("index.html", "app.js", "config.json"):
+                s3.put_object(Bucket=self.bucket(region), Key=name, Body=b"page")
+        self.client("secretsmanager", PRIMARY).create_secret(
+            Name=f"{self.stack}/session-keys", SecretString="{}", AddReplicaRegions=[{"Region": SECONDARY}]
+        )
 
     def bucket(self, region: str) -> str:
         return f"{self.stack}-page-123456789012-{region}"
@@ -164,10 +182,46 @@ def test_given_both_stacks_when_deleting_then_protection_goes_off_on_purpose_and
         assert world.table not in world.client("dynamodb", region).list_tables()["TableNames"]
         with pytest.raises(ClientError, match="does not exist"):
             world.client("cloudformation", region).describe_stacks(StackName=world.stack)
+    assert f"deleting the replicas of secret {world.stack}/session-keys ({SECONDARY})" in run.stdout
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        world.client("secretsmanager", PRIMARY).describe_secret(SecretId=f"{world.stack}/session-keys")
     deletes = [
         call.split("--region ")[1].split()[0] for call in world.sam_calls() if call.startswith("delete")
     ]
-    assert deletes == [SECONDARY, PRIMARY]
+    # The primary first: its distribution names the other region's bucket, which must outlive it.
+    assert deletes == [PRIMARY, SECONDARY]
     leaves = run.stdout.split("make delete leaves:")[1]
-    for left in ("aws-sam-cli-managed-default", "backup", "KMS", "validation"):
+    for left in (
+        "aws-sam-cli-managed-default",
+        "backup",
+        "KMS",
+        "validation",
+        "resilient-chat-apigateway-logs",
+    ):
         assert left in leaves
+
+
+def test_given_both_stacks_when_dry_running_delete_then_it_says_what_would_go_and_changes_nothing(
+    world: World,
+) -> None:
+    world.deploy()
+    _with_dummy_credentials(world)
+    run = subprocess.run(
+        ["bash", "scripts/delete.sh", "--dry-run"],
+        cwd=ROOT,
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"switching deletion protection OFF for {world.table} in {PRIMARY}" in run.stdout
+    assert f"sam delete {world.stack} in {SECONDARY}" in run.stdout
+    assert world.sam_calls() == []
+    for region in (PRIMARY, SECONDARY):
+        objects = world.client("s3", region).list_objects_v2(Bucket=world.bucket(region))
+        assert objects["KeyCount"] == 3
+        described = world.client("dynamodb", region).describe_table(TableName=world.table)["Table"]
+        assert described["DeletionProtectionEnabled"] is True
+    secret = world.client("secretsmanager", PRIMARY).describe_secret(SecretId=f"{world.stack}/session-keys")
+    assert [replica["Region"] for replica in secret["ReplicationStatus"]] == [SECONDARY]

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.deploy import DryRunCloud, Settings, deploy, learned_parameters
+from scripts.api_logging import ROLE_NAME
+from scripts.deploy import Settings, deploy, learned_parameters
+from scripts.dry_run import DryRunCloud
 from tests.template.cfn import ROOT, Template, stack_in
 
 PRIMARY, SECONDARY = "us-east-1", "eu-west-2"
@@ -86,8 +88,20 @@ def test_given_no_credentials_when_dry_running_make_deploy_then_it_prints_a_firs
     lines = run.stdout.splitlines()
     describe = ("cloudformation", "DescribeStacks")
     s3_upload = [("s3", "ListObjectsV2"), *[("s3", "PutObject")] * (len(PAGE_KEYS) + 1)]
+    log_role = [("apigateway", "GetAccount"), ("apigateway", "UpdateAccount")]
     assert _calls(lines) == [
         ("sam", "build", "-"),
+        ("lambda", "GetAccountSettings", PRIMARY),  # the page workers' cap against the quota
+        ("lambda", "GetAccountSettings", SECONDARY),
+        # API Gateway's logging role, an account setting, before any stack: none set yet in a new
+        # account, so the deployment's one role is made once and set in both regions.
+        (*log_role[0], PRIMARY),
+        ("iam", "GetRole", "us-east-1"),
+        ("iam", "CreateRole", "us-east-1"),
+        ("iam", "AttachRolePolicy", "us-east-1"),
+        (*log_role[1], PRIMARY),
+        (*log_role[0], SECONDARY),
+        (*log_role[1], SECONDARY),
         (*describe, PRIMARY),
         (*describe, SECONDARY),
         ("sam", "deploy", PRIMARY),  # creates the global table and the distribution
@@ -100,8 +114,15 @@ def test_given_no_credentials_when_dry_running_make_deploy_then_it_prints_a_firs
         *[(*call, SECONDARY) for call in s3_upload],
         ("cloudfront", "CreateInvalidation", "us-east-1"),
     ]
-    (first, _), (second, learned), (third, relearned) = _deploys(lines)
+    assert f"RoleName={ROLE_NAME}" in next(line for line in lines if "CreateRole" in line)
+    (first, created), (second, learned), (third, relearned) = _deploys(lines)
     assert (first, second, third) == (PRIMARY, SECONDARY, PRIMARY)
+    # The first create may roll back (delete) its table; every deploy after it protects the table.
+    assert created["MessagesDeletionProtection"] == '"false"'
+    assert relearned["MessagesDeletionProtection"] == '"true"'
+    # The page's failover origin only once the other stack exists and reports its bucket.
+    assert "PeerPageBucket" not in created
+    assert relearned["PeerPageBucket"] == '"resilient-chat-page-<account id>-eu-west-2"'
     assert learned["PageDistributionId"] == relearned["PageDistributionId"] == '"<PageDistributionId>"'
     assert "<HttpApi id in eu-west-2>" in relearned["PeerConnectSources"]
     assert relearned["AllowedOrigin"] == learned["AllowedOrigin"] == '"https://<distribution>.cloudfront.net"'
@@ -151,9 +172,15 @@ def test_given_any_stacks_already_there_when_deploying_then_each_ends_with_what_
     last = dict(_deploys(lines))
     assert last.keys() == {PRIMARY, SECONDARY}
     for region, parameters in last.items():
-        expected = learned_parameters(region, dict(cloud.stacks)) | settings.parameters
+        expected = learned_parameters(region, dict(cloud.stacks), PRIMARY) | settings.parameters
         assert parameters == {name: f'"{value}"' for name, value in expected.items()}, region
-        assert {"PageDistributionId", "AllowedOrigin", "PeerConnectSources"} <= parameters.keys()
+        assert {
+            "PageDistributionId",
+            "AllowedOrigin",
+            "PeerConnectSources",
+            "PeerPageBucket",
+        } <= parameters.keys()
+        assert parameters["MessagesDeletionProtection"] == '"true"', region
     assert len(_deploys(lines)) <= 3
 
 

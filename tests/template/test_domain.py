@@ -75,7 +75,7 @@ def test_given_a_region_then_its_health_check_probes_its_own_execute_api_host_of
     assert config["ResourcePath"] == "/health"
     assert config["RequestInterval"] == 10
     assert config["FullyQualifiedDomainName"] == {
-        "Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+        "Fn::Sub": "${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
     }
     threshold = config["FailureThreshold"]
     default = template["Parameters"][threshold["Ref"]]["Default"] if "Ref" in threshold else threshold
@@ -136,29 +136,92 @@ def _record(template: Template, domain: str) -> dict[str, Any]:
         for r in _latency_records(template).values()
         if r["Properties"]["AliasTarget"]["DNSName"]["Fn::GetAtt"][0] == domain
     )
-    return record
+    return dict(record)
 
 
-def test_given_the_websocket_name_then_it_also_leaves_a_region_whose_websocket_api_is_failing(
+def _ws_alarms(template: Template) -> dict[str, dict[str, Any]]:
+    """The alarms behind the ws. record's health check (its CLOUDWATCH_METRIC children's)."""
+    behind = _checks_behind(template, _record(template, "WebSocketCustomDomain")["HealthCheckId"]["Ref"])
+    configs = [template["Resources"][check]["Properties"]["HealthCheckConfig"] for check in behind]
+    names = [c["AlarmIdentifier"]["Name"]["Ref"] for c in configs if c["Type"] == "CLOUDWATCH_METRIC"]
+    return {name: template["Resources"][name]["Properties"] for name in names}
+
+
+def _watched(alarm: dict[str, Any]) -> tuple[str, str, frozenset[tuple[str, str]]]:
+    dimensions = frozenset(
+        (d["Name"], d["Value"]["Ref"] if isinstance(d["Value"], dict) else d["Value"])
+        for d in alarm["Dimensions"]
+    )
+    return alarm["Namespace"], alarm["MetricName"], dimensions
+
+
+# What a client can raise on its own: refused handshakes and frames (4xx from our functions),
+# API Gateway's own refusals, the authorizer's "Unauthorized" for a bad token (a Lambda error by
+# API Gateway's design), DynamoDB's answers to a bad request.
+CLIENT_TRIPPABLE = {
+    ("AWS/ApiGateway", "IntegrationError"),
+    ("AWS/ApiGateway", "ClientError"),
+    ("AWS/ApiGateway", "4XX"),
+    ("AWS/ApiGateway", "4xx"),
+    ("AWS/DynamoDB", "UserErrors"),
+    ("AWS/DynamoDB", "ConditionalCheckFailedRequests"),
+}
+
+
+def test_given_the_websocket_name_then_no_signal_behind_it_is_one_a_client_can_trip(
     template: Template,
 ) -> None:
-    behind = _checks_behind(template, _record(template, "WebSocketCustomDomain")["HealthCheckId"]["Ref"])
-    alarms = {
-        template["Resources"][check]["Properties"]["HealthCheckConfig"]["AlarmIdentifier"]["Name"]["Ref"]
-        for check in behind
-        if template["Resources"][check]["Properties"]["HealthCheckConfig"]["Type"] == "CLOUDWATCH_METRIC"
-    }
-    watched = {
-        dimension["Value"]["Ref"]
-        for alarm in alarms
-        for dimension in template["Resources"][alarm]["Properties"]["Dimensions"]
-        if dimension["Name"] == "ApiId"
-    }
-    assert watched == {"WebSocketApi"}
-    for alarm in alarms:  # what Route 53 can evaluate: one plain metric, a basic statistic
-        properties = template["Resources"][alarm]["Properties"]
-        assert "Metrics" not in properties
-        assert properties["Statistic"] in {"Sum", "Average", "Maximum"}
+    alarms = _ws_alarms(template)
+    assert alarms, "the ws. record follows more than /health"
+    for name, alarm in alarms.items():
+        namespace, metric, dimensions = _watched(alarm)
+        assert (namespace, metric) not in CLIENT_TRIPPABLE, name
+        assert ("FunctionName", "AuthorizerFunction") not in dimensions or metric != "Errors", name
+
+
+def test_given_the_websocket_name_then_it_leaves_a_region_whose_websocket_backend_fails(
+    template: Template,
+) -> None:
+    """Its functions failing or throttled, API Gateway unable to call them, DynamoDB's own 500s on
+    the calls the WebSocket path makes: each one alone takes the region out of ws."""
+    watched = {_watched(alarm) for alarm in _ws_alarms(template).values()}
+
+    def function(metric: str, name: str) -> tuple[str, str, frozenset[tuple[str, str]]]:
+        return "AWS/Lambda", metric, frozenset({("FunctionName", name)})
+
+    def table(name: str, operation: str) -> tuple[str, str, frozenset[tuple[str, str]]]:
+        return "AWS/DynamoDB", "SystemErrors", frozenset({("TableName", name), ("Operation", operation)})
+
+    path = ["ConnectFunction", "SendMessageFunction", "FanoutFunction", "FanoutWorkerFunction"]
+    assert {function("Errors", name) for name in path} <= watched
+    assert {function("Throttles", name) for name in [*path, "AuthorizerFunction"]} <= watched
+    api = frozenset({("ApiId", "WebSocketApi"), ("Stage", "StageName")})
+    assert ("AWS/ApiGateway", "ExecutionError", api) in watched
+    assert {
+        table(t, op) for t in ("MessagesTableName", "ConnectionsTable") for op in ("PutItem", "Query")
+    } <= watched
+
+
+def test_given_the_websocket_names_alarms_then_route53_can_read_each_and_a_quiet_region_stays_healthy(
+    template: Template,
+) -> None:
+    """Route 53 mirrors an alarm on one plain metric with a basic statistic; no traffic is no data,
+    and no data is healthy; a minute at most per period, so that it follows a 10 s health check
+    within minutes."""
+    for name, alarm in _ws_alarms(template).items():
+        assert "Metrics" not in alarm, name
+        assert alarm["Statistic"] in {"Sum", "Average", "Maximum", "Minimum", "SampleCount"}, name
+        assert alarm["Period"] == 60, name
+        assert alarm["EvaluationPeriods"] <= 2, name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold", name
+        assert alarm["Threshold"] >= 1, name
+    checks = resources_of_type(template, "AWS::Route53::HealthCheck").values()
+    for check in checks:
+        config = check["Properties"]["HealthCheckConfig"]
+        if config["Type"] == "CLOUDWATCH_METRIC":
+            assert config["InsufficientDataHealthStatus"] == "Healthy"
+            assert config["AlarmIdentifier"]["Region"] == {"Ref": "AWS::Region"}
 
 
 def test_given_the_http_name_then_it_follows_this_regions_health_endpoint_only(template: Template) -> None:

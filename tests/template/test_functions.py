@@ -119,7 +119,7 @@ def test_given_the_fanout_then_it_posts_to_the_apis_own_endpoint_never_the_custo
     for name in posting:
         variables = functions[name]["Properties"]["Environment"]["Variables"]
         endpoint = variables["WEBSOCKET_MANAGEMENT_ENDPOINT"]["Fn::Sub"]
-        assert endpoint == "https://${WebSocketApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}"
+        assert endpoint == "https://${WebSocketApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}"
     for name, function in functions.items():
         if name not in posting:
             assert "WEBSOCKET_MANAGEMENT_ENDPOINT" not in function["Properties"].get("Environment", {}).get(

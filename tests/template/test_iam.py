@@ -22,15 +22,26 @@ SESSION_SECRET_ARN = (
 
 # (action, resource) pairs each function needs, and nothing else.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
-    "ConnectFunction": {("dynamodb:PutItem", "ConnectionsTable"), ("dynamodb:Query", USER_INDEX_ARN)},
-    "DisconnectFunction": {("dynamodb:DeleteItem", "ConnectionsTable")},
+    # UpdateItem: the user's connection slots (`slots#<userId>`), taken on connect, given back on close
+    "ConnectFunction": {
+        ("dynamodb:PutItem", "ConnectionsTable"),
+        ("dynamodb:UpdateItem", "ConnectionsTable"),
+    },
+    "DisconnectFunction": {
+        ("dynamodb:DeleteItem", "ConnectionsTable"),
+        ("dynamodb:UpdateItem", "ConnectionsTable"),
+    },
     "SendMessageFunction": {
         ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
+        ("dynamodb:Query", MESSAGES_TABLE_ARN),  # a guest's look-alike names among the room's speakers
         ("dynamodb:UpdateItem", "ConnectionsTable"),  # the sender's rate limiter item
     },
     "DefaultRouteFunction": set(),
-    "AuthorizerFunction": {("secretsmanager:GetSecretValue", SESSION_SECRET_ARN)},
+    "AuthorizerFunction": {
+        ("secretsmanager:GetSecretValue", SESSION_SECRET_ARN),
+        ("dynamodb:GetItem", MESSAGES_TABLE_ARN),  # whether the session was signed out
+    },
     "HttpApiFunction": {
         ("dynamodb:Query", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
@@ -50,6 +61,7 @@ EXPECTED_GRANTS["FanoutWorkerFunction"] = {
     ("sqs:GetQueueAttributes", PAGE_QUEUE),
     ("sqs:SendMessage", PAGE_QUEUE),
     ("dynamodb:DeleteItem", "ConnectionsTable"),
+    ("dynamodb:UpdateItem", "ConnectionsTable"),  # a gone connection's slot
     (
         "execute-api:ManageConnections",
         "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*",
@@ -133,7 +145,8 @@ def test_given_the_fanout_then_it_may_post_only_to_this_apis_own_connections(
     prefix = (
         "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/"
     )
-    assert manage == {f"{prefix}POST/@connections/*"}
+    # POST: frames; DELETE: closing a signed-out user's connections
+    assert manage == {f"{prefix}POST/@connections/*", f"{prefix}DELETE/@connections/*"}
 
 
 def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_connections(
@@ -151,9 +164,14 @@ def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_c
     # ListStreams names no resource in IAM: granted on a stream ARN it would allow nothing.
     assert {r for a, r in grants if a == "dynamodb:ListStreams"} == {"*"}
     dynamodb = {(a, r) for a, r in grants if a.startswith("dynamodb:") and a != "dynamodb:ListStreams"}
-    allowed = {"${ConnectionsTable.Arn}/index/room-index", "ConnectionsTable", stream}
+    # user-index: a signed-out user's connections in this region, which it closes
+    allowed = {"${ConnectionsTable.Arn}/index/room-index", USER_INDEX_ARN, "ConnectionsTable", stream}
     assert {resource for _, resource in dynamodb} <= allowed
-    assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {"dynamodb:DeleteItem"}
+    # DeleteItem: gone connections; UpdateItem: the slots they held
+    assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+    }
 
 
 def test_given_the_fanout_then_it_may_send_only_to_its_page_queue_and_its_failure_queue(
@@ -185,3 +203,23 @@ def test_given_the_replica_lookup_then_it_may_only_describe_the_messages_table(
     assert [(s["Action"], _resource_label(s["Resource"])) for s in statements] == [
         ("dynamodb:DescribeTable", MESSAGES_TABLE_ARN)
     ]
+
+
+def test_given_the_heartbeats_integration_then_api_gateway_may_only_read_message_ids_of_this_replica(
+    template: Template,
+) -> None:
+    role = template["Resources"]["PingIntegrationRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    (policy,) = role["Policies"]
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Action"] == "dynamodb:Query"
+    assert statement["Resource"] == {"Fn::Sub": MESSAGES_TABLE_ARN}  # not its indexes, not another region's
+    # named attributes only, and only the key attributes (which IAM needs named) and the id
+    assert statement["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "sk", "id"]},
+        "StringEquals": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"},
+    }
+    assert "ManagedPolicyArns" not in role

@@ -63,7 +63,7 @@ def test_given_either_region_then_errors_5xx_and_replication_are_alarmed_and_on_
         assert {
             "FunctionErrorsAlarm",
             "HttpApi5xxAlarm",
-            "WebSocketIntegrationErrorAlarm",
+            "WebSocketExecutionErrorAlarm",
             "ReplicationLatencyAlarm",
         } <= alarms, region
         assert any(r["Type"] == "AWS::CloudWatch::Dashboard" for r in created.values())

@@ -94,18 +94,41 @@ def test_given_both_stacks_then_only_the_us_east_1_stack_owns_the_distribution(t
     )
 
 
+def _origins(stack: Context) -> dict[str, dict[str, Any]]:
+    """The distribution's origins as this stack would write them, by id."""
+    resolved = [stack.resolve(origin) for origin in _distribution(stack)["Origins"]]
+    return {origin["Id"]: origin for origin in resolved if origin != {"Ref": "AWS::NoValue"}}
+
+
+def test_given_the_other_regions_bucket_not_reported_yet_then_no_origin_names_a_bucket_we_do_not_own(
+    template: Template,
+) -> None:
+    """Before the eu-west-2 stack exists (or after it failed or was deleted) its bucket name is
+    predictable and unclaimed: anyone could create it and serve the chat page's origin."""
+    owner = stack_in(template, "us-east-1")
+    origins = _origins(owner)
+    assert [owner.resolve(origin["DomainName"]) for origin in origins.values()] == [
+        {"Fn::GetAtt": ["PageBucket", "RegionalDomainName"]}
+    ]
+    config = _distribution(owner)
+    assert owner.resolve(config["OriginGroups"]) == {"Ref": "AWS::NoValue"}
+    assert owner.resolve(config["DefaultCacheBehavior"]["TargetOriginId"]) in origins
+
+
 def test_given_the_distribution_then_its_origin_group_fails_over_between_both_regions_buckets(
     template: Template,
 ) -> None:
-    owner, peer = stack_in(template, "us-east-1"), stack_in(template, "eu-west-2")
+    peer = stack_in(template, "eu-west-2")
+    peer_bucket = peer.resolve(peer.resources()["PageBucket"]["Properties"]["BucketName"])
+    owner = stack_in(template, "us-east-1", {"PeerPageBucket": peer_bucket})
     config = _distribution(owner)
-    origins = {origin["Id"]: origin for origin in config["Origins"]}
-    (group,) = config["OriginGroups"]["Items"]
-    assert config["OriginGroups"]["Quantity"] == 1
+    origins = _origins(owner)
+    group_config = owner.resolve(config["OriginGroups"])
+    (group,) = group_config["Items"]
+    assert group_config["Quantity"] == 1
     members = [member["OriginId"] for member in group["Members"]["Items"]]
     assert group["Members"]["Quantity"] == len(members) == 2
     domains = [owner.resolve(origins[member]["DomainName"]) for member in members]
-    peer_bucket = peer.resolve(peer.resources()["PageBucket"]["Properties"]["BucketName"])
     assert domains == [
         {"Fn::GetAtt": ["PageBucket", "RegionalDomainName"]},
         f"{peer_bucket}.s3.eu-west-2.amazonaws.com",
@@ -119,7 +142,7 @@ def test_given_the_distribution_then_its_origin_group_fails_over_between_both_re
     assert {403, 500, 502, 503, 504} <= set(codes["Items"])
     assert codes["Quantity"] == len(codes["Items"])
     behaviour = config["DefaultCacheBehavior"]
-    assert behaviour["TargetOriginId"] == group["Id"]
+    assert owner.resolve(behaviour["TargetOriginId"]) == group["Id"]
     assert behaviour["ViewerProtocolPolicy"] == "redirect-to-https"
     assert behaviour["AllowedMethods"] == ["GET", "HEAD"]
     assert behaviour["ResponseHeadersPolicyId"] == {"Ref": "PageHeadersPolicy"}

@@ -18,6 +18,7 @@ WEBSOCKET_ROUTES = {
 HTTP_ROUTES = {
     ("GET", "/health"),
     ("POST", "/session"),
+    ("DELETE", "/session"),
     ("GET", "/rooms/{room}/messages"),
     ("POST", "/rooms/{room}/messages"),
 }
@@ -130,7 +131,7 @@ def test_given_an_allowed_origin_then_cors_admits_only_that_origin_and_otherwise
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AllowedOrigin"}, ""]}]
     }
     assert with_origin["AllowOrigins"] == [{"Ref": "AllowedOrigin"}]
-    assert sorted(with_origin["AllowMethods"]) == ["GET", "OPTIONS", "POST"]
+    assert sorted(with_origin["AllowMethods"]) == ["DELETE", "GET", "OPTIONS", "POST"]
     assert sorted(header.lower() for header in with_origin["AllowHeaders"]) == [
         "authorization",
         "content-type",
@@ -153,8 +154,13 @@ def test_given_the_stream_when_messages_are_inserted_then_fanout_receives_them_i
     assert properties["MaximumBatchingWindowInSeconds"] <= 1
     assert properties["MaximumRetryAttempts"] >= 1
     assert "OnFailure" in properties["DestinationConfig"]
-    (pattern,) = (f["Pattern"] for f in properties["FilterCriteria"]["Filters"])
-    assert '"INSERT"' in pattern
+    # inserts only: messages (they have a transport) and sign-outs (chat/revocations.py)
+    patterns = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
+    assert all(p["eventName"] == ["INSERT"] for p in patterns)
+    assert {json.dumps(p["dynamodb"], sort_keys=True) for p in patterns} == {
+        '{"NewImage": {"transport": {"S": ["websocket", "http"]}}}',
+        '{"Keys": {"sk": {"S": ["revoked"]}}}',
+    }
 
 
 def test_given_the_connect_route_then_the_session_authorizer_guards_it(template: Template) -> None:
@@ -204,19 +210,13 @@ def test_given_either_api_then_its_stage_writes_access_logs_without_tokens_or_qu
         assert leak not in format_text, leak
 
 
-def test_given_the_websocket_stage_then_the_account_lets_api_gateway_log_before_it_is_made(
+def test_given_a_ping_when_it_arrives_then_api_gateway_answers_from_dynamodb_without_a_function(
     template: Template,
 ) -> None:
-    assert "ApiGatewayAccount" in template["Resources"]["WebSocketStage"]["DependsOn"]
-    account = template["Resources"]["ApiGatewayAccount"]
-    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
-
-
-def test_given_a_ping_when_it_arrives_then_api_gateway_answers_pong_itself_without_a_function(
-    template: Template,
-) -> None:
-    """The heartbeat route: a MOCK integration whose integration response is the pong, and a route
-    response so that API Gateway sends it back; no function, no permission, no authorizer."""
+    """The heartbeat route: an AWS service integration, DynamoDB Query on this region's messages
+    table for the connection's room, newest first, one item, its id only; its integration
+    responses are the pong (any 2xx) and the `unavailable` error frame (anything else); a route
+    response sends the answer back; no function, no permission, no authorizer."""
     route_name, route = _routes_by_key(template)["ping"]
     properties = route["Properties"]
     assert properties["ApiId"] == {"Ref": "WebSocketApi"}
@@ -225,20 +225,47 @@ def test_given_a_ping_when_it_arrives_then_api_gateway_answers_pong_itself_witho
     integration_name = properties["Target"]["Fn::Sub"].removeprefix("integrations/${").removesuffix("}")
     integration = template["Resources"][integration_name]["Properties"]
     assert integration["ApiId"] == {"Ref": "WebSocketApi"}
-    assert integration["IntegrationType"] == "MOCK"
-    assert "IntegrationUri" not in integration
-    # A MOCK integration's status comes from its request template; `\$default` is the literal key.
-    assert integration["TemplateSelectionExpression"] == "\\$default"
-    assert json.loads(integration["RequestTemplates"]["$default"]) == {"statusCode": 200}
-    (response,) = (
-        r["Properties"]
+    assert integration["IntegrationType"] == "AWS"
+    assert integration["IntegrationMethod"] == "POST"
+    assert integration["IntegrationUri"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:dynamodb:action/Query"
+    }
+    assert integration["CredentialsArn"] == {"Fn::GetAtt": ["PingIntegrationRole", "Arn"]}
+    assert integration["TemplateSelectionExpression"] == "\\$default"  # the literal key `$default`
+    request = json.loads(
+        integration["RequestTemplates"]["$default"]["Fn::Sub"].replace("${MessagesTableName}", "messages")
+    )
+    assert request == {
+        "TableName": "messages",
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": "room#$context.authorizer.room"}},
+        "ScanIndexForward": False,
+        "Limit": 1,
+        "ConsistentRead": False,  # eventually consistent: half a read unit per 4 KB
+        "Select": "SPECIFIC_ATTRIBUTES",
+        "ProjectionExpression": "id",
+    }
+    responses = {
+        r["Properties"]["IntegrationResponseKey"]: r["Properties"]
         for r in resources_of_type(template, "AWS::ApiGatewayV2::IntegrationResponse").values()
         if r["Properties"]["IntegrationId"] == {"Ref": integration_name}
-    )
-    assert response["ApiId"] == {"Ref": "WebSocketApi"}
-    assert response["IntegrationResponseKey"] == "$default"
-    assert response["TemplateSelectionExpression"] == "\\$default"
-    assert json.loads(response["ResponseTemplates"]["$default"]) == {"type": "pong"}
+    }
+    assert set(responses) == {"/2\\d\\d/", "$default"}  # the status matched, else the default
+    for response in responses.values():
+        assert response["ApiId"] == {"Ref": "WebSocketApi"}
+        assert response["TemplateSelectionExpression"] == "\\$default"
+    pong = responses["/2\\d\\d/"]["ResponseTemplates"]["$default"]["Fn::Sub"]
+    assert json.loads(pong) == {
+        "type": "pong",
+        "latest": "$input.path('$.Items[0].id.S')",
+        "region": "${AWS::Region}",
+    }
+    assert json.loads(responses["$default"]["ResponseTemplates"]["$default"]) == {
+        "type": "error",
+        "id": None,
+        "code": "unavailable",
+        "message": "this region cannot read its messages: reconnect to another region",
+    }
     route_responses = [
         r["Properties"]["RouteResponseKey"]
         for r in resources_of_type(template, "AWS::ApiGatewayV2::RouteResponse").values()

@@ -90,7 +90,8 @@ def test_given_the_messages_table_then_every_replica_has_point_in_time_recovery_
     assert len(replicas) == 2
     for replica in replicas:
         region = primary_stack.resolve(replica["Region"])
-        assert replica.get("DeletionProtectionEnabled") is True, region
+        # The default, and every deploy after the primary's first create (test_first_deploy.py).
+        assert primary_stack.resolve(replica["DeletionProtectionEnabled"]) is True, region
         assert replica.get("PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True}, region
 
 

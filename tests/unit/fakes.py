@@ -46,18 +46,33 @@ class FakeConnectionStore:
         self.queries: list[str] = []
         self.unreadable: set[str] = set()
         self.users: dict[str, list[str]] = {}
+        self.slots: dict[str, dict[str, int]] = {}  # user -> {connection: expires at}
+        self.fail_put: Exception | None = None
 
     def put_connection(
         self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
     ) -> None:
+        if self.fail_put:
+            raise self.fail_put
         self.rooms.setdefault(room, []).append(connection_id)
         self.users.setdefault(user_id, []).append(connection_id)
 
-    def count_connections(self, user_id: str) -> int:
-        return len(self.users.get(user_id, []))
+    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
+        held = self.slots.setdefault(user_id, {})
+        for expired in [c for c, until in held.items() if until <= now]:
+            del held[expired]
+        if len(held) >= cap:
+            return False
+        held[connection_id] = expires_at
+        return True
+
+    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+        self.slots.get(user_id, {}).pop(connection_id, None)
 
     def delete_connection(self, connection_id: str) -> None:
         self.deleted.append(connection_id)
+        for held in self.slots.values():
+            held.pop(connection_id, None)
 
     def connections_page(
         self, room: str, *, after: str | None, limit: int
@@ -122,3 +137,21 @@ class FakeKeySource:
 
     def signing_keys(self) -> SigningKeys:
         return self.keys
+
+
+class FakeSessionRevocations:
+    """Signed-out sessions by id, with each record's expiry (one region, no replication)."""
+
+    def __init__(self) -> None:
+        self.revoked: dict[str, int] = {}
+        self.fail: Exception | None = None
+
+    def revoke(self, session_id: str, *, user_id: str, now: int, expires_at: int) -> None:
+        if self.fail:
+            raise self.fail
+        self.revoked[session_id] = expires_at
+
+    def is_revoked(self, session_id: str) -> bool:
+        if self.fail:
+            raise self.fail
+        return session_id in self.revoked

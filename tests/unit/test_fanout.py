@@ -1,9 +1,12 @@
 """Fan-out with fakes: small rooms posted inline with one query per room per batch, large rooms
-cut into bounded pages for the workers, 410s removed, failures isolated to their page."""
+cut into bounded pages for the workers, 410s removed, failures isolated to their page, and an
+invocation whose time runs out handing back only what it did not post (a fake clock, no sleeps)."""
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ from chat import ulid
 from chat.fanout import MAX_PAGE_BYTES, FanoutResult, Page, StreamRecord, fan_out, plan_pages, post_page
 from chat.handlers.fanout import parse_records
 from chat.model import MAX_TEXT_CHARS, Message
+from chat.ports import Delivery
 from chat.store import message_to_item
 from tests.unit.fakes import FakeConnectionStore, FakePageQueue, FakePusher
 
@@ -100,13 +104,14 @@ def test_gone_connections_are_removed_and_the_rest_still_delivered() -> None:
     ids = [f"c{i}" for i in range(40)]
     gone = {"c3", "c17", "c39"}
     connections = FakeConnectionStore({"r": ids})
-    pusher = FakePusher(gone=gone, failing={"c5"})
-    result = run([record(1, "r"), record(2, "r")], connections, pusher)
+    pusher, pages = FakePusher(gone=gone, failing={"c5"}), FakePageQueue()
+    result = run([record(1, "r"), record(2, "r")], connections, pusher, pages)
     assert sorted(connections.deleted) == sorted(gone)
     assert result.gone == 3
     assert result.failed_posts == 2  # c5 failed both frames, and that blocked nothing
     assert result.delivered == 2 * (40 - 3 - 1)
     assert result.failed == []
+    assert [page.connections for page in pages.sent] == [("c5",)]  # the workers try it again
 
 
 def test_a_room_whose_connections_cannot_be_read_fails_only_its_records() -> None:
@@ -327,3 +332,285 @@ def test_a_huge_room_costs_the_stream_handler_a_few_reads() -> None:
     run([record(1, "huge")], connections, FakePusher(), pages, page_posts=1000)
     assert connections.queries == ["huge"] * 4  # 1,000, then 10,000, 10,000 and 4,000
     assert sorted(c for page in pages.sent for c in page.connections) == sorted(connections.rooms["huge"])
+
+
+# ---- running out of time: nothing posted twice, nothing dropped -------------------------------
+
+
+class Clock:
+    """A fake clock in milliseconds: it moves only when a post is made (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.now_ms = 0
+        self._lock = threading.Lock()
+
+    def advance(self, ms: int) -> None:
+        with self._lock:
+            self.now_ms += ms
+
+    def time_left(self, ms: int) -> Callable[[], float]:
+        """A time to post that ends `ms` from now, in seconds as the domain reads it."""
+        deadline = self.now_ms + ms
+        return lambda: (deadline - self.now_ms) / 1000
+
+
+class TimedPusher(FakePusher):
+    """Each post takes 20 ms of the fake clock."""
+
+    def __init__(self, clock: Clock, **outcomes: Any) -> None:
+        super().__init__(**outcomes)
+        self.clock = clock
+
+    def push(self, connection_id: str, data: bytes) -> Delivery:
+        self.clock.advance(20)
+        return super().push(connection_id, data)
+
+
+def posted_to(pusher: FakePusher, connection: str) -> list[bytes]:
+    return [data for cid, data in pusher.posts if cid == connection]
+
+
+def test_a_page_whose_time_runs_out_hands_back_exactly_the_connections_not_posted() -> None:
+    # Given a page of 10 connections and time for 3 posts (60 ms at 20 ms a post, one at a time)
+    frames = (b'{"n":1}',)
+    ids = tuple(f"c{i}" for i in range(10))
+    clock, pages = Clock(), FakePageQueue()
+    pusher = TimedPusher(clock)
+    # When the worker posts it
+    result = post_page(
+        Page(ids, frames),
+        connections=FakeConnectionStore(),
+        pusher=pusher,
+        pages=pages,
+        concurrency=1,
+        time_left=clock.time_left(60),
+    )
+    # Then the 3 posted are not in the page handed back, and the other 7 are, and the page succeeds
+    assert [cid for cid, _ in pusher.posts] == ["c0", "c1", "c2"]
+    assert pages.sent == [Page(ids[3:], frames)]
+    assert (result.retry, result.handed_back, result.late, result.delivered) == (False, 7, 7, 3)
+
+
+def test_a_connection_cut_off_between_its_frames_is_handed_back_only_the_frames_it_did_not_get() -> None:
+    frames = (b'{"n":1}', b'{"n":2}', b'{"n":3}')
+    clock, pages = Clock(), FakePageQueue()
+    pusher = TimedPusher(clock)
+    post_page(
+        Page(("a", "b"), frames),
+        connections=FakeConnectionStore(),
+        pusher=pusher,
+        pages=pages,
+        concurrency=1,
+        time_left=clock.time_left(80),  # 4 posts: a's three, b's first
+    )
+    assert posted_to(pusher, "a") == list(frames)
+    assert posted_to(pusher, "b") == [frames[0]]
+    assert pages.sent == [Page(("b",), frames[1:])]
+
+
+def test_a_page_that_had_no_time_at_all_is_handed_back_whole_and_succeeds() -> None:
+    # An invocation that starts with less than the margin left posts nothing and still returns
+    # before its timeout; the queue's copy is deleted, the new one goes to the next worker.
+    page = Page(("a", "b"), (b"{}",))
+    pages = FakePageQueue()
+    pusher = FakePusher()
+    result = post_page(
+        page,
+        connections=FakeConnectionStore(),
+        pusher=pusher,
+        pages=pages,
+        concurrency=2,
+        time_left=lambda: 0,
+    )
+    assert pusher.posts == []
+    assert pages.sent == [page]
+    assert result.retry is False
+
+
+def test_a_page_on_which_no_post_went_through_is_left_to_the_redrive_even_if_time_also_ran_out() -> None:
+    # a's post fails (the API unreachable), then the time runs out before b: no progress was
+    # made, so the page is reported failed and counts towards the dead-letter queue.
+    clock, pages = Clock(), FakePageQueue()
+    result = post_page(
+        Page(("a", "b"), (b"{}",)),
+        connections=FakeConnectionStore(),
+        pusher=TimedPusher(clock, failing={"a"}),
+        pages=pages,
+        concurrency=1,
+        time_left=clock.time_left(20),
+    )
+    assert result.retry is True
+    assert pages.sent == []
+
+
+def test_a_failed_frame_is_handed_back_without_the_frames_that_went_through() -> None:
+    frames = (b'{"n":1}', b'{"n":2}')
+
+    class FailsFirstFrame(FakePusher):
+        def push(self, connection_id: str, data: bytes) -> Delivery:
+            super().push(connection_id, data)
+            return Delivery.FAILED if data == frames[0] and connection_id == "a" else Delivery.DELIVERED
+
+    pages = FakePageQueue()
+    post_page(
+        Page(("a", "b"), frames),
+        connections=FakeConnectionStore(),
+        pusher=FailsFirstFrame(),
+        pages=pages,
+        concurrency=2,
+    )
+    assert pages.sent == [Page(("a",), frames[:1])]
+
+
+def test_a_stream_batch_whose_time_runs_out_queues_the_rest_and_still_succeeds() -> None:
+    # Given a small room (posted inline) of 6 connections, 2 messages, and time for 5 posts
+    ids = [f"c{i}" for i in range(6)]
+    clock, pages = Clock(), FakePageQueue()
+    pusher = TimedPusher(clock)
+    # When the stream handler fans the batch out
+    result = fan_out(
+        [record(1, "r"), record(2, "r")],
+        connections=FakeConnectionStore({"r": ids}),
+        pusher=pusher,
+        pages=pages,
+        region="us-east-1",
+        concurrency=1,
+        page_posts=1000,
+        time_left=clock.time_left(100),
+    )
+    # Then c0 and c1 got both, c2 the first; the pages hold only what each did not get
+    assert [frames_of(pusher.posts, c) for c in ids] == [["m1", "m2"]] * 2 + [["m1"]] + [[]] * 3
+    sent = {
+        (page.connections, tuple(json.loads(f)["message"]["text"] for f in page.frames))
+        for page in pages.sent
+    }
+    assert sent == {(("c2",), ("m2",)), (("c3", "c4", "c5"), ("m1", "m2"))}
+    # and the batch succeeds: a retry from the stream would post again to c0, c1 and c2
+    assert result.failed == []
+    assert (result.late, result.pages_queued, result.delivered) == (4, 2, 5)
+
+
+def test_a_connection_whose_retry_would_start_too_late_is_handed_back_not_dropped() -> None:
+    class OutOfTimeFor(FakePusher):
+        def push(self, connection_id: str, data: bytes) -> Delivery:
+            outcome = super().push(connection_id, data)
+            return Delivery.OUT_OF_TIME if connection_id == "slow" else outcome
+
+    pages = FakePageQueue()
+    result = run([record(1, "r")], FakeConnectionStore({"r": ["ok", "slow"]}), OutOfTimeFor(), pages)
+    assert [page.connections for page in pages.sent] == [("slow",)]
+    assert (result.failed_posts, result.late, result.handed_back, result.failed) == (0, 1, 1, [])
+
+
+def test_a_post_that_failed_in_the_stream_handler_goes_to_the_workers_with_only_what_it_missed() -> None:
+    # Given a small room where one connection's second frame fails (after the pusher's retries)
+    class FailsSecondFrameOf(FakePusher):
+        def push(self, connection_id: str, data: bytes) -> Delivery:
+            super().push(connection_id, data)
+            missed = connection_id == "flaky" and json.loads(data)["message"]["text"] == "m2"
+            return Delivery.FAILED if missed else Delivery.DELIVERED
+
+    pages = FakePageQueue()
+    result = run(
+        [record(1, "r"), record(2, "r")],
+        FakeConnectionStore({"r": ["ok", "flaky"]}),
+        FailsSecondFrameOf(),
+        pages,
+    )
+    # Then the page queued holds that connection and that frame only, and the batch succeeds
+    assert [(p.connections, [json.loads(f)["message"]["text"] for f in p.frames]) for p in pages.sent] == [
+        (("flaky",), ["m2"])
+    ]
+    assert (result.failed_posts, result.handed_back, result.late, result.failed) == (1, 1, 0, [])
+
+
+def test_when_the_late_connections_cannot_be_queued_their_rooms_records_fail_and_nothing_is_dropped() -> None:
+    connections = FakeConnectionStore({"first": ["a1", "a2"], "second": ["b1", "b2"]})
+    clock, pages = Clock(), FakePageQueue()
+    pages.fail = True
+    result = fan_out(
+        [record(1, "first"), record(2, "second"), record(3, "first")],
+        connections=connections,
+        pusher=TimedPusher(clock),
+        pages=pages,
+        region="us-east-1",
+        concurrency=1,
+        page_posts=1000,
+        time_left=clock.time_left(80),  # a1 and a2 get both frames; nobody in "second" gets one
+    )
+    assert result.failed == ["2"]
+    assert [room for room, _ in result.unreadable_rooms] == ["second"]
+
+
+@given(
+    size=st.integers(min_value=1, max_value=40),
+    messages=st.integers(min_value=1, max_value=4),
+    gone=st.sets(st.integers(min_value=0, max_value=39), max_size=5),
+    posts_per_invocation=st.lists(st.integers(min_value=1, max_value=30), min_size=1, max_size=10),
+    concurrency=st.sampled_from([1, 4]),
+    page_posts=st.sampled_from([7, 1000]),
+)
+def test_through_invocations_that_run_out_of_time_every_connection_gets_every_frame_once(
+    size: int,
+    messages: int,
+    gone: set[int],
+    posts_per_invocation: list[int],
+    concurrency: int,
+    page_posts: int,
+) -> None:
+    ids = [f"c{i}" for i in range(size)]
+    gone_ids = {f"c{i}" for i in gone}
+    pusher, pages = FakePusher(gone=gone_ids), FakePageQueue()
+    store = FakeConnectionStore({"r": ids})
+    budgets = iter(posts_per_invocation * 1000)  # each invocation has time for so many posts
+
+    def time_left() -> Callable[[], float]:
+        limit = len(pusher.posts) + next(budgets)
+        return lambda: 1.0 if len(pusher.posts) < limit else 0.0
+
+    result = fan_out(
+        [record(n, "r") for n in range(messages)],
+        connections=store,
+        pusher=pusher,
+        pages=pages,
+        region="us-east-1",
+        concurrency=concurrency,
+        page_posts=page_posts,
+        time_left=time_left(),
+    )
+    assert result.failed == []
+    done = 0
+    while done < len(pages.sent):  # the workers, each page once, as the queue hands them out
+        post_page(
+            pages.sent[done],
+            connections=store,
+            pusher=pusher,
+            pages=pages,
+            concurrency=concurrency,
+            time_left=time_left(),
+        )
+        done += 1
+    expected = [f"m{n}" for n in range(messages)]
+    for connection in ids:
+        got = sorted(frames_of(pusher.posts, connection))
+        if connection in gone_ids:
+            assert len(got) == len(set(got))  # answered 410 (once per page holding it), never again
+        else:
+            assert got == expected  # each frame once: none repeated, none dropped
+
+
+def test_the_time_to_post_is_the_remaining_time_less_the_margin() -> None:
+    from chat.posting import time_to_post
+    from chat.push import POSTING_MARGIN_SECONDS
+
+    assert time_to_post(lambda: 15_000, POSTING_MARGIN_SECONDS)() == 15 - POSTING_MARGIN_SECONDS
+
+
+def test_the_margin_leaves_each_fan_out_function_time_to_post() -> None:
+    from chat.push import ATTEMPT_SECONDS, POSTING_MARGIN_SECONDS
+    from localcloud.cloudformation import load_raw
+
+    resources = load_raw()["Resources"]
+    assert POSTING_MARGIN_SECONDS > ATTEMPT_SECONDS  # a post in flight ends inside the margin
+    for name in ("FanoutFunction", "FanoutWorkerFunction"):
+        assert resources[name]["Properties"]["Timeout"] > POSTING_MARGIN_SECONDS

@@ -10,7 +10,13 @@ from chat.oidc import InvalidIdToken
 from chat.ports import Account, StoreError
 from chat.service import accept_message, authenticate, check_health, open_connection, read_history, sign_in
 from chat.settings import Settings
-from tests.unit.fakes import FakeConnectionStore, FakeKeySource, FakeMessageStore, FakeRateLimiter
+from tests.unit.fakes import (
+    FakeConnectionStore,
+    FakeKeySource,
+    FakeMessageStore,
+    FakeRateLimiter,
+    FakeSessionRevocations,
+)
 
 NOW = 1_790_000_000_000
 US = Settings(region="us-east-1", messages_table="m", connections_table="c")
@@ -132,9 +138,21 @@ def test_history_pages_oldest_first_and_names_the_serving_region() -> None:
     assert rest["next"] is None
 
 
-def new_session(body: dict[str, object], settings: Settings = US, authorization: str | None = None):  # type: ignore[no-untyped-def]
+def new_session(  # type: ignore[no-untyped-def]
+    body: dict[str, object],
+    settings: Settings = US,
+    authorization: str | None = None,
+    revocations: FakeSessionRevocations | None = None,
+    now: int = NOW // 1000,
+):
     return sign_in(
-        body, authorization=authorization, keys=KEYS, accounts=None, settings=settings, now=NOW // 1000
+        body,
+        authorization=authorization,
+        keys=KEYS,
+        accounts=None,
+        revocations=revocations or FakeSessionRevocations(),
+        settings=settings,
+        now=now,
     )
 
 
@@ -142,7 +160,9 @@ def test_a_guest_signs_in_by_name_and_the_token_names_them() -> None:
     session = new_session({"name": " Ada "})
     assert session["user"]["name"] == "Ada"
     assert session["user"]["id"].startswith("g_")
-    author = authenticate(f"Bearer {session['token']}", KEYS, now=NOW // 1000)
+    author = authenticate(
+        f"Bearer {session['token']}", KEYS, revocations=FakeSessionRevocations(), settings=US, now=NOW // 1000
+    )
     assert author == Author(user_id=session["user"]["id"], name="Ada")
 
 
@@ -151,7 +171,7 @@ def test_renewal_keeps_the_user_id_and_may_change_the_name() -> None:
     renewed = new_session({}, authorization=f"Bearer {first['token']}")
     renamed = new_session({"name": "Ada L."}, authorization=f"Bearer {first['token']}")
     assert renewed["user"] == first["user"]
-    assert renamed["user"] == {"id": first["user"]["id"], "name": "Ada L."}
+    assert renamed["user"] == {**first["user"], "name": "Ada L."}  # the same id, tag and kind
 
 
 @pytest.mark.parametrize(
@@ -196,7 +216,7 @@ def test_health_names_the_failing_table() -> None:
 
 
 class FakeAccounts:
-    def verify(self, id_token: str, *, now: int) -> Account:
+    def verify(self, id_token: str, *, now: int, nonce: str | None = None) -> Account:
         if id_token != "good":
             raise InvalidIdToken("the ID token's signature does not match")
         return Account(issuer="https://idp.example", subject="sub-1", name="Ada from the IdP")
@@ -204,7 +224,13 @@ class FakeAccounts:
 
 def test_an_account_signs_in_as_the_same_user_every_time_with_its_providers_name() -> None:
     sign = lambda body: sign_in(  # noqa: E731 - a local shorthand
-        body, authorization=None, keys=KEYS, accounts=FakeAccounts(), settings=US, now=NOW // 1000
+        body,
+        authorization=None,
+        keys=KEYS,
+        accounts=FakeAccounts(),
+        revocations=FakeSessionRevocations(),
+        settings=US,
+        now=NOW // 1000,
     )
     first, again, named = (
         sign({"idToken": "good"}),

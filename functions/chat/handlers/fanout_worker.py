@@ -1,6 +1,9 @@
 """Fan-out pages from the SQS page queue → WebSocket posts, with partial batch failures
 (ReportBatchItemFailures): a page reported failed is delivered again after the queue's
-visibility timeout, and moved to the DLQ after its maxReceiveCount."""
+visibility timeout, and moved to the DLQ after its maxReceiveCount. Posts start only while the
+invocation has more than POSTING_MARGIN_SECONDS left; what the time ran out on goes back to the
+queue as a smaller page and the page succeeds, before the timeout (past it, the queue would
+deliver the whole page again)."""
 
 from __future__ import annotations
 
@@ -9,12 +12,15 @@ from typing import Any
 from chat import clients
 from chat.fanout import Page, post_page
 from chat.observability import count, lambda_handler, logger
+from chat.posting import time_to_post
+from chat.push import POSTING_MARGIN_SECONDS
 from chat.settings import get_settings
 
 
 @lambda_handler()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = get_settings()
+    time_left = time_to_post(context.get_remaining_time_in_millis, POSTING_MARGIN_SECONDS)
     failures = []
     for record in event.get("Records", []):
         message_id = record["messageId"]
@@ -28,14 +34,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         result = post_page(
             page,
             connections=clients.connection_store(),
-            pusher=clients.pusher(),
+            pusher=clients.pusher().until(time_left),
             pages=clients.page_queue(),
             concurrency=settings.fanout_concurrency,
+            time_left=time_left,
         )
         count("Deliveries", result.delivered)
         count("StaleConnectionsRemoved", result.gone)
         count("FailedDeliveries", result.failed_posts)
         count("FanoutConnectionsHandedBack", result.handed_back)
+        count("FanoutConnectionsOutOfTime", result.late)
         for connection_id, error in result.kept_gone:
             logger.warning("cannot remove a gone connection", connection_id=connection_id, error=error)
         if result.retry:

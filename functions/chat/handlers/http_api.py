@@ -21,7 +21,7 @@ from chat import clients
 from chat.model import Author, ChatError, RateLimited, parse_json, validate_room
 from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
 from chat.ports import StoreError
-from chat.service import accept_message, authenticate, check_health, read_history, sign_in
+from chat.service import accept_message, authenticate, check_health, read_history, sign_in, sign_out
 from chat.sessions import Unauthorized
 from chat.settings import get_settings
 
@@ -56,7 +56,11 @@ def require_session(resolver: APIGatewayHttpResolver, next_middleware: NextMiddl
     """The rooms' routes: the caller's session, or 401. The user id is logged with the request
     id on every rooms request, so an access-log line leads to an identity."""
     author = authenticate(
-        resolver.current_event.headers.get("authorization"), clients.session_keys(), now=int(time.time())
+        resolver.current_event.headers.get("authorization"),
+        clients.session_keys(),
+        revocations=clients.session_revocations(),
+        settings=get_settings(),
+        now=int(time.time()),
     )
     logger.append_keys(user_id=author.user_id)
     logger.info("rooms request", route=resolver.current_event.route_key)
@@ -77,12 +81,30 @@ def session() -> Response[str]:
         authorization=app.current_event.headers.get("authorization"),
         keys=clients.session_keys(),
         accounts=clients.accounts(),
+        revocations=clients.session_revocations(),
         settings=settings,
         now=int(time.time()),
+        limiter=clients.rate_limiter(),
+        source_ip=app.current_event.request_context.http.source_ip,
     )
     logger.info("session issued", user_id=body["user"]["id"])
     count("SessionsIssued")
     return _json(201, body)
+
+
+@app.delete("/session")
+def end_session() -> Response[str]:
+    """Sign-out: 204, and the session (every token renewed from it) is refused in every region."""
+    ended = sign_out(
+        app.current_event.headers.get("authorization"),
+        clients.session_keys(),
+        revocations=clients.session_revocations(),
+        settings=get_settings(),
+        now=int(time.time()),
+    )
+    logger.info("session signed out", user_id=ended.user_id)
+    count("SessionsSignedOut")
+    return Response(status_code=204, headers={"Cache-Control": "no-store"})
 
 
 @app.get("/rooms/<room>/messages", middlewares=[require_session])

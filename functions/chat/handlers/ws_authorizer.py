@@ -2,11 +2,15 @@
 `route.request.querystring.token`: API Gateway itself answers 401 when `token` is absent).
 
 A valid session gets an Allow policy for the `$connect` route and the context `{userId, name}`,
-which API Gateway hands to `$connect` and to every later event of that connection in
-`requestContext.authorizer`: the route handlers never verify again and never read a body's
-author. A bad token raises `Unauthorized`, the one exception API Gateway turns into a 401; any
-other failure (the keys cannot be read) is API Gateway's 500, so a client retries rather than
-believing its session is bad.
+plus `room` when `?room=` is a valid room name (`[a-z0-9-]{1,64}`; otherwise it is left out and
+`$connect` refuses the handshake with 400). API Gateway hands that context to `$connect` and to
+every later event of the connection in `requestContext.authorizer`, and to the mapping templates
+of its routes as `$context.authorizer.<key>`: the heartbeat's integration reads the room's newest
+message id with `$context.authorizer.room` (template.yaml, `PingIntegration`), which is why only a
+validated room may get there. The route handlers never verify again and never read a body's
+author. A bad, too old or signed-out token raises `Unauthorized`, the one exception API Gateway
+turns into a 401; any other failure (the keys or the sign-out records cannot be read) is API
+Gateway's 500, so a client retries rather than believing its session is bad.
 """
 
 from __future__ import annotations
@@ -15,15 +19,33 @@ import time
 from typing import Any
 
 from chat import clients
+from chat.model import InvalidInput, validate_room
 from chat.observability import API_REQUEST_ID, lambda_handler, logger
-from chat.sessions import Unauthorized, verify
+from chat.service import current_session
+from chat.sessions import Unauthorized
+from chat.settings import get_settings
+
+
+def _room(query: dict[str, Any]) -> dict[str, str]:
+    """`{"room": <room>}` for a valid room name, else nothing (context values are strings)."""
+    try:
+        return {"room": validate_room(query.get("room"))}
+    except InvalidInput:
+        return {}
 
 
 @lambda_handler(API_REQUEST_ID)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    token = (event.get("queryStringParameters") or {}).get("token") or ""
+    query = event.get("queryStringParameters") or {}
+    token = query.get("token") or ""
     try:
-        session = verify(token, clients.session_keys().signing_keys(), now=int(time.time()))
+        session = current_session(
+            f"Bearer {token}",
+            clients.session_keys(),
+            revocations=clients.session_revocations(),
+            settings=get_settings(),
+            now=int(time.time()),
+        )
     except Unauthorized as error:
         logger.info("connection refused", reason=error.message)  # never the token itself
         raise Exception("Unauthorized") from None  # API Gateway's one word for a 401
@@ -36,5 +58,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
             ],
         },
-        "context": {"userId": session.user_id, "name": session.name},
+        "context": {"userId": session.user_id, "name": session.name, **_room(query)},
     }

@@ -3,7 +3,8 @@
 The route's Lambda authorizer has already verified `&token=` (API Gateway refuses the handshake
 with 401 before this runs otherwise) and passes the session's user in `requestContext.authorizer`.
 A non-200 answer refuses the handshake, so bad input never leaves a half-open connection; over
-the per-user connection cap the answer is 429.
+the per-user connection cap (one conditional write on the user's slots) the answer is 429, and a
+handshake refused after its slot was taken gives the slot back.
 """
 
 from __future__ import annotations

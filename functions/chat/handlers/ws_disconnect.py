@@ -1,5 +1,6 @@
-"""WebSocket `$disconnect`: forget the connection. API Gateway ignores the answer, so a failure
-is only logged; the item's TTL and the fan-out's 410 handling clean up behind it."""
+"""WebSocket `$disconnect`: forget the connection and give its user's slot back (the connection
+cap). API Gateway ignores the answer, so a failure is only logged; the item's TTL, the fan-out's
+410 handling and the slot's own expiry (chat/limits.py) clean up behind it."""
 
 from __future__ import annotations
 
