@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from chatclient.judge import RULE
-from drill import capacity, histories, report
+from drill import capacity, histories, report, timeline
 from drill.aws import AwsTarget
 from drill.clients import SyntheticClient
 from drill.options import parse_args
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
-    picture = report.plot(result, output.with_suffix(".png"))
+    picture = timeline.plot(result, output.with_suffix(".png"))
     print()
     print(report.summary(result))
     print(f"\nreport: {output}" + (f"\ntimeline: {picture}" if picture else ""))

@@ -3,7 +3,7 @@ each other (detected and rerouted are often the same instant)."""
 
 from __future__ import annotations
 
-from drill.report import label_positions
+from drill.timeline import label_positions
 
 
 def test_given_events_at_the_same_moment_then_their_labels_are_a_gap_apart() -> None:
