@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from typing import Any
 
 import pytest
@@ -32,6 +33,11 @@ def _resolved(stack: Context, value: Any) -> Any:
     if isinstance(value, list):
         return [_resolved(stack, item) for item in value]
     return stack.resolve(value)
+
+
+def _substituted(values: dict[str, str], variable: re.Match[str]) -> str:
+    """A ${name} of an Fn::Sub: its value, or <name> for what only CloudFormation knows."""
+    return values.get(variable[1], f"<{variable[1]}>")
 
 
 @LISTS
@@ -94,7 +100,7 @@ def test_given_n_regions_then_the_dashboard_graphs_replication_towards_every_reg
     for region, stack in _stacks(template, regions).items():
         text, variables = stack.resources()["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
         values = {name: str(stack.resolve(value)) for name, value in variables.items()}
-        body = json.loads(re.sub(r"\$\{([^}]+)\}", lambda m, v=values: v.get(m[1], f"<{m[1]}>"), text))
+        body = json.loads(re.sub(r"\$\{([^}]+)\}", partial(_substituted, values), text))
         (graph,) = [w for w in body["widgets"] if "Replication latency" in w["properties"].get("title", "")]
         first, *others = graph["properties"]["metrics"]
         assert first == [
