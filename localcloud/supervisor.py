@@ -296,7 +296,10 @@ class Supervisor:
 
     async def _control_replication(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
         if name != "messages" or self._session is None:
-            raise ValueError('POST /_local/replication/messages with {"paused": bool, "delaySeconds": n}')
+            raise ValueError(
+                "POST /_local/replication/messages with "
+                '{"paused": bool, "delaySeconds": n, "cutOffRegions": [region, ...]}'
+            )
         async with self._session.post(f"{self.replication_url}/control", json=request) as response:
             status: dict[str, Any] = await response.json()
             return status
