@@ -20,7 +20,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=DESCRIPTION,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--region", choices=REGIONS, default=REGIONS[0], help="the region to take out")
+    parser.add_argument(
+        "--region",
+        default=REGIONS[0],
+        help="the region to take out: any of the target's regions (the local stack's, as stack.json "
+        f"lists them; in AWS, ReplicaRegions: {','.join(REGIONS)} unless REPLICA_REGIONS says otherwise)",
+    )
     parser.add_argument(
         "--mode",
         choices=MODES,

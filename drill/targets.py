@@ -5,6 +5,7 @@ Route 53 sees them."""
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -13,13 +14,13 @@ from typing import Any, Protocol
 import boto3
 
 from drill import capacity
-from localcloud.latency_routing import LATENCY_MS, nearest
+from localcloud.latency_routing import locations_near
 from localcloud.provision import ROUTE53_REGION
 from localcloud.state import StateDir
-from localcloud.template import load
+from localcloud.template import deployed, load
 
 TEMPLATE = load()
-REGIONS = tuple(TEMPLATE.regions)
+REGIONS = tuple(deployed(os.environ).regions)  # in AWS; the local stack's are in its stack.json
 STACK_NAME = TEMPLATE.stack_name
 # The faults, by what fails: `kill` a clean death (the process and its sockets gone), `dynamodb`
 # and `lambda` gray failures (API Gateway answers, sockets stay open, the backend fails), and
@@ -118,12 +119,10 @@ class LocalTarget:
         return capacity.measured()
 
     def locations(self) -> dict[str, str]:
-        """A client location next to each region: the simulated city with the shortest round trip."""
-        cities = [location for location in LATENCY_MS if location not in REGIONS]
-        return {
-            region: min((c for c in cities if nearest(c) == region), key=lambda c: LATENCY_MS[c][region])
-            for region in REGIONS
-        }
+        """A client location next to each of the stack's regions: the simulated city with the
+        shortest round trip, or the region's own name (a client next to it) if no city is nearest."""
+        regions = list(self.info["regions"])
+        return {region: region for region in regions} | locations_near(regions)
 
     def direct_endpoints(self) -> dict[str, tuple[str, str]]:
         """Each region's own WebSocket and HTTP URLs, for clients whose routed name fails them."""

@@ -55,6 +55,13 @@ def stack_name(path: Path = SAMCONFIG) -> str:
     return name
 
 
+def config_env(region: str, path: Path = SAMCONFIG) -> str:
+    """samconfig.toml's config env for a region's stack: the region's own, or else `default`
+    (the same settings; the caller names the region)."""
+    with path.open("rb") as handle:
+        return region if region in tomllib.load(handle) else "default"
+
+
 class Unresolvable(ValueError):
     pass
 

@@ -214,6 +214,14 @@ def _authorizer_of(
     return authorizers[authorizer["Ref"]]
 
 
+def deployed(environ: Mapping[str, str], path: Path = TEMPLATE) -> Template:
+    """The template as `make deploy`, `make delete` and the drill in AWS see it: REPLICA_REGIONS,
+    when set, overrides ReplicaRegions' default (docs/deploy.md)."""
+    template = load(path)
+    regions = environ.get("REPLICA_REGIONS")
+    return template.with_parameters({"ReplicaRegions": regions}) if regions else template
+
+
 def load(path: Path = TEMPLATE) -> Template:
     raw = load_raw(path)
     globals_ = raw.get("Globals", {}).get("Function", {})
