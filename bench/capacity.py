@@ -17,12 +17,11 @@ import uuid
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many
-from bench.common import FUNCTIONS, REGIONS, local_stack, summary_ms
+from bench.common import CHOSEN, FUNCTIONS, local_stack, summary_ms
 
 if str(FUNCTIONS) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS))
 
-REGION = REGIONS[0]
 SENDERS = 4
 IN_FLIGHT = 16  # messages sent and not yet delivered everywhere, over all senders
 TIMEOUT = 30.0
@@ -79,12 +78,16 @@ async def measure(region: dict[str, str], recipients: int, seconds: float) -> di
 def run(quick: bool = False) -> dict[str, Any]:
     sizes = (1, 3) if quick else (1, 10, 30)
     seconds = 1.5 if quick else 10.0
-    with local_stack(replication_delay=REPLICATION_DELAY, poll_interval=POLL_INTERVAL) as info:
-        region = info["regions"][REGION]
+    regions = CHOSEN.running
+    with local_stack(
+        replication_delay=REPLICATION_DELAY, poll_interval=POLL_INTERVAL, regions=regions
+    ) as info:
+        region = info["regions"][CHOSEN.measured]
         rows = [asyncio.run(measure(region, recipients, seconds)) for recipients in sizes]
     return {
         "quick": quick,
-        "region": REGION,
+        "region": CHOSEN.measured,
+        "stackRegions": list(regions),  # every region replicates and fans out each message
         "replicationDelaySeconds": REPLICATION_DELAY,
         "pollIntervalSeconds": POLL_INTERVAL,
         "rows": rows,  # what the drill compares its load with (drill/capacity.py)
@@ -93,9 +96,10 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> list[str]:
+    running = ", ".join(result.get("stackRegions", ["two regions"]))
     lines = [
-        f"one region ({result['region']}), all clients in one room; replication delay "
-        f"{result['replicationDelaySeconds']} s, stream poll {result['pollIntervalSeconds']} s",
+        f"one region ({result['region']}) of a stack running {running}; all clients in one room; replication "
+        f"delay {result['replicationDelaySeconds']} s, stream poll {result['pollIntervalSeconds']} s",
         "recipients  in flight  messages/s  deliveries/s   p50 ms   p99 ms",
     ]
     for row in result["rows"]:

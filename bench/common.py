@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,18 @@ SCRATCH = ROOT / ".local" / "bench"  # every other run's (git ignores .local/)
 FUNCTIONS = ROOT / "functions"
 TEMPLATE = load()
 REGIONS = tuple(TEMPLATE.regions)  # where the chat runs; the first holds the global table
+
+
+@dataclass
+class StackRegions:
+    """The regions a benchmark's local stack runs (ReplicaRegions) and the one it measures in.
+    `python -m bench --regions ... --region ...` sets them; capacity and latency read them."""
+
+    running: tuple[str, ...] = REGIONS
+    measured: str = REGIONS[0]
+
+
+CHOSEN = StackRegions()
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -100,6 +113,7 @@ def local_stack(
     poll_interval: float = 0.05,
     health_interval: float = 600.0,
     env: dict[str, str] | None = None,
+    regions: Sequence[str] = REGIONS,
 ) -> Iterator[dict[str, Any]]:
     """The local stack on free ports (localcloud.running), with how long it took to start.
 
@@ -111,6 +125,7 @@ def local_stack(
         *("--failure-threshold", "2"),
         *("--replication-delay", str(replication_delay)),
         *("--poll-interval", str(poll_interval)),
+        *("--regions", ",".join(regions)),
         *("--parameter-overrides", *UNLIMITED),
     ]
     started = time.perf_counter()
