@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from yarl import URL
 
 from localcloud.health_checks import HealthChecker
-from localcloud.latency_routing import LATENCY_MS, LatencyRouter
+from localcloud.latency_routing import LATENCY_MS, REGION_COLUMNS, LatencyRouter, nearest
 from localcloud.template import HttpRoute
 
 log = logging.getLogger("frontdoor")
@@ -132,8 +132,18 @@ class FrontDoor:
         )
 
     async def handle_config(self, request: web.Request) -> web.Response:
+        """The page's config: every city, and next to each region the stack runs, with the region
+        each is nearest to (the page's location control shows it)."""
         location = self._router.location_of(request)
-        return web.json_response({**self._config, "location": location, "locations": list(LATENCY_MS)})
+        running = list(self._health.regions)
+        locations = {
+            place: nearest(place, running)
+            for place in LATENCY_MS
+            if place in running or place not in REGION_COLUMNS
+        }
+        return web.json_response(
+            {**self._config, "location": location, "locations": list(locations), "nearestRegion": locations}
+        )
 
     @staticmethod
     def _control_refusal(request: web.Request) -> str | None:
