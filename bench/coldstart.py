@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import FUNCTIONS, REGIONS, ROOT, TEMPLATE
-from localcloud import provision
+from localcloud.aws import provision
 
 BASELINE = "boto3"
 # Every function's handler module, as the template names it ("chat.handlers.ws_send.handler").

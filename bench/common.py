@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from localcloud.running import running_stack
-from localcloud.template import load
+from stack_definition.local_stack import running_stack
+from stack_definition.template import load
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"  # the published figures: only `--publish` writes here
@@ -101,7 +101,7 @@ def local_stack(
     health_interval: float = 600.0,
     env: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The local stack on free ports (localcloud.running), with how long it took to start.
+    """The local stack on free ports (stack_definition.local_stack), with how long it took to start.
 
     The health interval is long by default: the front door's deep probes write to the tables and
     would both add load and pollute the AWS call counts (no benchmark goes through the front door).

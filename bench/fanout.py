@@ -8,8 +8,9 @@ Two layers are measured:
   the concurrency design alone (rooms of one page, posted inline).
 - `handler`: the real handlers end to end: the stream handler (chat.handlers.fanout) invoked with
   a stream batch through the local Lambda runtime, a large room's pages through moto's SQS and the
-  local queue mapping (localcloud.queues) to the real worker (chat.handlers.fanout_worker), posts
-  signed by chat.push to a management-API double (its own process) that answers after 20 ms.
+  local queue mapping (localcloud.lambda_.queue_mapping) to the real worker
+  (chat.handlers.fanout_worker), posts signed by chat.push to a management-API double (its own
+  process) that answers after 20 ms.
   `seconds` is from the stream handler's start to the last post's answer, every invocation a thread
   of this one process (so on this machine all the workers share one interpreter's CPU, where in
   AWS each has a container); for rows with pages, `projectedSeconds` is the same path with a CPU per
@@ -185,7 +186,7 @@ def _row(
 class Pipeline:
     """One region's fan-out as the local stack runs it: the template's functions in the local
     Lambda runtime, the stream handler invoked with a batch, and the template's page-queue mapping
-    (localcloud.queues: five concurrent invocations at first, growing to MaximumConcurrency)
+    (localcloud.lambda_.queue_mapping: five concurrent invocations at first, growing to MaximumConcurrency)
     invoking the real worker with the pages moto's SQS holds. Posts go to a 20 ms double.
 
     Every invocation here is a thread of this one process, where in AWS each has a container and
@@ -247,7 +248,7 @@ class Pipeline:
     async def deliver(self, batch: dict[str, Any], posts: int, *, solo: bool = False) -> dict[str, Any]:
         """Invoke the stream handler with `batch`; return once `posts` posts are made and every
         worker invocation has returned."""
-        from localcloud.queues import QueueEventSourceMapping
+        from localcloud.lambda_.queue_mapping import QueueEventSourceMapping
 
         self._reset(posts)
         settings = replace(self.settings, max_concurrency=1) if solo else self.settings
@@ -315,7 +316,7 @@ def projected_seconds(pages: int, page_seconds: float, maximum: int) -> tuple[fl
     """When the last of `pages` pages of `page_seconds` each is done, and the most running at once,
     if each invocation had its own CPU, under Lambda's documented scaling of an SQS mapping: five
     at once, 300 more a minute (checked as pages finish), at most `maximum`."""
-    from localcloud.queues import INITIAL_CONCURRENCY, SCALE_UP_PER_SECOND
+    from localcloud.lambda_.queue_mapping import INITIAL_CONCURRENCY, SCALE_UP_PER_SECOND
 
     now, left, peak = 0.0, pages, 0
     running: list[float] = []  # finish times
@@ -339,9 +340,9 @@ def pipeline_in_moto() -> Iterator[tuple[Pipeline, Any, str]]:
 
     from chat import clients
     from chat.push import ManagementApiPusher
-    from localcloud import provision
-    from localcloud.queues import QueueSource
-    from localcloud.runtime import LambdaRuntime, region_environment
+    from localcloud.aws import provision
+    from localcloud.lambda_.queue_mapping import QueueSource
+    from localcloud.lambda_.runtime import LambdaRuntime, region_environment
 
     calls: Counter[str] = Counter()
     calls_lock = threading.Lock()
@@ -576,7 +577,7 @@ async def _large_batches(
 
 
 def load_functions() -> list[Any]:
-    from localcloud.template import load
+    from stack_definition.template import load
 
     return list(load().functions.values())
 

@@ -104,8 +104,8 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
     from chat.fanout import message_frame
     from chat.model import Message, iso_time
     from chat.store import ROOM_INDEX, connection_item, message_to_item
-    from localcloud import provision
-    from localcloud.streams import ShardReader
+    from localcloud.aws import provision
+    from localcloud.dynamodb.streams import ShardReader
 
     tables = {r: provision.create_tables(TEMPLATE, aws_endpoint, r) for r in FLOOR_REGIONS}
     dynamodb = {r: provision.client("dynamodb", aws_endpoint, r) for r in FLOOR_REGIONS}

@@ -37,7 +37,7 @@ from drill.targets import (
     invert_health_check,
     undo_all,
 )
-from localcloud.provision import ROUTE53_REGION
+from localcloud.aws.provision import ROUTE53_REGION
 
 ROUTE53_HEALTHY_SHARE = 0.18  # Route 53 counts a check healthy when over 18% of checkers say so
 # Route 53's API allows 5 requests per second per account; the drill keeps well under it, so

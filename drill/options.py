@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chatclient.judge import ACTIVE_HEARTBEAT_MS, HEARTBEAT_MS
 from drill.targets import MODES, REGIONS, STACK_NAME
-from localcloud.cloudformation import ROOT
+from stack_definition.cloudformation import ROOT
 
 DESCRIPTION = """take a region out by a named fault (kill it, fail its DynamoDB or its Lambda under
 open sockets, or invert its health check), measure what synthetic senders and listeners saw, and

@@ -13,10 +13,10 @@ from typing import Any, Protocol
 import boto3
 
 from drill import capacity
-from localcloud.latency_routing import LATENCY_MS, nearest
-from localcloud.provision import ROUTE53_REGION
-from localcloud.state import StateDir
-from localcloud.template import load
+from localcloud.aws.provision import ROUTE53_REGION
+from localcloud.route53.latency_routing import LATENCY_MS, nearest
+from stack_definition.state import StateDir
+from stack_definition.template import load
 
 TEMPLATE = load()
 REGIONS = tuple(TEMPLATE.regions)

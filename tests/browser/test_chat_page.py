@@ -22,8 +22,8 @@ from chat.model import iso_time
 from chat.ports import Delivery
 from chat.push import ManagementApiPusher
 from chat.store import USER_INDEX
-from localcloud import provision
-from localcloud.template import load
+from localcloud.aws import provision
+from stack_definition.template import load
 from tests.browser.conftest import OpenPage
 from tests.browser.pages import NEAR_LONDON, NEAR_NEW_YORK, ChatPage, StackControl, assert_each_once
 

@@ -10,7 +10,7 @@ import pytest
 from drill import capacity
 from drill.__main__ import main
 from drill.targets import REGIONS
-from localcloud.state import StateDir
+from stack_definition.state import StateDir
 
 ROWS = [
     {"recipients": 1, "messagesPerSecond": 90.0, "deliveriesPerSecond": 90.0},

@@ -9,7 +9,7 @@ import pytest
 
 from drill.__main__ import main
 from drill.targets import REGIONS
-from localcloud.state import StateDir
+from stack_definition.state import StateDir
 
 FRONT_DOOR = "http://127.0.0.1:9"
 

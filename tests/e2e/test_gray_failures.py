@@ -21,9 +21,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from chat import ulid
-from localcloud import provision
-from localcloud.cli import control_commands
-from localcloud.template import load
+from localcloud.aws import provision
+from localcloud.stack.cli import control_commands
+from stack_definition.template import load
 from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, TIMEOUT, Client, history, join, sign_in, until_health
 
 pytestmark = pytest.mark.e2e

@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from localcloud.cli import PORTS_PER_STACK, taken_ports
-from localcloud.cloudformation import ROOT
-from localcloud.running import QUICK
+from localcloud.stack.cli import PORTS_PER_STACK, taken_ports
+from stack_definition.cloudformation import ROOT
+from stack_definition.local_stack import QUICK
 from tests.e2e.chat import NEAR_NEW_YORK
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ import pytest
 
 from chat import ulid
 from chat.handlers import ws_connect, ws_default, ws_disconnect, ws_send
-from localcloud.events import LambdaContext, new_connection_id
+from localcloud.apigateway.events import LambdaContext, new_connection_id
 from tests.integration.helpers import ADA, frame_of, send_frame, ws
 
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from localcloud import cli
-from localcloud.cli import PORTS_PER_STACK, free_base_port, taken_ports
-from localcloud.state import StackRunning, StateDir
+from localcloud.stack import cli
+from localcloud.stack.cli import PORTS_PER_STACK, free_base_port, taken_ports
+from stack_definition.state import StackRunning, StateDir
 
 HOST = "127.0.0.1"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from localcloud.cloudformation import (
+from stack_definition.cloudformation import (
     ROOT,
     SAMCONFIG,
     TEMPLATE,

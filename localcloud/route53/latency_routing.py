@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from localcloud.health_checks import HealthChecker, RegionHealth
+from localcloud.route53.health_checks import HealthChecker, RegionHealth
 
 # Illustrative round-trip times (ms) from a client location to each region: what Route 53's
 # latency records decide on. A region name as location means "a client next to that region".

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from localcloud.template import Template
+from stack_definition.template import Template
 
 ROUTE53_REGION = "us-east-1"  # Route 53 is a global service whose API lives in us-east-1
 CONNECTIONS = "ConnectionsTable"

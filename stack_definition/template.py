@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcloud.cloudformation import (
+from localcloud.apigateway.service_integrations import AwsIntegration, MockIntegration
+from stack_definition.cloudformation import (
     TEMPLATE,
     Context,
     Raw,
@@ -20,8 +21,7 @@ from localcloud.cloudformation import (
     resources_of_type,
     stack_name,
 )
-from localcloud.event_sources import Queue, QueueMapping, StreamMapping, event_sources
-from localcloud.service_integrations import AwsIntegration, MockIntegration
+from stack_definition.event_sources import Queue, QueueMapping, StreamMapping, event_sources
 
 __all__ = ["Template", "load"]
 

@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localcloud.cloudformation import ROOT
-from localcloud.latency_routing import LATENCY_MS
-from localcloud.provision import ROUTE53_REGION
-from localcloud.state import StackRunning, StateDir
-from localcloud.supervisor import Supervisor, ports_per_stack
-from localcloud.template import load
+from localcloud.aws.provision import ROUTE53_REGION
+from localcloud.route53.latency_routing import LATENCY_MS
+from localcloud.stack.supervisor import Supervisor, ports_per_stack
+from stack_definition.cloudformation import ROOT
+from stack_definition.state import StackRunning, StateDir
+from stack_definition.template import load
 
 TEMPLATE = load()
 PORTS_PER_STACK = ports_per_stack(TEMPLATE)

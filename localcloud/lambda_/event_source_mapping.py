@@ -23,8 +23,8 @@ from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.event_sources import StreamMapping
-from localcloud.runtime import TooManyRequestsException
+from localcloud.lambda_.runtime import TooManyRequestsException
+from stack_definition.event_sources import StreamMapping
 
 log = logging.getLogger("event-source-mapping")
 

@@ -18,10 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from localcloud import aws_calls, faults
-from localcloud.cloudformation import ROOT
-from localcloud.events import LambdaContext
-from localcloud.template import Template
+from localcloud.apigateway.events import LambdaContext
+from localcloud.aws import call_counter, faults
+from stack_definition.cloudformation import ROOT
+from stack_definition.template import Template
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -291,7 +291,7 @@ class LambdaRuntime:
         )
         if faults.failing("lambda"):
             raise TooManyRequestsException(function_id)  # not billed: nothing ran
-        aws_calls.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
+        call_counter.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
         try:
             return await asyncio.wait_for(self._run(function_id, event, context), timeout=function.timeout)
         finally:

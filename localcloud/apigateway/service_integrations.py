@@ -25,8 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud.cloudformation import Context, Unresolvable
-from localcloud.mapping_templates import MappingTemplate, literal_key, select_response
+from stack_definition.cloudformation import Context, Unresolvable
+from stack_definition.mapping_templates import MappingTemplate, literal_key, select_response
 
 __all__ = ["AwsIntegration", "IntegrationFailed", "MockIntegration", "Responses", "ServiceAction"]
 
