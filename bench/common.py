@@ -16,14 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from stack_definition.local_stack import running_stack
-from stack_definition.template import load
+from stack_definition.repository import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"  # the published figures: only `--publish` writes here
 SCRATCH = ROOT / ".local" / "bench"  # every other run's (git ignores .local/)
-FUNCTIONS = ROOT / "functions"
-TEMPLATE = load()
-REGIONS = tuple(TEMPLATE.regions)  # where the chat runs; the first holds the global table
 
 
 def percentile(values: Sequence[float], q: float) -> float:

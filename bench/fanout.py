@@ -26,7 +26,6 @@ import contextlib
 import logging
 import os
 import statistics
-import sys
 import threading
 import time
 from collections import Counter
@@ -34,22 +33,24 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from bench.common import FUNCTIONS, REGIONS, TEMPLATE, slow_endpoint
-
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
+from bench.common import slow_endpoint
+from stack_definition.template import load_cached, region_names
 
 POST_SECONDS = 0.020
-REGION = REGIONS[0]  # the fan-out of one region
 PAGE_POSTS = 1000  # the template's FANOUT_PAGE_POSTS
 ROOM = "bench-fanout"
+
+
+def fanout_region() -> str:
+    """The fan-out of one region is measured: the first."""
+    return region_names()[0]
 
 
 def _record(sequence: int, room: str, item_of: Callable[..., dict[str, Any]], message: Any) -> dict[str, Any]:
     return {
         "eventName": "INSERT",
         "eventSource": "aws:dynamodb",
-        "awsRegion": REGION,
+        "awsRegion": fanout_region(),
         "dynamodb": {"SequenceNumber": str(sequence), "NewImage": item_of(message, 2_000_000_000)},
     }
 
@@ -71,7 +72,7 @@ def make_batch(messages: int, rooms: Sequence[str] = (ROOM,)) -> dict[str, Any]:
             authorId="g_BENCH",
             text=f"message {index}",
             sentAt=iso_time(ulid.timestamp_ms(message_id)),
-            acceptedRegion=REGION,
+            acceptedRegion=fanout_region(),
             transport="websocket",
         )
         records.append(_record(index + 1, room, message_to_item, message))
@@ -155,7 +156,7 @@ def run_domain(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int)
                     connections=store,
                     pusher=pusher,
                     pages=UnusedQueue(),
-                    region=REGION,
+                    region=fanout_region(),
                     concurrency=concurrency,
                     page_posts=PAGE_POSTS,
                 )
@@ -385,19 +386,19 @@ def pipeline_in_moto() -> Iterator[tuple[Pipeline, Any, str]]:
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
-        chat_template = TEMPLATE
+        chat_template = load_cached()
         # Invocations share this process's CPU here (and the machine with the rest of the bench):
         # the runtime gets no timeouts, and the durations are reported against the template's.
         chat_template = replace(
             chat_template,
             functions={k: replace(f, timeout=900.0) for k, f in chat_template.functions.items()},
         )
-        tables = provision.create_tables(chat_template, endpoint, REGION)
-        queues = provision.create_queues(chat_template, endpoint, REGION)
+        tables = provision.create_tables(chat_template, endpoint, fanout_region())
+        queues = provision.create_queues(chat_template, endpoint, fanout_region())
         with slow_endpoint(POST_SECONDS) as management_url:
             environment = region_environment(
                 chat_template,
-                REGION,
+                fanout_region(),
                 refs={"ConnectionsTable": tables["connections"]} | {n: q.url for n, q in queues.items()},
                 aws_endpoint=endpoint,
                 local_urls={"WebSocketApi": management_url.removesuffix("/prod")},
@@ -409,13 +410,15 @@ def pipeline_in_moto() -> Iterator[tuple[Pipeline, Any, str]]:
             boto3.DEFAULT_SESSION.events.register("before-call.dynamodb.Query", query_sent)
             boto3.DEFAULT_SESSION.events.register("after-call.dynamodb.Query", query_answered)
             ManagementApiPusher.push = counted_push  # type: ignore[method-assign]
-            runtime = LambdaRuntime(chat_template, REGION, environment, asyncio.Event())
+            runtime = LambdaRuntime(chat_template, fanout_region(), environment, asyncio.Event())
             page = queues["FanoutPageQueue"]
-            source = QueueSource(provision.client("sqs", endpoint, REGION), page.url, page.arn, REGION)
-            pipeline = Pipeline(
-                runtime, chat_template, source, provision.client("sqs", endpoint, REGION), calls
+            source = QueueSource(
+                provision.client("sqs", endpoint, fanout_region()), page.url, page.arn, fanout_region()
             )
-            yield pipeline, provision.client("dynamodb", endpoint, REGION), tables["connections"]
+            pipeline = Pipeline(
+                runtime, chat_template, source, provision.client("sqs", endpoint, fanout_region()), calls
+            )
+            yield pipeline, provision.client("dynamodb", endpoint, fanout_region()), tables["connections"]
     finally:
         ManagementApiPusher.push = real_push  # type: ignore[method-assign]
         os.environ.clear()
@@ -618,7 +621,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         connections=store,
         pusher=SleepingPusher(0.0),
         pages=UnusedQueue(),
-        region=REGION,
+        region=fanout_region(),
         concurrency=64,
         page_posts=PAGE_POSTS,
     )

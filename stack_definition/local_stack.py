@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from stack_definition.cloudformation import ROOT
+from stack_definition.repository import ROOT
 from stack_definition.state import StateDir
 
 # Intervals short enough that a test sees a region fail over, and replication arrive, in seconds.

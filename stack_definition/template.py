@@ -8,12 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from localcloud.apigateway.service_integrations import AwsIntegration, MockIntegration
 from stack_definition.cloudformation import (
-    TEMPLATE,
     Context,
     Raw,
     Unresolvable,
@@ -22,8 +21,10 @@ from stack_definition.cloudformation import (
     stack_name,
 )
 from stack_definition.event_sources import Queue, QueueMapping, StreamMapping, event_sources
+from stack_definition.integrations import AwsIntegration, Integration, MockIntegration
+from stack_definition.repository import TEMPLATE
 
-__all__ = ["Template", "load"]
+__all__ = ["Template", "load", "load_cached", "region_names"]
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,6 @@ class RequestAuthorizer:
     logical_id: str
     function: str
     identity_sources: list[str]  # e.g. `route.request.querystring.token`
-
-
-Integration = MockIntegration | AwsIntegration
 
 
 @dataclass(frozen=True)
@@ -179,6 +177,17 @@ def _authorizer_of(
     if kind != "CUSTOM" or not isinstance(authorizer, dict) or authorizer.get("Ref") not in authorizers:
         raise Unresolvable(f"route {route_id}: only Lambda REQUEST authorizers are played locally")
     return authorizers[authorizer["Ref"]]
+
+
+@cache
+def load_cached() -> Template:
+    """The repository's template.yaml, read on first use and then kept (nothing reads it at import)."""
+    return load()
+
+
+def region_names() -> tuple[str, ...]:
+    """The stack's regions (`ReplicaRegions`); the first holds the global table."""
+    return tuple(load_cached().regions)
 
 
 def load(path: Path = TEMPLATE) -> Template:

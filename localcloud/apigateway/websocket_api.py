@@ -29,7 +29,7 @@ from aiohttp import WSMsgType, web
 
 from localcloud.apigateway.authorizers import LambdaRequestAuthorizer, Refused
 from localcloud.apigateway.events import new_connection_id, websocket_event
-from localcloud.apigateway.service_integrations import IntegrationFailed
+from localcloud.apigateway.service_integrations import IntegrationFailed, bind
 from localcloud.aws import call_counter
 from localcloud.lambda_.runtime import LambdaRuntime
 from stack_definition.template import Template
@@ -99,7 +99,7 @@ class WebSocketApi:
         )
         # API Gateway's own integrations, with this region's values (the table's name, the region).
         self._integrations = {
-            key: route.integration.bind(template.context(region))
+            key: bind(route.integration, template.context(region))
             for key, route in self._routes.items()
             if route.integration is not None
         }

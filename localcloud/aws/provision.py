@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from stack_definition.routing import ROUTE53_REGION
 from stack_definition.template import Template
 
-ROUTE53_REGION = "us-east-1"  # Route 53 is a global service whose API lives in us-east-1
 CONNECTIONS = "ConnectionsTable"
 MESSAGES = "MessagesTable"
 

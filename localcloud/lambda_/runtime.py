@@ -20,7 +20,7 @@ from typing import Any
 
 from localcloud.apigateway.events import LambdaContext
 from localcloud.aws import call_counter, faults
-from stack_definition.cloudformation import ROOT
+from stack_definition.repository import ROOT
 from stack_definition.template import Template
 
 Handler = Callable[[dict[str, Any], Any], Any]

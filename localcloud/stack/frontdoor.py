@@ -20,7 +20,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from yarl import URL
 
 from localcloud.route53.health_checks import HealthChecker
-from localcloud.route53.latency_routing import LATENCY_MS, LatencyRouter
+from localcloud.route53.latency_routing import LatencyRouter
+from stack_definition.routing import LATENCY_MS
 from stack_definition.template import HttpRoute
 
 log = logging.getLogger("frontdoor")

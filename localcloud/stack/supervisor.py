@@ -23,7 +23,8 @@ from localcloud.aws import faults, provision
 from localcloud.route53.health_checks import HealthChecker, RegionHealth
 from localcloud.route53.latency_routing import LatencyRouter
 from localcloud.stack.frontdoor import FrontDoor, NoSuchControl
-from stack_definition.cloudformation import ROOT
+from stack_definition.repository import ROOT
+from stack_definition.routing import ROUTE53_REGION
 from stack_definition.state import StateDir
 from stack_definition.template import Template
 
@@ -107,7 +108,7 @@ class Supervisor:
             self.args.failure_threshold,
         )
         health = HealthChecker(
-            provision.client("route53", self.aws_endpoint, provision.ROUTE53_REGION),
+            provision.client("route53", self.aws_endpoint, ROUTE53_REGION),
             {
                 r: RegionHealth(r, self.http_url(r), self.ws_url(r), routing["healthChecks"][r])
                 for r in self.regions

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stack_definition.cloudformation import ROOT
+from stack_definition.repository import ROOT
 from stack_definition.template import load
 
 TEMPLATE = load()

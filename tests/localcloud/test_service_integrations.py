@@ -22,10 +22,11 @@ from moto.server import ThreadedMotoServer
 
 from chat import ulid
 from chat.store import message_key
-from localcloud.apigateway.service_integrations import AwsIntegration, MockIntegration, Responses
+from localcloud.apigateway.service_integrations import bind
 from localcloud.apigateway.websocket_api import WebSocketApi
 from localcloud.aws import call_counter, provision
 from stack_definition.cloudformation import Unresolvable
+from stack_definition.integrations import AwsIntegration, MockIntegration, Responses
 from stack_definition.mapping_templates import MappingTemplate, select_response
 from stack_definition.template import load
 
@@ -94,7 +95,7 @@ def _write(client: Any, room: str, message_id: str, author: str = "g_ADA") -> No
 def _ping(room: str | None) -> dict[str, Any]:
     integration = TEMPLATE.websocket_routes["ping"].integration
     assert integration is not None
-    bound = integration.bind(TEMPLATE.context(REGION))
+    bound = bind(integration, TEMPLATE.context(REGION))
     authorizer = {"userId": "g_ADA", "name": "ada"} | ({"room": room} if room is not None else {})
     answer = asyncio.run(bound.answer({"connectionId": "c1", "authorizer": authorizer}))
     assert answer is not None

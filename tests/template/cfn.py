@@ -7,9 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from stack_definition.cloudformation import (
-    ROOT,
-    SAMCONFIG,
-    TEMPLATE,
     Context,
     condition_implies,
     load_raw,
@@ -18,6 +15,7 @@ from stack_definition.cloudformation import (
     stack_name,
     unguarded_refs,
 )
+from stack_definition.repository import ROOT, SAMCONFIG, TEMPLATE
 
 __all__ = ["ROOT", "Context", "condition_implies", "refs_in", "resources_of_type", "unguarded_refs"]
 
