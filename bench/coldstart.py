@@ -21,9 +21,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from localcloud.aws import provision
 from stack_definition.repository import FUNCTIONS, ROOT
-from stack_definition.template import load_cached, region_names
+from stack_definition.template import load_cached, region_names, table_names
 
 BASELINE = "boto3"
 # Every function's handler module, as the template names it ("chat.handlers.ws_send.handler").
@@ -44,9 +43,7 @@ def lambda_environment() -> dict[str, str]:
     default parameters (so TraceAwsCalls=false), resolved as for a deployment in its first region."""
     template, region = load_cached(), region_names()[0]
     queues = {name: f"https://sqs.{region}.amazonaws.com/123456789012/{name}" for name in template.queues}
-    context = template.context(
-        region, refs=provision.table_names(template) | queues | {"WebSocketApi": "abc123"}
-    )
+    context = template.context(region, refs=table_names(template) | queues | {"WebSocketApi": "abc123"})
     env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     for function in template.functions.values():
         env.update({name: str(context.resolve(value)) for name, value in function.environment.items()})

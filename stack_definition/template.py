@@ -24,7 +24,10 @@ from stack_definition.event_sources import Queue, QueueMapping, StreamMapping, e
 from stack_definition.integrations import AwsIntegration, Integration, MockIntegration
 from stack_definition.repository import TEMPLATE
 
-__all__ = ["Template", "load", "load_cached", "region_names"]
+__all__ = ["CONNECTIONS", "MESSAGES", "Template", "load", "load_cached", "region_names", "table_names"]
+
+CONNECTIONS = "ConnectionsTable"
+MESSAGES = "MessagesTable"
 
 
 @dataclass(frozen=True)
@@ -284,3 +287,12 @@ def load(path: Path = TEMPLATE) -> Template:
         queues=queues,
         queue_mappings=queue_mappings,
     )
+
+
+def table_names(template: Template) -> dict[str, str]:
+    """Local physical names: the messages table's from its parameter, the connections table's
+    as CloudFormation would make it (stack name, logical id)."""
+    return {
+        MESSAGES: template.context("").parameter("MessagesTableName"),
+        CONNECTIONS: f"{template.stack_name}-{CONNECTIONS}",
+    }

@@ -12,10 +12,7 @@ import boto3
 from botocore.config import Config
 
 from stack_definition.routing import ROUTE53_REGION
-from stack_definition.template import Template
-
-CONNECTIONS = "ConnectionsTable"
-MESSAGES = "MessagesTable"
+from stack_definition.template import CONNECTIONS, MESSAGES, Template, table_names
 
 
 def client(service: str, endpoint: str, region: str) -> Any:
@@ -28,15 +25,6 @@ def client(service: str, endpoint: str, region: str) -> Any:
         aws_secret_access_key="local",  # noqa: S106 - moto ignores them
         config=Config(retries={"mode": "standard"}),
     )
-
-
-def table_names(template: Template) -> dict[str, str]:
-    """Local physical names: the messages table's from its parameter, the connections table's
-    as CloudFormation would make it (stack name, logical id)."""
-    return {
-        MESSAGES: template.context("").parameter("MessagesTableName"),
-        CONNECTIONS: f"{template.stack_name}-{CONNECTIONS}",
-    }
 
 
 def create_tables(template: Template, endpoint: str, region: str) -> dict[str, str]:

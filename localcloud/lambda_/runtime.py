@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from localcloud.apigateway.events import LambdaContext
 from localcloud.aws import call_counter, faults
+from localcloud.lambda_.context import LambdaContext
 from stack_definition.repository import ROOT
 from stack_definition.template import Template
 

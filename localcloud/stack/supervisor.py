@@ -26,7 +26,7 @@ from localcloud.stack.frontdoor import FrontDoor, NoSuchControl
 from stack_definition.repository import ROOT
 from stack_definition.routing import ROUTE53_REGION
 from stack_definition.state import StateDir
-from stack_definition.template import Template
+from stack_definition.template import MESSAGES, Template, table_names
 
 log = logging.getLogger("stack")
 
@@ -116,7 +116,7 @@ class Supervisor:
             interval=self.args.health_interval,
             failure_threshold=self.args.failure_threshold,
         )
-        table = provision.table_names(self.template)[provision.MESSAGES]
+        table = table_names(self.template)[MESSAGES]
         replication_args = ["--aws-endpoint", self.aws_endpoint, "--table", table, "--regions", *self.regions]
         replication_args += ["--delay", str(self.args.replication_delay), "--host", host]
         self.replication, ready = await self._spawn(

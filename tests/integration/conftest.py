@@ -21,9 +21,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from chat import clients, sessions
-from localcloud.apigateway.events import LambdaContext
 from localcloud.aws import provision
 from localcloud.aws.server import atomic_dynamodb_writes
+from localcloud.lambda_.context import LambdaContext
 from localcloud.lambda_.runtime import region_environment
 from stack_definition import template
 from tests.integration.helpers import ADA

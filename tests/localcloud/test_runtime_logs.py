@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.apigateway.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from localcloud.lambda_.runtime import invoke, load_handler
 
 HANDLERS = """

@@ -28,11 +28,11 @@ from localcloud.aws import call_counter, provision
 from stack_definition.cloudformation import Unresolvable
 from stack_definition.integrations import AwsIntegration, MockIntegration, Responses
 from stack_definition.mapping_templates import MappingTemplate, select_response
-from stack_definition.template import load
+from stack_definition.template import MESSAGES, load, table_names
 
 TEMPLATE = load()
 REGION = TEMPLATE.regions[0]
-TABLE = provision.table_names(TEMPLATE)[provision.MESSAGES]
+TABLE = table_names(TEMPLATE)[MESSAGES]
 UNAVAILABLE = {
     "type": "error",
     "id": None,
