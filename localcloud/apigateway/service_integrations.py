@@ -12,8 +12,8 @@
 
 Either way the status selects the integration response (a `/regex/` key that matches it, else
 `$default`) whose response template, rendered over the answer, is what a two-way route sends
-back. Mapping templates are played as mapping_templates.py allows, and anything beyond it is
-refused (`Unresolvable`) when the template is read (stack_definition/integrations.py)."""
+back. Mapping templates are played as stack_definition/mapping_templates.py allows, and anything
+beyond it is refused (`Unresolvable`) when the template is read (stack_definition/integrations.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The template as the template tests read it: through localcloud's CloudFormation resolver (the
+"""The template as the template tests read it: through stack_definition's CloudFormation resolver (the
 one resolver of the repository), partially resolved so that a test can see what a value points at."""
 
 from __future__ import annotations
