@@ -21,10 +21,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from chat import clients, sessions
-from localcloud import provision, template
-from localcloud.aws import atomic_dynamodb_writes
-from localcloud.events import LambdaContext
-from localcloud.runtime import region_environment
+from localcloud.aws import provision
+from localcloud.aws.server import atomic_dynamodb_writes
+from localcloud.lambda_.context import LambdaContext
+from localcloud.lambda_.runtime import region_environment
+from stack_definition import template
 from tests.integration.helpers import ADA
 
 REGIONS = ("us-east-1", "eu-west-2")

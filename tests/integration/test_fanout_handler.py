@@ -15,11 +15,12 @@ from chat.fanout import Page
 from chat.handlers import fanout, fanout_worker, ws_connect, ws_send
 from chat.model import user_tag
 from chat.push import POSTING_MARGIN_SECONDS
-from localcloud import provision
-from localcloud.cloudformation import load_raw
-from localcloud.events import LambdaContext, new_connection_id
-from localcloud.queues import QueueSource
-from localcloud.streams import lambda_record
+from localcloud.apigateway.events import new_connection_id
+from localcloud.aws import provision
+from localcloud.dynamodb.streams import lambda_record
+from localcloud.lambda_.context import LambdaContext
+from localcloud.lambda_.queue_mapping import QueueSource
+from stack_definition.cloudformation import load_raw
 from tests.integration.conftest import ManagementApiDouble
 from tests.integration.helpers import frame_of, send_frame, stream_event, ws
 

@@ -11,7 +11,7 @@ import pytest
 from chat import ulid
 from chat.handlers import http_api
 from chat.model import user_tag
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ADA, http
 
 MESSAGES_ROUTE = "/rooms/{room}/messages"

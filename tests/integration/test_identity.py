@@ -15,7 +15,8 @@ import pytest
 from chat import ulid
 from chat.handlers import http_api, ws_authorizer, ws_connect, ws_disconnect, ws_send
 from chat.store import DynamoRateLimiter
-from localcloud.events import LambdaContext, new_connection_id
+from localcloud.apigateway.events import new_connection_id
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ADA, authorizer_event, frame_of, http, send_frame, ws
 
 EVE = {"userId": "g_EVE0000000000000000000000", "name": "Eve"}

@@ -15,9 +15,9 @@ from aws_lambda_powertools.utilities.parser.models import SqsModel
 from chat import clients, ulid
 from chat.fanout import Page
 from chat.handlers import fanout, fanout_worker, ws_send
-from localcloud import provision
-from localcloud.events import LambdaContext
-from localcloud.queues import QueueSource
+from localcloud.aws import provision
+from localcloud.lambda_.context import LambdaContext
+from localcloud.lambda_.queue_mapping import QueueSource
 from tests.integration.conftest import ManagementApiDouble
 from tests.integration.helpers import frame_of, send_frame, stream_event
 from tests.integration.test_fanout_handler import RunningOut, connect, invocation, stream_records

@@ -19,8 +19,9 @@ from chat.model import Author, RateLimited
 from chat.service import accept_message
 from chat.settings import get_settings
 from chat.store import DynamoConnectionStore
-from localcloud import provision
-from localcloud.events import LambdaContext, new_connection_id
+from localcloud.apigateway.events import new_connection_id
+from localcloud.aws import provision
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import http, ws
 
 T0 = 1_790_000_000  # s

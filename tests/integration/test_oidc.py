@@ -20,7 +20,7 @@ from chat import clients
 from chat.handlers import http_api
 from chat.oidc import InvalidIdToken, OidcVerifier, fetch_document
 from chat.ports import StoreError
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import http
 from tests.oidc_provider import AUDIENCE, Answer, OidcProvider, b64, jwk, new_key, running
 

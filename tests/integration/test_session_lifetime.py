@@ -13,7 +13,7 @@ import pytest
 
 from chat import clients, sessions
 from chat.handlers import http_api, ws_authorizer
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ADA, authorizer_event, http
 
 ROUTE = "GET /rooms/{room}/messages"

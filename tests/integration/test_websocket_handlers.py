@@ -11,7 +11,8 @@ import pytest
 
 from chat import ulid
 from chat.handlers import ws_connect, ws_default, ws_disconnect, ws_send
-from localcloud.events import LambdaContext, new_connection_id
+from localcloud.apigateway.events import new_connection_id
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ADA, frame_of, send_frame, ws
 
 

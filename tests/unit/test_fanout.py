@@ -608,7 +608,7 @@ def test_the_time_to_post_is_the_remaining_time_less_the_margin() -> None:
 
 def test_the_margin_leaves_each_fan_out_function_time_to_post() -> None:
     from chat.push import ATTEMPT_SECONDS, POSTING_MARGIN_SECONDS
-    from localcloud.cloudformation import load_raw
+    from stack_definition.cloudformation import load_raw
 
     resources = load_raw()["Resources"]
     assert POSTING_MARGIN_SECONDS > ATTEMPT_SECONDS  # a post in flight ends inside the margin

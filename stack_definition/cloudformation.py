@@ -13,9 +13,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
-SAMCONFIG = ROOT / "samconfig.toml"
+from stack_definition.repository import SAMCONFIG, TEMPLATE
 
 Raw = dict[str, Any]
 

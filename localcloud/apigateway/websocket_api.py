@@ -27,12 +27,12 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from localcloud import aws_calls
-from localcloud.authorizers import LambdaRequestAuthorizer, Refused
-from localcloud.events import new_connection_id, websocket_event
-from localcloud.runtime import LambdaRuntime
-from localcloud.service_integrations import IntegrationFailed
-from localcloud.template import Template
+from localcloud.apigateway.authorizers import LambdaRequestAuthorizer, Refused
+from localcloud.apigateway.events import new_connection_id, websocket_event
+from localcloud.apigateway.service_integrations import IntegrationFailed, bind
+from localcloud.aws import call_counter
+from localcloud.lambda_.runtime import LambdaRuntime
+from stack_definition.template import Template
 
 log = logging.getLogger("websocket-api")
 
@@ -99,7 +99,7 @@ class WebSocketApi:
         )
         # API Gateway's own integrations, with this region's values (the table's name, the region).
         self._integrations = {
-            key: route.integration.bind(template.context(region))
+            key: bind(route.integration, template.context(region))
             for key, route in self._routes.items()
             if route.integration is not None
         }
@@ -209,7 +209,7 @@ class WebSocketApi:
                     break
                 if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     conn.last_active = time.time()
-                    aws_calls.count(MESSAGE)
+                    call_counter.count(MESSAGE)
                     if len(msg.data) > MAX_WS_FRAME:
                         # Browsers send a message as one frame: over 32 KB, API Gateway closes.
                         close_code, reason = 1009, "Message too big"
@@ -294,7 +294,7 @@ class WebSocketApi:
         if not conn.socket.closed:
             with contextlib.suppress(ConnectionResetError):
                 await conn.socket.send_str(text)
-                aws_calls.count(MESSAGE)
+                call_counter.count(MESSAGE)
 
     # ------------------------------------------------------------------ @connections
     async def management(self, request: web.Request) -> web.StreamResponse:
@@ -305,7 +305,7 @@ class WebSocketApi:
         if conn is None or conn.socket.closed:
             return _gone()
         if request.method == "POST":
-            aws_calls.count("apigatewaymanagementapi.PostToConnection")  # signed HTTP, not boto3
+            call_counter.count("apigatewaymanagementapi.PostToConnection")  # signed HTTP, not boto3
             data = await request.read()
             if len(data) > MAX_WS_MESSAGE:
                 return web.json_response(
@@ -319,7 +319,7 @@ class WebSocketApi:
                 await conn.socket.send_bytes(data)
             except ConnectionResetError:
                 return _gone()
-            aws_calls.count(MESSAGE)
+            call_counter.count(MESSAGE)
             return web.Response(status=200)
         if request.method == "GET":
             return web.json_response(

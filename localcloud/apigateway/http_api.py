@@ -10,9 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
-from localcloud.events import http_event
-from localcloud.runtime import LambdaRuntime, TooManyRequestsException
-from localcloud.template import HttpRoute, Template
+from localcloud.apigateway.events import http_event
+from localcloud.lambda_.runtime import LambdaRuntime, TooManyRequestsException
+from stack_definition.template import HttpRoute, Template
 
 log = logging.getLogger("http-api")
 

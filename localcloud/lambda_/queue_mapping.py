@@ -26,9 +26,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.event_source_mapping import Invoke, Record, passes_filters
-from localcloud.event_sources import QueueMapping
-from localcloud.runtime import TooManyRequestsException
+from localcloud.lambda_.event_source_mapping import Invoke, Record, passes_filters
+from localcloud.lambda_.runtime import TooManyRequestsException
+from stack_definition.event_sources import QueueMapping
 
 log = logging.getLogger("event-source-mapping")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from localcloud.cloudformation import (
-    TEMPLATE,
+from stack_definition.cloudformation import (
     Context,
     Raw,
     Unresolvable,
@@ -20,10 +20,14 @@ from localcloud.cloudformation import (
     resources_of_type,
     stack_name,
 )
-from localcloud.event_sources import Queue, QueueMapping, StreamMapping, event_sources
-from localcloud.service_integrations import AwsIntegration, MockIntegration
+from stack_definition.event_sources import Queue, QueueMapping, StreamMapping, event_sources
+from stack_definition.integrations import AwsIntegration, Integration, MockIntegration
+from stack_definition.repository import TEMPLATE
 
-__all__ = ["Template", "load"]
+__all__ = ["CONNECTIONS", "MESSAGES", "Template", "load", "load_cached", "region_names", "table_names"]
+
+CONNECTIONS = "ConnectionsTable"
+MESSAGES = "MessagesTable"
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,6 @@ class RequestAuthorizer:
     logical_id: str
     function: str
     identity_sources: list[str]  # e.g. `route.request.querystring.token`
-
-
-Integration = MockIntegration | AwsIntegration
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,17 @@ def _authorizer_of(
     return authorizers[authorizer["Ref"]]
 
 
+@cache
+def load_cached() -> Template:
+    """The repository's template.yaml, read on first use and then kept (nothing reads it at import)."""
+    return load()
+
+
+def region_names() -> tuple[str, ...]:
+    """The stack's regions (`ReplicaRegions`); the first holds the global table."""
+    return tuple(load_cached().regions)
+
+
 def load(path: Path = TEMPLATE) -> Template:
     raw = load_raw(path)
     globals_ = raw.get("Globals", {}).get("Function", {})
@@ -275,3 +287,12 @@ def load(path: Path = TEMPLATE) -> Template:
         queues=queues,
         queue_mappings=queue_mappings,
     )
+
+
+def table_names(template: Template) -> dict[str, str]:
+    """Local physical names: the messages table's from its parameter, the connections table's
+    as CloudFormation would make it (stack name, logical id)."""
+    return {
+        MESSAGES: template.context("").parameter("MessagesTableName"),
+        CONNECTIONS: f"{template.stack_name}-{CONNECTIONS}",
+    }

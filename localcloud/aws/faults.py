@@ -7,7 +7,7 @@ the AWS service that fails while the region's APIs keep answering:
   a `before-send` handler on boto3's default session, registered before any client exists (each
   client copies the session's handlers when it is made); healthy, it costs about 1.4 µs per
   DynamoDB call (one more handler for botocore to call) and nothing for any other service.
-- `lambda`: every invocation is throttled (runtime.py raises TooManyRequestsException before the
+- `lambda`: every invocation is throttled (lambda_/runtime.py raises TooManyRequestsException before the
   handler runs); API Gateway and the event source mappings answer it as they do in AWS.
 
 The supervisor sets them (`POST /_local/faults` on the region's WebSocket port, and `--faults`

@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from localcloud.cloudformation import ROOT
-from localcloud.state import StateDir
+from stack_definition.repository import ROOT
+from stack_definition.state import StateDir
 
 # Intervals short enough that a test sees a region fail over, and replication arrive, in seconds.
 QUICK = (

@@ -15,15 +15,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from localcloud.cloudformation import ROOT
-from localcloud.latency_routing import LATENCY_MS
-from localcloud.provision import ROUTE53_REGION
-from localcloud.state import StackRunning, StateDir
-from localcloud.supervisor import Supervisor, ports_per_stack
-from localcloud.template import load
+from localcloud.stack.supervisor import Supervisor, ports_per_stack
+from stack_definition.repository import ROOT
+from stack_definition.routing import LATENCY_MS, ROUTE53_REGION
+from stack_definition.state import StackRunning, StateDir
+from stack_definition.template import load_cached
 
-TEMPLATE = load()
-PORTS_PER_STACK = ports_per_stack(TEMPLATE)
+
+def _ports_per_stack() -> int:
+    return ports_per_stack(load_cached())
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--port",
         type=int,
         default=8700,
-        help=f"front door port; the AWS endpoint and the regions take the next {PORTS_PER_STACK - 1} "
+        help=f"front door port; the AWS endpoint and the regions take the next {_ports_per_stack() - 1} "
         "(0: pick free ports)",
     )
     parser.add_argument(
@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--location",
-        default=TEMPLATE.regions[0],
+        default=load_cached().regions[0],
         choices=sorted(LATENCY_MS),
         help="simulated client location: new clients go to the nearest healthy region",
     )
@@ -93,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def parameter_overrides(pairs: list[str]) -> dict[str, str]:
     """`NAME=VALUE` pairs of the template's own parameters."""
-    known = TEMPLATE.raw.get("Parameters", {})
+    known = load_cached().raw.get("Parameters", {})
     overrides = dict(pair.partition("=")[::2] for pair in pairs)
     unknown = sorted(name for name in overrides if name not in known)
     if unknown or any("=" not in pair for pair in pairs):
@@ -113,12 +113,12 @@ def _bindable(host: str, port: int) -> bool:
 
 def taken_ports(host: str, base: int) -> list[int]:
     """The ports of a stack based at `base` that something else holds now."""
-    return [port for port in range(base, base + PORTS_PER_STACK) if not _bindable(host, port)]
+    return [port for port in range(base, base + _ports_per_stack()) if not _bindable(host, port)]
 
 
 def free_base_port(host: str, taken_base: int) -> int:
     """A --port whose ports are all free now, away from `taken_base`; 0 (any free ports) if none."""
-    for base in range(taken_base + 100, min(taken_base + 2000, 65536 - PORTS_PER_STACK), 100):
+    for base in range(taken_base + 100, min(taken_base + 2000, 65536 - _ports_per_stack()), 100):
         if not taken_ports(host, base):
             return base
     return 0
@@ -202,7 +202,7 @@ async def run_claimed(args: argparse.Namespace) -> int:
         ports = ", ".join(str(port) for port in taken)
         return refuse(f"{args.host} port {ports} is taken\n{port_hint(args.host, args.port)}")
     state = StateDir(Path(args.state_dir))
-    stack = Supervisor(args, TEMPLATE, state)
+    stack = Supervisor(args, load_cached(), state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

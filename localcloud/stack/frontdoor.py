@@ -19,9 +19,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from yarl import URL
 
-from localcloud.health_checks import HealthChecker
-from localcloud.latency_routing import LATENCY_MS, LatencyRouter
-from localcloud.template import HttpRoute
+from localcloud.route53.health_checks import HealthChecker
+from localcloud.route53.latency_routing import LatencyRouter
+from stack_definition.routing import LATENCY_MS
+from stack_definition.template import HttpRoute
 
 log = logging.getLogger("frontdoor")
 

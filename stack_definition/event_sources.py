@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud.cloudformation import Context, Raw, resources_of_type
+from stack_definition.cloudformation import Context, Raw, resources_of_type
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from localcloud import faults, processes, provision
-from localcloud.cloudformation import ROOT
-from localcloud.frontdoor import FrontDoor, NoSuchControl
-from localcloud.health_checks import HealthChecker, RegionHealth
-from localcloud.latency_routing import LatencyRouter
-from localcloud.state import StateDir
-from localcloud.template import Template
+from localcloud import processes
+from localcloud.aws import faults, provision
+from localcloud.route53.health_checks import HealthChecker, RegionHealth
+from localcloud.route53.latency_routing import LatencyRouter
+from localcloud.stack.frontdoor import FrontDoor, NoSuchControl
+from stack_definition.repository import ROOT
+from stack_definition.routing import ROUTE53_REGION
+from stack_definition.state import StateDir
+from stack_definition.template import MESSAGES, Template, table_names
 
 log = logging.getLogger("stack")
 
@@ -91,7 +93,7 @@ class Supervisor:
         frontdoor_socket = processes.bind(host, port(base, 0))
         self.frontdoor_url = f"http://{host}:{frontdoor_socket.getsockname()[1]}"
         self.aws, ready = await self._spawn(
-            AWS_LOG, "localcloud.aws", ["--host", host, "--port", str(port(base, 1))]
+            AWS_LOG, "localcloud.aws.server", ["--host", host, "--port", str(port(base, 1))]
         )
         self.aws_endpoint = f"http://{host}:{ready['port']}"
         # Before any function runs: they read the session key on their first invocation.
@@ -106,7 +108,7 @@ class Supervisor:
             self.args.failure_threshold,
         )
         health = HealthChecker(
-            provision.client("route53", self.aws_endpoint, provision.ROUTE53_REGION),
+            provision.client("route53", self.aws_endpoint, ROUTE53_REGION),
             {
                 r: RegionHealth(r, self.http_url(r), self.ws_url(r), routing["healthChecks"][r])
                 for r in self.regions
@@ -114,11 +116,11 @@ class Supervisor:
             interval=self.args.health_interval,
             failure_threshold=self.args.failure_threshold,
         )
-        table = provision.table_names(self.template)[provision.MESSAGES]
+        table = table_names(self.template)[MESSAGES]
         replication_args = ["--aws-endpoint", self.aws_endpoint, "--table", table, "--regions", *self.regions]
         replication_args += ["--delay", str(self.args.replication_delay), "--host", host]
         self.replication, ready = await self._spawn(
-            REPLICATION_LOG, "localcloud.replication", replication_args
+            REPLICATION_LOG, "localcloud.dynamodb.replication", replication_args
         )
         self.replication_url = f"http://{host}:{ready['port']}"
         frontdoor = FrontDoor(
@@ -169,7 +171,7 @@ class Supervisor:
         args += ["--state-dir", str(self.state.root), "--poll-interval", str(self.args.poll_interval)]
         args += ["--allowed-origin", self.frontdoor_url, "--faults", *process.faults]
         args += ["--parameter-overrides", *(f"{k}={v}" for k, v in self.args.parameter_overrides.items())]
-        process.process, ready = await self._spawn(process.region, "localcloud.region", args)
+        process.process, ready = await self._spawn(process.region, "localcloud.stack.region_process", args)
         # A restarted region comes back on the same ports, as an API keeps its hostname.
         process.http_port, process.ws_port, process.stage = ready["http"], ready["ws"], ready["stage"]
 

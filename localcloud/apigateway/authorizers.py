@@ -18,9 +18,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from localcloud.events import authorizer_event
-from localcloud.runtime import LambdaRuntime, TooManyRequestsException
-from localcloud.template import RequestAuthorizer
+from localcloud.apigateway.events import authorizer_event
+from localcloud.lambda_.runtime import LambdaRuntime, TooManyRequestsException
+from stack_definition.template import RequestAuthorizer
 
 log = logging.getLogger("authorizer")
 

@@ -6,29 +6,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from localcloud.health_checks import HealthChecker, RegionHealth
+from localcloud.route53.health_checks import HealthChecker, RegionHealth
+from stack_definition.routing import LATENCY_MS
 
-# Illustrative round-trip times (ms) from a client location to each region: what Route 53's
-# latency records decide on. A region name as location means "a client next to that region".
-LATENCY_MS: dict[str, dict[str, int]] = {
-    "us-east-1": {"us-east-1": 5, "eu-west-2": 76},
-    "eu-west-2": {"us-east-1": 76, "eu-west-2": 5},
-    "new-york": {"us-east-1": 8, "eu-west-2": 70},
-    "toronto": {"us-east-1": 18, "eu-west-2": 88},
-    "san-francisco": {"us-east-1": 62, "eu-west-2": 138},
-    "sao-paulo": {"us-east-1": 115, "eu-west-2": 190},
-    "london": {"us-east-1": 74, "eu-west-2": 4},
-    "paris": {"us-east-1": 80, "eu-west-2": 9},
-    "frankfurt": {"us-east-1": 88, "eu-west-2": 15},
-    "tokyo": {"us-east-1": 150, "eu-west-2": 215},
-}
 LOCATION_COOKIE = "rc-location"
-
-
-def nearest(location: str) -> str:
-    """The region with the shortest round trip from `location`."""
-    latency = LATENCY_MS[location]
-    return min(latency, key=latency.__getitem__)
 
 
 class LatencyRouter:

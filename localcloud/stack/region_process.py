@@ -3,7 +3,7 @@ and queues, its Lambda functions, its HTTP API, its WebSocket API (with `@connec
 event source mappings (from its messages stream to the fan-out function, from the fan-out's page
 queue to its worker), built from template.yaml.
 
-Run by the supervisor: `python -m localcloud.region --region <region> ...`.
+Run by the supervisor: `python -m localcloud.stack.region_process --region <region> ...`.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from localcloud import aws_calls, faults, processes, provision
-from localcloud.event_source_mapping import EventSourceMapping
-from localcloud.http_api import HttpApi
-from localcloud.queues import QueueEventSourceMapping, QueueSource
-from localcloud.runtime import LambdaRuntime, region_environment
-from localcloud.state import StateDir
-from localcloud.streams import StreamSource
-from localcloud.template import load
-from localcloud.websocket_api import WebSocketApi
+from localcloud import processes
+from localcloud.apigateway.http_api import HttpApi
+from localcloud.apigateway.websocket_api import WebSocketApi
+from localcloud.aws import call_counter, faults, provision
+from localcloud.dynamodb.streams import StreamSource
+from localcloud.lambda_.event_source_mapping import EventSourceMapping
+from localcloud.lambda_.queue_mapping import QueueEventSourceMapping, QueueSource
+from localcloud.lambda_.runtime import LambdaRuntime, region_environment
+from stack_definition.state import StateDir
+from stack_definition.template import load
 
 log = logging.getLogger("region")
 
@@ -82,8 +83,8 @@ async def serve(args: argparse.Namespace) -> None:
     ws_app = web.Application()
     ws_app.router.add_get("/_local/stats", lambda _: _stats(websocket_api))
     ws_app.router.add_route("*", "/_local/faults", faults.handle)  # the supervisor's fail/heal
-    if aws_calls.ENABLED:
-        ws_app.router.add_route("*", "/_local/aws-calls", aws_calls.handle)
+    if call_counter.ENABLED:
+        ws_app.router.add_route("*", "/_local/aws-calls", call_counter.handle)
     websocket_api.add_routes(ws_app)
     await processes.serve(http_api.app(), http_socket)
     await processes.serve(ws_app, ws_socket)
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parameter-overrides", nargs="*", default=[], metavar="NAME=VALUE")
     parser.add_argument("--faults", nargs="*", default=[], choices=faults.SERVICES)
     args = parser.parse_args(argv)
-    aws_calls.install()
+    call_counter.install()
     faults.install()  # before any client: each copies the default session's handlers
     logging.basicConfig(
         level=logging.INFO,

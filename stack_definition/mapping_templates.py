@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from localcloud.cloudformation import Unresolvable
+from stack_definition.cloudformation import Unresolvable
 
 __all__ = ["CONTEXT_KEYS", "MappingTemplate", "literal_key", "select_response"]
 

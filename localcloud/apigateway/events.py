@@ -6,12 +6,12 @@ import base64
 import secrets
 import string
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-ACCOUNT_ID = "123456789012"
+from localcloud.lambda_.context import ACCOUNT_ID
+
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -176,20 +176,3 @@ def authorizer_event(connect_event: Mapping[str, Any], *, region: str) -> dict[s
         **{k: v for k, v in connect_event.items() if k != "isBase64Encoded"},
         "stageVariables": {},
     }
-
-
-class LambdaContext:
-    """What the Lambda runtime hands a Python handler as `context`."""
-
-    def __init__(self, function_name: str, region: str, memory_mb: int, timeout_s: float) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = memory_mb
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))

@@ -27,8 +27,9 @@ from typing import Any
 
 from aiohttp import web
 
-from localcloud import processes, provision
-from localcloud.streams import ShardReader
+from localcloud import processes
+from localcloud.aws import provision
+from localcloud.dynamodb.streams import ShardReader
 
 log = logging.getLogger("replication")
 

@@ -11,11 +11,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from localcloud.template import Template
-
-ROUTE53_REGION = "us-east-1"  # Route 53 is a global service whose API lives in us-east-1
-CONNECTIONS = "ConnectionsTable"
-MESSAGES = "MessagesTable"
+from stack_definition.routing import ROUTE53_REGION
+from stack_definition.template import CONNECTIONS, MESSAGES, Template, table_names
 
 
 def client(service: str, endpoint: str, region: str) -> Any:
@@ -28,15 +25,6 @@ def client(service: str, endpoint: str, region: str) -> Any:
         aws_secret_access_key="local",  # noqa: S106 - moto ignores them
         config=Config(retries={"mode": "standard"}),
     )
-
-
-def table_names(template: Template) -> dict[str, str]:
-    """Local physical names: the messages table's from its parameter, the connections table's
-    as CloudFormation would make it (stack name, logical id)."""
-    return {
-        MESSAGES: template.context("").parameter("MessagesTableName"),
-        CONNECTIONS: f"{template.stack_name}-{CONNECTIONS}",
-    }
 
 
 def create_tables(template: Template, endpoint: str, region: str) -> dict[str, str]:

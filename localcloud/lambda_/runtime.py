@@ -7,21 +7,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import copy
 import importlib
 import importlib.util
 import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
-from localcloud import aws_calls, faults
-from localcloud.cloudformation import ROOT
-from localcloud.events import LambdaContext
-from localcloud.template import Template
+from localcloud.aws import call_counter, faults
+from localcloud.lambda_.context import LambdaContext
+from stack_definition.repository import ROOT
+from stack_definition.template import Template
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -150,37 +151,67 @@ class Containers:
 
 # ---- one invocation's log keys ---------------------------------------------------------------
 # In Lambda a container runs one invocation at a time, so a module-level powertools Logger can
-# keep the invocation's keys (function name, request id, connection id...) in one dict. Here a
+# keep the invocation's keys (function name, request id, connection id...) in its formatter. Here a
 # region's functions run concurrently on threads of one process around that one Logger, and each
-# would tag the others' records. So every invocation runs in a context of its own, and the
-# formatters keep the keys an invocation appends in that context, on top of the keys set at
-# import (the container's).
-_invocation_keys: contextvars.ContextVar[dict[int, dict[str, Any]]] = contextvars.ContextVar(
-    "invocation_log_keys"
+# would tag the others' records. So every invocation runs in a context of its own, and each
+# powertools handler's formatter is replaced (logging's `Handler.setFormatter`) by one that is
+# powertools' own formatter per invocation: a copy of it, with the keys set at import (the
+# container's), made when the invocation first logs or appends a key.
+_invocation_formatters: contextvars.ContextVar[dict[int, Any]] = contextvars.ContextVar(
+    "invocation_formatters"
 )
 
 
-class _InvocationKeys:
-    """Mixed into a powertools formatter's class: its `log_format` dict, per invocation."""
+def _per_invocation_formatter(container: Any) -> Any:
+    """A powertools formatter (the documented `BasePowertoolsFormatter` interface) that hands every
+    call to the invocation's own copy of `container`, or to `container` outside any invocation."""
+    from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
 
-    @property
-    def log_format(self) -> dict[str, Any]:
-        container: dict[str, Any] = self.__dict__["log_format"]
-        scopes = _invocation_keys.get(None)
-        return container if scopes is None else scopes.setdefault(id(self), dict(container))
+    class PerInvocationFormatter(BasePowertoolsFormatter):
+        def current(self) -> Any:
+            scopes = _invocation_formatters.get(None)
+            if scopes is None:
+                return container
+            own = scopes.get(id(self))
+            if own is None:
+                own = scopes[id(self)] = copy.copy(container)
+                own.log_format = dict(container.log_format)
+            return own
 
-    @log_format.setter
-    def log_format(self, value: dict[str, Any]) -> None:
-        scopes = _invocation_keys.get(None)
-        if scopes is None:
-            self.__dict__["log_format"] = value
-        else:
-            scopes[id(self)] = value
+        def format(self, record: logging.LogRecord) -> str:
+            formatted: str = self.current().format(record)
+            return formatted
 
+        def append_keys(self, **additional_keys: Any) -> None:
+            self.current().append_keys(**additional_keys)
 
-@cache
-def _per_invocation(formatter_class: type) -> type:
-    return type(f"PerInvocation{formatter_class.__name__}", (_InvocationKeys, formatter_class), {})
+        def get_current_keys(self) -> dict[str, Any]:
+            keys: dict[str, Any] = self.current().get_current_keys()
+            return keys
+
+        def remove_keys(self, keys: Iterable[str]) -> None:
+            self.current().remove_keys(keys)
+
+        def clear_state(self) -> None:
+            self.current().clear_state()
+
+        def append_context_keys(self, **additional_keys: Any) -> Any:
+            return self.current().append_context_keys(**additional_keys)
+
+        def thread_safe_append_keys(self, **additional_keys: Any) -> None:
+            self.current().thread_safe_append_keys(**additional_keys)
+
+        def thread_safe_get_current_keys(self) -> dict[str, Any]:
+            keys: dict[str, Any] = self.current().thread_safe_get_current_keys()
+            return keys
+
+        def thread_safe_remove_keys(self, keys: Iterable[str]) -> None:
+            self.current().thread_safe_remove_keys(keys)
+
+        def thread_safe_clear_keys(self) -> None:
+            self.current().thread_safe_clear_keys()
+
+    return PerInvocationFormatter()
 
 
 def _isolate_log_keys() -> None:
@@ -189,11 +220,8 @@ def _isolate_log_keys() -> None:
     loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
     for logger in loggers:
         for handler in getattr(logger, "handlers", []):
-            formatter = handler.formatter
-            if isinstance(formatter, LambdaPowertoolsFormatter) and not isinstance(
-                formatter, _InvocationKeys
-            ):
-                formatter.__class__ = _per_invocation(type(formatter))
+            if isinstance(handler.formatter, LambdaPowertoolsFormatter):
+                handler.setFormatter(_per_invocation_formatter(handler.formatter))
 
 
 # ---- one invocation's resolver state ----------------------------------------------------------
@@ -256,7 +284,7 @@ def invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
 
 
 def _invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
-    _invocation_keys.set({})
+    _invocation_formatters.set({})
     return handler(event, context)
 
 
@@ -291,7 +319,7 @@ class LambdaRuntime:
         )
         if faults.failing("lambda"):
             raise TooManyRequestsException(function_id)  # not billed: nothing ran
-        aws_calls.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
+        call_counter.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
         try:
             return await asyncio.wait_for(self._run(function_id, event, context), timeout=function.timeout)
         finally:

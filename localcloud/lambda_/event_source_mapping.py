@@ -8,7 +8,7 @@ documents: no attempt is counted and no batch is split, so a region whose Lambda
 delivers its whole backlog, in order, once it is not. A source that cannot be read is retried from
 the checkpoint for as long as it takes.
 
-Generic over its source: a DynamoDB stream today (`streams.StreamSource`); a queue is another
+Generic over its source: a DynamoDB stream today (`dynamodb.streams.StreamSource`); a queue is another
 Source with its own retry rule."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.event_sources import StreamMapping
-from localcloud.runtime import TooManyRequestsException
+from localcloud.lambda_.runtime import TooManyRequestsException
+from stack_definition.event_sources import StreamMapping
 
 log = logging.getLogger("event-source-mapping")
 
