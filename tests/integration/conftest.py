@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import pytest
 from moto.server import ThreadedMotoServer
 
-from chat import clients, sessions
+from chat import composition, sessions
 from localcloud import provision, template
 from localcloud.aws import atomic_dynamodb_writes
 from localcloud.events import LambdaContext
@@ -170,10 +170,10 @@ def in_region(
         if not template_limits:  # tests of other rules send more than one person would
             for name, value in GENEROUS_LIMITS.items():
                 monkeypatch.setenv(name, value)
-        clients.reset()
+        composition.reset()
 
     yield switch
-    clients.reset()
+    composition.reset()
 
 
 @pytest.fixture
