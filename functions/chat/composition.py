@@ -1,8 +1,9 @@
 """The composition root: the one place that knows which adapter plays which port. It makes the
 AWS clients and the adapters on first use, caches them per container, and binds the chat's rules
-(chat/service.py, chat/fanout.py) to them, to the settings and to the clock (chat/bound_service.py), so
-a handler is parse, `service()...`, respond. Tests call reset() after changing the environment;
-nothing here runs at import time but the boto3 import itself."""
+to them, to the settings and to the clock: `service()` (chat/chat_service.py) for the WebSocket
+and HTTP handlers, `fanout_service()` (chat/fanout_service.py) for the fan-out's, so a handler is
+parse, call, respond. Tests call reset() after changing the environment; nothing here runs at
+import time but the boto3 import itself."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
-from chat.bound_service import ChatService, FanoutService
 from chat.rate_limiter import DynamoRateLimiter
 from chat.settings import get_settings
 from chat.store import DynamoConnectionStore, DynamoMessageStore
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
+    from chat.chat_service import ChatService
+    from chat.fanout_service import FanoutService
     from chat.keyring import SecretsManagerKeySource
     from chat.oidc import OidcVerifier
     from chat.page_queue import SqsPageQueue
@@ -153,6 +155,8 @@ def _wall_clock() -> float:
 @functools.cache
 def service() -> ChatService:
     """The chat service of this container, for the WebSocket and HTTP handlers."""
+    from chat.chat_service import ChatService  # the fan-out's functions never load the sessions' JWT
+
     return ChatService(
         settings=get_settings(),
         clock=_wall_clock,
@@ -168,6 +172,7 @@ def service() -> ChatService:
 @functools.cache
 def fanout_service() -> FanoutService:
     """The fan-out of this container, for the stream handler and the page workers."""
+    from chat.fanout_service import FanoutService
     from chat.push import POSTING_MARGIN_SECONDS
 
     return FanoutService(

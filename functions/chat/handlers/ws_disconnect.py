@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.composition import service
+from chat.composition import connection_store
 from chat.observability import API_REQUEST_ID, lambda_handler, logger
 
 
@@ -15,7 +15,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     connection_id = event["requestContext"]["connectionId"]
     logger.append_keys(connection_id=connection_id)
     try:
-        service().close_connection(connection_id)
+        connection_store().delete_connection(connection_id)
     except Exception:  # noqa: BLE001 - a WebSocket handler never raises
         logger.exception("disconnect cleanup failed")
     return {"statusCode": 200}

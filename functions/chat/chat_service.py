@@ -1,30 +1,24 @@
-"""The chat's rules as a handler calls them: chat/service.py's and chat/fanout.py's functions
-bound to this container's ports, settings and clock. The composition root (chat/composition.py)
-builds one of each per container; the ports come as factories, so an adapter is made only when a
-handler first needs it (the HTTP API function never makes the fan-out's, and health checks never
-read the session keys)."""
+"""The chat service as the WebSocket and HTTP handlers call it: chat/service.py's rules bound to
+this container's ports, settings and clock. The composition root (chat/composition.py) builds one
+per container; the ports come as factories, so an adapter is made only when a handler first needs
+it (a health check never reads the session keys, a message never makes the OpenID verifier)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chat import fanout, service
-from chat.fanout_pages import Page
+from chat import service
 from chat.model import Author, Connection, Message, Transport
 from chat.ports import (
     AccountVerifier,
-    ConnectionCloser,
     ConnectionStore,
     KeySource,
     MessageStore,
-    PageQueue,
-    Pusher,
     RateLimiter,
     SessionRevocations,
 )
-from chat.posting import TimeLeft, time_to_post
 from chat.sessions import Session
 from chat.settings import Settings
 
@@ -121,46 +115,3 @@ class ChatService:
             settings=self.settings,
             now_ms=self._now_ms(),
         )
-
-    def close_connection(self, connection_id: str) -> None:
-        self.connections().delete_connection(connection_id)
-
-
-@dataclass(frozen=True)
-class FanoutService:
-    settings: Settings
-    connections: Callable[[], ConnectionStore]
-    pusher: Callable[[TimeLeft], Pusher]  # one that starts no post once the time left is up
-    pages: Callable[[], PageQueue]
-    closer: Callable[[], ConnectionCloser]
-    posting_margin_seconds: float  # what the posts in flight and the hand-back need
-
-    def fan_out(
-        self, records: Sequence[fanout.StreamRecord], *, remaining_ms: Callable[[], int]
-    ) -> fanout.FanoutResult:
-        time_left = time_to_post(remaining_ms, self.posting_margin_seconds)
-        return fanout.fan_out(
-            records,
-            connections=self.connections(),
-            pusher=self.pusher(time_left),
-            pages=self.pages(),
-            region=self.settings.region,
-            concurrency=self.settings.fanout_concurrency,
-            page_posts=self.settings.fanout_page_posts,
-            time_left=time_left,
-        )
-
-    def post_page(self, page: Page, *, remaining_ms: Callable[[], int]) -> fanout.PageResult:
-        time_left = time_to_post(remaining_ms, self.posting_margin_seconds)
-        return fanout.post_page(
-            page,
-            connections=self.connections(),
-            pusher=self.pusher(time_left),
-            pages=self.pages(),
-            concurrency=self.settings.fanout_concurrency,
-            time_left=time_left,
-        )
-
-    def close_user(self, user_id: str) -> int:
-        """Close this region's WebSockets of a signed-out user; how many were closed."""
-        return self.closer().close_user(user_id)
