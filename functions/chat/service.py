@@ -160,11 +160,11 @@ def accept_message(
     new = parse_new_message(
         payload, room=room, now_ms=now_ms, max_skew_ms=settings.max_clock_skew_seconds * 1000
     )
-    wait_ms = settings.message_rate.admit(limiter, author.user_id, now_ms=now_ms)
+    rate = settings.message_rate
+    wait_ms = rate.admit(limiter, author.user_id, now_ms=now_ms)
     if wait_ms is not None:
         raise RateLimited(
-            f"over {settings.messages_per_second:g} messages a second (bursts of {settings.message_burst}):"
-            f" resend in {wait_ms} ms",
+            f"over {rate.rate:g} messages a second (bursts of {rate.burst}): resend in {wait_ms} ms",
             retry_after_ms=wait_ms,
         )
     if author.user_id.startswith(GUEST_PREFIX):
@@ -231,11 +231,12 @@ GUEST_PREFIX = "g_"  # sessions.new_guest_id; accounts are `o_`
 def admit_guest_sign_in(source_ip: str, *, limiter: RateLimiter, settings: Settings, now_ms: int) -> None:
     """New guest sessions from one source address share one budget (GCRA, in each region):
     RateLimited, with nothing made, beyond it."""
-    wait_ms = settings.guest_sign_in_rate.admit(limiter, f"guest-sign-in#{source_ip}", now_ms=now_ms)
+    rate = settings.guest_sign_in_rate
+    wait_ms = rate.admit(limiter, f"guest-sign-in#{source_ip}", now_ms=now_ms)
     if wait_ms is not None:
         raise RateLimited(
-            f"over {settings.guest_sign_ins_per_minute:g} guest sign-ins a minute from this address"
-            f" (bursts of {settings.guest_sign_in_burst}): retry in {wait_ms} ms",
+            f"over {rate.rate:g} guest sign-ins a minute from this address"
+            f" (bursts of {rate.burst}): retry in {wait_ms} ms",
             retry_after_ms=wait_ms,
         )
 
@@ -243,11 +244,12 @@ def admit_guest_sign_in(source_ip: str, *, limiter: RateLimiter, settings: Setti
 def admit_guest_message(room: str, *, limiter: RateLimiter, settings: Settings, now_ms: int) -> None:
     """Every guest's messages in one room share one room-wide budget (GCRA, in each region), on
     top of each guest's own: a crowd of fresh guests cannot drown a room, accounts are not in it."""
-    wait_ms = settings.guest_room_rate.admit(limiter, f"guests-in-room#{room}", now_ms=now_ms)
+    rate = settings.guest_room_rate
+    wait_ms = rate.admit(limiter, f"guests-in-room#{room}", now_ms=now_ms)
     if wait_ms is not None:
         raise RateLimited(
-            f"this room's guests together are over {settings.guest_messages_per_second_per_room:g} messages"
-            f" a second (bursts of {settings.guest_room_burst}): resend in {wait_ms} ms, or sign in",
+            f"this room's guests together are over {rate.rate:g} messages"
+            f" a second (bursts of {rate.burst}): resend in {wait_ms} ms, or sign in",
             retry_after_ms=wait_ms,
         )
 

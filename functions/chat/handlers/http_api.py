@@ -101,7 +101,7 @@ def post_message(room: str) -> Response[str]:
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-def error(error: Exception) -> Response[str]:
+def answer_error(error: Exception) -> Response[str]:
     # Every error gets the edge's answer in our JSON shape, a crashed function's too (rather
     # than API Gateway's bare 500).
     answer = error_answer(error)
