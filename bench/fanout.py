@@ -6,7 +6,7 @@ room sharing a stream batch with a large one.
 Two layers are measured:
 - `domain`: chat.fanout.fan_out with an in-memory connection store and a Pusher that sleeps 20 ms:
   the concurrency design alone (rooms of one page, posted inline).
-- `handler`: the real handlers end to end: the stream handler (chat.handlers.fanout) invoked with
+- `handler`: the real handlers end to end: the stream handler (chat.handlers.fanout_stream) invoked with
   a stream batch through the local Lambda runtime, a large room's pages through moto's SQS and the
   local queue mapping (localcloud.lambda_.queue_mapping) to the real worker
   (chat.handlers.fanout_worker), posts signed by chat.push to a management-API double (its own
@@ -60,7 +60,7 @@ async def _measure(
     repeats: int,
     quick: bool,
 ) -> dict[str, Any]:
-    from chat import clients
+    from chat import composition
 
     timeouts = {f.logical_id: f.timeout for f in load_functions()}
     rows: list[dict[str, Any]] = []
@@ -72,7 +72,7 @@ async def _measure(
             if concurrency == 1 and size > 1000:
                 continue  # a loop of 10,000 posts: 200 s that say nothing new
             os.environ["FANOUT_CONCURRENCY"] = str(concurrency)
-            clients.reset()  # new settings, and a management client pooled for them
+            composition.reset()  # new settings, and a management client pooled for them
             await pipeline.deliver(make_batch(1), size)  # warm
             once = concurrency == 1 and size > 100
             runs = [await pipeline.deliver(make_batch(1), size) for _ in range(1 if once else repeats)]
@@ -90,7 +90,7 @@ async def _measure(
                 row |= _projection(await pipeline.deliver(make_batch(1), size, solo=True), pipeline, timeouts)
             rows.append(row)
     os.environ["FANOUT_CONCURRENCY"] = "64"
-    clients.reset()
+    composition.reset()
     return {"rows": rows, **await _large_batches(pipeline, dynamodb, table, quick, timeouts)}
 
 
@@ -224,7 +224,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     domain = run_domain(sizes, concurrencies, repeats)
     # A batch of 6 messages in 2 rooms: still one connections query per room.
     from chat.fanout import fan_out
-    from chat.handlers.fanout import parse_records
+    from chat.stream_images import parse_records
 
     store = CountingStore({ROOM: ["a", "b"], "second-room": ["c"]})
     fan_out(

@@ -115,7 +115,7 @@ class UnusedQueue:
 
 def run_domain(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int) -> list[dict[str, Any]]:
     from chat.fanout import fan_out
-    from chat.handlers.fanout import parse_records
+    from chat.stream_images import parse_records
 
     rows = []
     for size in sizes:

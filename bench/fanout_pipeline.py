@@ -57,7 +57,7 @@ class Pipeline:
                 self.all_posted.set()
 
     async def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
-        from chat.fanout import Page
+        from chat.fanout_pages import Page
 
         if function_id == "FanoutWorkerFunction":
             self.page_posts += [Page.decode(r["body"]).posts for r in event["Records"]]
@@ -176,7 +176,7 @@ def pipeline_in_moto() -> Iterator[tuple[Pipeline, Any, str]]:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from chat import clients
+    from chat import composition
     from chat.push import ManagementApiPusher
     from localcloud.aws import provision
     from localcloud.lambda_.queue_mapping import QueueSource
@@ -260,7 +260,7 @@ def pipeline_in_moto() -> Iterator[tuple[Pipeline, Any, str]]:
         ManagementApiPusher.push = real_push  # type: ignore[method-assign]
         os.environ.clear()
         os.environ.update(saved_env)
-        clients.reset()
+        composition.reset()
         boto3.DEFAULT_SESSION = None
         server.stop()
         logger.setLevel(level)

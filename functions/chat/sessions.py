@@ -24,22 +24,13 @@ from typing import Any
 import jwt
 
 from chat import ulid
-from chat.model import ChatError
+from chat.errors import Unauthorized
 
 ISSUER = "resilient-chat"
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
 MAX_TOKEN_CHARS = 4096  # a session is about 400; anything far larger is not ours
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-
-
-class Unauthorized(ChatError):
-    """No session, or one that is not ours, tampered with, expired, too old or signed out."""
-
-    status = 401
-
-    def __init__(self, message: str = "sign in: a valid session token is required") -> None:
-        super().__init__("unauthorized", message)
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,9 @@ def test_health_is_503_and_names_the_failing_table_when_a_table_is_missing(
 ) -> None:
     in_region("us-east-1")
     monkeypatch.setenv("CONNECTIONS_TABLE", "gone-table")
-    from chat import clients
+    from chat import composition
 
-    clients.reset()
+    composition.reset()
     status, body = call(http("GET", "/health", route="GET /health"), context)
     assert status == 503
     assert body["status"] == "unhealthy"

@@ -181,9 +181,9 @@ def test_a_store_failure_becomes_an_error_frame_never_an_exception(
 ) -> None:
     in_region("us-east-1")
     monkeypatch.setenv("MESSAGES_TABLE", "no-such-table")
-    from chat import clients
+    from chat import composition
 
-    clients.reset()
+    composition.reset()
     message_id = ulid.new()
     error = frame_of(
         ws_send.handler(
@@ -194,7 +194,7 @@ def test_a_store_failure_becomes_an_error_frame_never_an_exception(
         "type": "error",
         "id": message_id,
         "code": "unavailable",
-        "message": "this region could not store the message; retry it",
+        "message": "this region could not reach its storage; retry, here or in another region",
     }
 
 
@@ -203,9 +203,9 @@ def test_a_connect_the_store_cannot_take_is_refused_as_unavailable(
 ) -> None:
     in_region("us-east-1")
     monkeypatch.setenv("CONNECTIONS_TABLE", "no-such-table")
-    from chat import clients
+    from chat import composition
 
-    clients.reset()
+    composition.reset()
     response = ws_connect.handler(
         ws("$connect", new_connection_id(), query={"room": "r", "author": "ada"}), context
     )

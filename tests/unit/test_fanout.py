@@ -14,11 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat import ulid
-from chat.fanout import MAX_PAGE_BYTES, FanoutResult, Page, StreamRecord, fan_out, plan_pages, post_page
-from chat.handlers.fanout import parse_records
-from chat.model import MAX_TEXT_CHARS, Message
+from chat.fanout import FanoutResult, StreamRecord, fan_out, post_page
+from chat.fanout_pages import MAX_PAGE_BYTES, Page, plan_pages
+from chat.model import Message
 from chat.ports import Delivery
 from chat.store import message_to_item
+from chat.stream_images import parse_records
+from chat.validation import MAX_TEXT_CHARS
 from tests.unit.fakes import FakeConnectionStore, FakePageQueue, FakePusher
 
 NOW = 1_790_000_000_000

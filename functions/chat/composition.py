@@ -1,22 +1,30 @@
-"""AWS clients, created on first use and cached per container. Tests call reset() after
-changing the environment; nothing here runs at import time but the boto3 import itself."""
+"""The composition root: the one place that knows which adapter plays which port. It makes the
+AWS clients and the adapters on first use, caches them per container, and binds the chat's rules
+to them, to the settings and to the clock: `service()` (chat/chat_service.py) for the WebSocket
+and HTTP handlers, `fanout_service()` (chat/fanout_service.py) for the fan-out's, so a handler is
+parse, call, respond. Tests call reset() after changing the environment; nothing here runs at
+import time but the boto3 import itself."""
 
 from __future__ import annotations
 
 import functools
+import time
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
 
+from chat.rate_limiter import DynamoRateLimiter
 from chat.settings import get_settings
-from chat.store import DynamoConnectionStore, DynamoMessageStore, DynamoRateLimiter
+from chat.store import DynamoConnectionStore, DynamoMessageStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
+    from chat.chat_service import ChatService
+    from chat.fanout_service import FanoutService
     from chat.keyring import SecretsManagerKeySource
     from chat.oidc import OidcVerifier
     from chat.page_queue import SqsPageQueue
@@ -140,6 +148,43 @@ def accounts() -> OidcVerifier | None:
     )
 
 
+def _wall_clock() -> float:
+    return time.time()  # looked up on each call, so a test's patched clock is the clock
+
+
+@functools.cache
+def service() -> ChatService:
+    """The chat service of this container, for the WebSocket and HTTP handlers."""
+    from chat.chat_service import ChatService  # the fan-out's functions never load the sessions' JWT
+
+    return ChatService(
+        settings=get_settings(),
+        clock=_wall_clock,
+        messages=message_store,
+        connections=connection_store,
+        limiter=rate_limiter,
+        keys=session_keys,
+        revocations=session_revocations,
+        accounts=accounts,
+    )
+
+
+@functools.cache
+def fanout_service() -> FanoutService:
+    """The fan-out of this container, for the stream handler and the page workers."""
+    from chat.fanout_service import FanoutService
+    from chat.push import POSTING_MARGIN_SECONDS
+
+    return FanoutService(
+        settings=get_settings(),
+        connections=connection_store,
+        pusher=lambda time_left: pusher().until(time_left),
+        pages=page_queue,
+        closer=socket_closer,
+        posting_margin_seconds=POSTING_MARGIN_SECONDS,
+    )
+
+
 def reset() -> None:
     """Forget settings and clients (tests, and the local stack after changing the environment)."""
     for cached in (
@@ -156,5 +201,7 @@ def reset() -> None:
         session_revocations,
         socket_closer,
         accounts,
+        service,
+        fanout_service,
     ):
         cached.cache_clear()

@@ -8,46 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat import clients
-from chat.fanout import StreamRecord, fan_out
+from chat.composition import fanout_service
+from chat.errors import StoreError
 from chat.observability import count, lambda_handler, logger
-from chat.ports import StoreError
-from chat.posting import time_to_post
-from chat.push import POSTING_MARGIN_SECONDS
-from chat.revocations import signed_out_user
-from chat.settings import get_settings
-from chat.store import message_from_item
-
-
-def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
-    """The batch's new messages. Only inserts are new messages: a MODIFY is replication settling
-    a same-id race. An image that is not a message is skipped, never reported: retrying cannot
-    fix it, and reporting it would block the shard."""
-    records = []
-    for record in event.get("Records", []):
-        image = record["dynamodb"].get("NewImage")
-        sequence = record["dynamodb"]["SequenceNumber"]
-        if record["eventName"] != "INSERT" or image is None or signed_out_user(image) is not None:
-            continue
-        try:
-            records.append(StreamRecord(sequence, message_from_item(image)))
-        except (KeyError, TypeError):
-            logger.error("skipping a record that is not a message", sequence=sequence)
-    return records
+from chat.stream_images import parse_records, signed_out_users
 
 
 def close_signed_out(event: dict[str, Any]) -> None:
     """Close this region's WebSockets of every user whose sign-out the batch carries (best effort:
     a failure is logged, never retried with the batch, which would push its messages again)."""
-    users = {
-        user_id
-        for record in event.get("Records", [])
-        if record["eventName"] == "INSERT"
-        and (user_id := signed_out_user(record["dynamodb"].get("NewImage"))) is not None
-    }
-    for user_id in sorted(users):
+    for user_id in signed_out_users(event):
         try:
-            closed = clients.socket_closer().close_user(user_id)
+            closed = fanout_service().close_user(user_id)
         except StoreError as error:
             logger.warning("cannot read a signed-out user's connections", user_id=user_id, error=str(error))
             continue
@@ -57,18 +29,7 @@ def close_signed_out(event: dict[str, Any]) -> None:
 @lambda_handler()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     close_signed_out(event)
-    settings = get_settings()
-    time_left = time_to_post(context.get_remaining_time_in_millis, POSTING_MARGIN_SECONDS)
-    result = fan_out(
-        parse_records(event),
-        connections=clients.connection_store(),
-        pusher=clients.pusher().until(time_left),
-        pages=clients.page_queue(),
-        region=settings.region,
-        concurrency=settings.fanout_concurrency,
-        page_posts=settings.fanout_page_posts,
-        time_left=time_left,
-    )
+    result = fanout_service().fan_out(parse_records(event), remaining_ms=context.get_remaining_time_in_millis)
     count("MessagesFannedOut", result.messages)
     count("Deliveries", result.delivered)
     count("StaleConnectionsRemoved", result.gone)
