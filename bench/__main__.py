@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import capacity, coldstart, cost, fanout, idle, latency, plots
-from bench.common import CHOSEN, REGIONS, RESULTS, ROOT, SCRATCH, write_result
-from localcloud.template import load
+from bench.common import CHOSEN, RESULTS, SCRATCH, write_result
+from stack_definition.repository import ROOT
+from stack_definition.template import load_cached, region_names
 
 Runner = Callable[[bool], dict[str, Any]]
 BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {
@@ -48,20 +49,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="where the JSON results and figures go instead")
     parser.add_argument(
         "--regions",
-        default=",".join(REGIONS),
+        default=None,
         help="the local stack's regions for capacity and latency (ReplicaRegions; the others run the "
         "template's two)",
     )
     parser.add_argument("--region", help="the region capacity and latency measure in (default: the first)")
     args = parser.parse_args(argv)
     try:
-        running = load().with_parameters({"ReplicaRegions": args.regions}).check_regions()
+        args.regions = args.regions or ",".join(region_names())
+        running = load_cached().with_parameters({"ReplicaRegions": args.regions}).check_regions()
     except ValueError as error:
         parser.error(str(error))
     if (args.region or running[0]) not in running:
         parser.error(f"--region {args.region} is not one of --regions {args.regions}")
     CHOSEN.running, CHOSEN.measured = tuple(running), args.region or running[0]
-    if args.publish and CHOSEN.running != REGIONS:
+    if args.publish and CHOSEN.stack() != region_names():
         parser.error("--publish publishes the template's own regions: not with --regions")
     if args.publish and (args.quick or args.out):
         parser.error("--publish writes full runs into bench/results/: not with --quick or --out")

@@ -11,16 +11,12 @@ it can queue work it has not done. Run on a machine shared with other work, it i
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many
-from bench.common import CHOSEN, FUNCTIONS, local_stack, summary_ms
-
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
+from bench.common import CHOSEN, local_stack, summary_ms
 
 SENDERS = 4
 IN_FLIGHT = 16  # messages sent and not yet delivered everywhere, over all senders
@@ -78,15 +74,15 @@ async def measure(region: dict[str, str], recipients: int, seconds: float) -> di
 def run(quick: bool = False) -> dict[str, Any]:
     sizes = (1, 3) if quick else (1, 10, 30)
     seconds = 1.5 if quick else 10.0
-    regions = CHOSEN.running
+    regions = CHOSEN.stack()
     with local_stack(
         replication_delay=REPLICATION_DELAY, poll_interval=POLL_INTERVAL, regions=regions
     ) as info:
-        region = info["regions"][CHOSEN.measured]
+        region = info["regions"][CHOSEN.region()]
         rows = [asyncio.run(measure(region, recipients, seconds)) for recipients in sizes]
     return {
         "quick": quick,
-        "region": CHOSEN.measured,
+        "region": CHOSEN.region(),
         "stackRegions": list(regions),  # every region replicates and fans out each message
         "replicationDelaySeconds": REPLICATION_DELAY,
         "pollIntervalSeconds": POLL_INTERVAL,

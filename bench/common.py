@@ -16,15 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from localcloud.running import running_stack
-from localcloud.template import load
+from stack_definition.local_stack import running_stack
+from stack_definition.repository import ROOT
+from stack_definition.template import region_names
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"  # the published figures: only `--publish` writes here
 SCRATCH = ROOT / ".local" / "bench"  # every other run's (git ignores .local/)
-FUNCTIONS = ROOT / "functions"
-TEMPLATE = load()
-REGIONS = tuple(TEMPLATE.regions)  # where the chat runs; the first holds the global table
 
 
 @dataclass
@@ -32,8 +29,14 @@ class StackRegions:
     """The regions a benchmark's local stack runs (ReplicaRegions) and the one it measures in.
     `python -m bench --regions ... --region ...` sets them; capacity and latency read them."""
 
-    running: tuple[str, ...] = REGIONS
-    measured: str = REGIONS[0]
+    running: tuple[str, ...] = ()  # none given: the template's ReplicaRegions
+    measured: str = ""  # none given: the first of them
+
+    def stack(self) -> tuple[str, ...]:
+        return self.running or region_names()
+
+    def region(self) -> str:
+        return self.measured or self.stack()[0]
 
 
 CHOSEN = StackRegions()
@@ -113,9 +116,9 @@ def local_stack(
     poll_interval: float = 0.05,
     health_interval: float = 600.0,
     env: dict[str, str] | None = None,
-    regions: Sequence[str] = REGIONS,
+    regions: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
-    """The local stack on free ports (localcloud.running), with how long it took to start.
+    """The local stack on free ports (stack_definition.local_stack), with how long it took to start.
 
     The health interval is long by default: the front door's deep probes write to the tables and
     would both add load and pollute the AWS call counts (no benchmark goes through the front door).
@@ -125,7 +128,7 @@ def local_stack(
         *("--failure-threshold", "2"),
         *("--replication-delay", str(replication_delay)),
         *("--poll-interval", str(poll_interval)),
-        *("--regions", ",".join(regions)),
+        *(("--regions", ",".join(regions)) if regions else ()),
         *("--parameter-overrides", *UNLIMITED),
     ]
     started = time.perf_counter()

@@ -16,17 +16,14 @@ Powertools, the stream poller's hand-off, and the WebSocket hops to and from the
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.chatclients import ChatClient, Tracker, close_all, connect_many
-from bench.common import CHOSEN, FUNCTIONS, TEMPLATE, local_stack, slow_endpoint, summary_ms
-
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
+from bench.common import CHOSEN, local_stack, slow_endpoint, summary_ms
+from stack_definition.template import load_cached
 
 REPLICATION_DELAY = 0.05
 POLL_INTERVAL = 0.05
@@ -109,10 +106,10 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
     from chat.fanout import message_frame
     from chat.model import Message, iso_time
     from chat.store import ROOM_INDEX, connection_item, message_to_item
-    from localcloud import provision
-    from localcloud.streams import ShardReader
+    from localcloud.aws import provision
+    from localcloud.dynamodb.streams import ShardReader
 
-    tables = {r: provision.create_tables(TEMPLATE, aws_endpoint, r) for r in FLOOR_REGIONS}
+    tables = {r: provision.create_tables(load_cached(), aws_endpoint, r) for r in FLOOR_REGIONS}
     dynamodb = {r: provision.client("dynamodb", aws_endpoint, r) for r in FLOOR_REGIONS}
     readers = {
         r: ShardReader(
@@ -217,7 +214,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     messages = 5 if quick else 60
     burst = 5 if quick else 60
     rows: list[dict[str, Any]] = []
-    regions, source = CHOSEN.running, CHOSEN.measured
+    regions, source = CHOSEN.stack(), CHOSEN.region()
     replica = regions[(regions.index(source) + 1) % len(regions)]
     with (
         local_stack(

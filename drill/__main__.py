@@ -22,7 +22,7 @@ from drill.aws import AwsTarget
 from drill.clients import SyntheticClient
 from drill.options import parse_args
 from drill.targets import LocalTarget, Target, TargetError, fault_of
-from localcloud.state import StateDir
+from stack_definition.state import StateDir
 
 SETTLE_CONCURRENCY = 4  # history reads in flight at once while settling
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from chatclient.judge import ACTIVE_HEARTBEAT_MS, HEARTBEAT_MS
-from drill.targets import MODES, REGIONS, STACK_NAME
-from localcloud.cloudformation import ROOT
+from drill.targets import MODES
+from stack_definition.repository import ROOT
+from stack_definition.template import load_cached, region_names
 
 DESCRIPTION = """take a region out by a named fault (kill it, fail its DynamoDB or its Lambda under
 open sockets, or invert its health check), measure what synthetic senders and listeners saw, and
@@ -22,9 +24,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--region",
-        default=REGIONS[0],
+        default=region_names()[0],
         help="the region to take out: any of the target's regions (the local stack's, as stack.json "
-        f"lists them; in AWS, ReplicaRegions: {','.join(REGIONS)} unless REPLICA_REGIONS says otherwise)",
+        f"lists them; in AWS, ReplicaRegions: {','.join(region_names(os.environ))}, REPLICA_REGIONS "
+        "if set)",
     )
     parser.add_argument(
         "--mode",
@@ -87,7 +90,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stack-name",
-        default=STACK_NAME,
+        default=load_cached().stack_name,
         help="the deployed stacks' name in both regions (AWS): the drill acts only on their "
         "outputs and resources",
     )

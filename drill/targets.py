@@ -5,7 +5,6 @@ Route 53 sees them."""
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -14,14 +13,9 @@ from typing import Any, Protocol
 import boto3
 
 from drill import capacity
-from localcloud.latency_routing import locations_near
-from localcloud.provision import ROUTE53_REGION
-from localcloud.state import StateDir
-from localcloud.template import deployed, load
+from stack_definition.routing import ROUTE53_REGION, locations_near
+from stack_definition.state import StateDir
 
-TEMPLATE = load()
-REGIONS = tuple(deployed(os.environ).regions)  # in AWS; the local stack's are in its stack.json
-STACK_NAME = TEMPLATE.stack_name
 # The faults, by what fails: `kill` a clean death (the process and its sockets gone), `dynamodb`
 # and `lambda` gray failures (API Gateway answers, sockets stay open, the backend fails), and
 # `invert` the QCon demo (the health check lies; nothing fails). `outage` is the old name: a kill

@@ -28,8 +28,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.cloudformation import Context, config_env, load_raw
-from localcloud.template import deployed
 from scripts.api_logging import ROLE_NAME
 from scripts.aws import (
     AwsError,
@@ -39,6 +37,8 @@ from scripts.aws import (
     stack_resources,
     stack_status,
 )
+from stack_definition.cloudformation import Context, config_env, load_raw
+from stack_definition.template import deployed
 
 # What CloudFormation's delete does not remove (docs/deploy.md says why each is left).
 LEFT_BEHIND = (

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.running import QUICK, running_stack
+from stack_definition.local_stack import QUICK, running_stack
 from tests.browser.conftest import GENEROUS_GUEST_LIMITS, OpenPage
 from tests.browser.pages import assert_each_once
 

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from localcloud.cloudformation import ROOT
-from localcloud.running import QUICK, running_stack
+from stack_definition.local_stack import QUICK, running_stack
+from stack_definition.repository import ROOT
 from tests.e2e.chat import TIMEOUT, Client, history, join, until_health
 from tests.e2e.conftest import GENEROUS_GUEST_LIMITS
 from tests.e2e.test_local_stack import route53

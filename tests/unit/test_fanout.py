@@ -14,11 +14,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat import ulid
-from chat.fanout import MAX_PAGE_BYTES, FanoutResult, Page, StreamRecord, fan_out, plan_pages, post_page
-from chat.handlers.fanout import parse_records
-from chat.model import MAX_TEXT_CHARS, Message
+from chat.fanout import FanoutResult, StreamRecord, fan_out, post_page
+from chat.fanout_pages import MAX_PAGE_BYTES, Page, plan_pages
+from chat.model import Message
 from chat.ports import Delivery
 from chat.store import message_to_item
+from chat.stream_images import parse_records
+from chat.validation import MAX_TEXT_CHARS
 from tests.unit.fakes import FakeConnectionStore, FakePageQueue, FakePusher
 
 NOW = 1_790_000_000_000
@@ -608,7 +610,7 @@ def test_the_time_to_post_is_the_remaining_time_less_the_margin() -> None:
 
 def test_the_margin_leaves_each_fan_out_function_time_to_post() -> None:
     from chat.push import ATTEMPT_SECONDS, POSTING_MARGIN_SECONDS
-    from localcloud.cloudformation import load_raw
+    from stack_definition.cloudformation import load_raw
 
     resources = load_raw()["Resources"]
     assert POSTING_MARGIN_SECONDS > ATTEMPT_SECONDS  # a post in flight ends inside the margin

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.model import ChatError, InvalidInput
+from chat.authorizer_context import author_of
+from chat.errors import ChatError, InvalidInput
+from chat.frames import frame_route
 from chat.observability import API_REQUEST_ID, lambda_handler
-from chat.websocket import author_of, frame_route
 
 
 @lambda_handler(API_REQUEST_ID)

@@ -3,28 +3,18 @@ sender's identity, answer an ack or an error frame."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from chat import clients
+from chat.authorizer_context import author_of
+from chat.composition import service
+from chat.frames import frame, frame_route
 from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
-from chat.service import accept_message
-from chat.settings import get_settings
-from chat.websocket import author_of, frame, frame_route
 
 
 @lambda_handler(API_REQUEST_ID)
 @frame_route
 def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     logger.append_keys(connection_id=event["requestContext"]["connectionId"])
-    message, created = accept_message(
-        body,
-        author=author_of(event),
-        transport="websocket",
-        store=clients.message_store(),
-        limiter=clients.rate_limiter(),
-        settings=get_settings(),
-        now_ms=int(time.time() * 1000),
-    )
+    message, created = service().accept_message(body, author=author_of(event), transport="websocket")
     count("MessagesAccepted" if created else "DuplicateMessages")
     return frame({"type": "ack", "id": message.id, "acceptedRegion": message.acceptedRegion})
