@@ -42,11 +42,22 @@ def nearest(location: str, regions: Iterable[str] | None = None) -> str:
     return min(latency if regions is None else regions, key=lambda region: latency.get(region, UNKNOWN_MS))
 
 
+def places(regions: Iterable[str]) -> dict[str, str]:
+    """Where a client of a stack running `regions` can be (every city, and the place next to each
+    running region), each with the region it is nearest to."""
+    running = list(regions)
+    return {
+        place: nearest(place, running)
+        for place in LATENCY_MS
+        if place in running or place not in REGION_COLUMNS
+    }
+
+
 def locations_near(regions: Iterable[str]) -> dict[str, str]:
     """For each region, the simulated city closest to it among those nearest to it (none for a
     region that no city is nearest to)."""
     running = list(regions)
-    cities = [location for location in LATENCY_MS if location not in LATENCY_MS[location]]
+    cities = [location for location in LATENCY_MS if location not in REGION_COLUMNS]
     near: dict[str, str] = {}
     for region in running:
         closest = [city for city in cities if nearest(city, running) == region]

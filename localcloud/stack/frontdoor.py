@@ -21,7 +21,7 @@ from yarl import URL
 
 from localcloud.route53.health_checks import HealthChecker
 from localcloud.route53.latency_routing import LatencyRouter
-from stack_definition.routing import LATENCY_MS, REGION_COLUMNS, nearest
+from stack_definition.routing import places
 from stack_definition.template import HttpRoute
 
 log = logging.getLogger("frontdoor")
@@ -136,12 +136,7 @@ class FrontDoor:
         """The page's config: every city, and next to each region the stack runs, with the region
         each is nearest to (the page's location control shows it)."""
         location = self._router.location_of(request)
-        running = list(self._health.regions)
-        locations = {
-            place: nearest(place, running)
-            for place in LATENCY_MS
-            if place in running or place not in REGION_COLUMNS
-        }
+        locations = places(self._health.regions)
         return web.json_response(
             {**self._config, "location": location, "locations": list(locations), "nearestRegion": locations}
         )
