@@ -96,9 +96,12 @@ class Supervisor:
             AWS_LOG, "localcloud.aws.server", ["--host", host, "--port", str(port(base, 1))]
         )
         self.aws_endpoint = f"http://{host}:{ready['port']}"
-        # Before any function runs: they read the session key on their first invocation.
-        await asyncio.to_thread(provision.create_secrets, self.template, self.aws_endpoint)
-        await asyncio.gather(*(self.start_region(region) for region in self.regions))
+        # While the regions start, before any function runs (nothing calls them before the stack
+        # is up): they read the session key on their first invocation.
+        await asyncio.gather(
+            asyncio.to_thread(provision.create_secrets, self.template, self.aws_endpoint),
+            *(self.start_region(region) for region in self.regions),
+        )
         # Replication starts (it reads the tables the regions made) while Route 53 is set up.
         table = table_names(self.template)[MESSAGES]
         replication_args = ["--aws-endpoint", self.aws_endpoint, "--table", table, "--regions", *self.regions]
