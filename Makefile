@@ -12,7 +12,7 @@ venv: $(VENV)/.installed ## create .venv with every development dependency
 $(VENV)/.installed: requirements-dev.txt
 	bash scripts/bootstrap.sh $(VENV)
 
-local: venv ## run both regions, replication, health checks and the front door on this machine
+local: venv ## run every region (two by default), replication, health checks and the front door on this machine
 	$(PY) -m localcloud $(ARGS)
 
 test: venv ## every check a reviewer would run: lint, template, unit, integration, end-to-end
