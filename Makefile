@@ -33,10 +33,10 @@ lint: venv ## ruff over everything, mypy --strict over functions/, localcloud/, 
 template: venv ## cfn-lint, sam validate --lint, sam build, and the template tests
 	bash scripts/check_template.sh
 
-deploy: venv ## build, deploy both regions, upload the chat page, print its URL (ARGS=--dry-run: print the AWS calls)
+deploy: venv ## build, deploy every region, upload the chat page, print its URL (ARGS=--dry-run: print the AWS calls)
 	bash scripts/deploy.sh $(ARGS)
 
-delete: venv ## tear both regions down (any state, primary first), says what it leaves (ARGS=--dry-run: say what would go)
+delete: venv ## tear every region down (any state, primary first), says what it leaves (ARGS=--dry-run: say what would go)
 	bash scripts/delete.sh $(ARGS)
 
 drill: venv ## failover drill: a region taken out by a named fault (ARGS="--region us-east-1 --mode invert|kill|dynamodb|lambda --hold 15")
