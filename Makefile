@@ -12,7 +12,7 @@ venv: $(VENV)/.installed ## create .venv with every development dependency
 $(VENV)/.installed: requirements-dev.txt
 	bash scripts/bootstrap.sh $(VENV)
 
-local: venv ## run both regions, replication, health checks and the front door on this machine
+local: venv ## run every region (two by default), replication, health checks and the front door on this machine
 	$(PY) -m localcloud $(ARGS)
 
 test: venv ## every check a reviewer would run: lint, template, unit, integration, end-to-end
@@ -33,10 +33,10 @@ lint: venv ## ruff over everything, mypy --strict over functions/, localcloud/, 
 template: venv ## cfn-lint, sam validate --lint, sam build, and the template tests
 	bash scripts/check_template.sh
 
-deploy: venv ## build, deploy both regions, upload the chat page, print its URL (ARGS=--dry-run: print the AWS calls)
+deploy: venv ## build, deploy every region, upload the chat page, print its URL (ARGS=--dry-run: print the AWS calls)
 	bash scripts/deploy.sh $(ARGS)
 
-delete: venv ## tear both regions down (any state, primary first), says what it leaves (ARGS=--dry-run: say what would go)
+delete: venv ## tear every region down (any state, primary first), says what it leaves (ARGS=--dry-run: say what would go)
 	bash scripts/delete.sh $(ARGS)
 
 drill: venv ## failover drill: a region taken out by a named fault (ARGS="--region us-east-1 --mode invert|kill|dynamodb|lambda --hold 15")

@@ -4,6 +4,7 @@ python -m bench                     # all of them (several minutes), into .local
 python -m bench latency cost        # some of them
 python -m bench --quick             # seconds: what CI runs (tests/bench)
 python -m bench --publish           # into bench/results/ and docs/: the published figures
+python -m bench capacity latency --regions us-east-1,eu-west-2,ap-northeast-1 --region ap-northeast-1
 
 A run replaces the published figures (bench/results/*.json, which docs/ quote and the drill reads,
 and docs/*.png) only with --publish: a quick or partial run must never overwrite them by accident.
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import capacity, coldstart, cost, fanout, idle, latency, plots
-from bench.common import RESULTS, SCRATCH, write_result
+from bench.common import CHOSEN, RESULTS, SCRATCH, write_result
 from stack_definition.repository import ROOT
+from stack_definition.template import load_cached, region_names
 
 Runner = Callable[[bool], dict[str, Any]]
 BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {
@@ -45,7 +47,24 @@ def main(argv: list[str] | None = None) -> int:
         help="write into bench/results/ and copy the figures into docs/ (the published figures)",
     )
     parser.add_argument("--out", type=Path, help="where the JSON results and figures go instead")
+    parser.add_argument(
+        "--regions",
+        default=None,
+        help="the local stack's regions for capacity and latency (ReplicaRegions; the others run the "
+        "template's two)",
+    )
+    parser.add_argument("--region", help="the region capacity and latency measure in (default: the first)")
     args = parser.parse_args(argv)
+    try:
+        args.regions = args.regions or ",".join(region_names())
+        running = load_cached().with_parameters({"ReplicaRegions": args.regions}).check_regions()
+    except ValueError as error:
+        parser.error(str(error))
+    if (args.region or running[0]) not in running:
+        parser.error(f"--region {args.region} is not one of --regions {args.regions}")
+    CHOSEN.running, CHOSEN.measured = tuple(running), args.region or running[0]
+    if args.publish and CHOSEN.stack() != region_names():
+        parser.error("--publish publishes the template's own regions: not with --regions")
     if args.publish and (args.quick or args.out):
         parser.error("--publish writes full runs into bench/results/: not with --quick or --out")
     out: Path = RESULTS if args.publish else args.out or SCRATCH

@@ -12,14 +12,34 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stack_definition.local_stack import running_stack
 from stack_definition.repository import ROOT
+from stack_definition.template import region_names
 
 RESULTS = ROOT / "bench" / "results"  # the published figures: only `--publish` writes here
 SCRATCH = ROOT / ".local" / "bench"  # every other run's (git ignores .local/)
+
+
+@dataclass
+class StackRegions:
+    """The regions a benchmark's local stack runs (ReplicaRegions) and the one it measures in.
+    `python -m bench --regions ... --region ...` sets them; capacity and latency read them."""
+
+    running: tuple[str, ...] = ()  # none given: the template's ReplicaRegions
+    measured: str = ""  # none given: the first of them
+
+    def stack(self) -> tuple[str, ...]:
+        return self.running or region_names()
+
+    def region(self) -> str:
+        return self.measured or self.stack()[0]
+
+
+CHOSEN = StackRegions()
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -96,6 +116,7 @@ def local_stack(
     poll_interval: float = 0.05,
     health_interval: float = 600.0,
     env: dict[str, str] | None = None,
+    regions: Sequence[str] = (),
 ) -> Iterator[dict[str, Any]]:
     """The local stack on free ports (stack_definition.local_stack), with how long it took to start.
 
@@ -107,6 +128,7 @@ def local_stack(
         *("--failure-threshold", "2"),
         *("--replication-delay", str(replication_delay)),
         *("--poll-interval", str(poll_interval)),
+        *(("--regions", ",".join(regions)) if regions else ()),
         *("--parameter-overrides", *UNLIMITED),
     ]
     started = time.perf_counter()

@@ -1,6 +1,8 @@
 """Message latency on the local stack: send to receive over real WebSockets, for 1, 10 and 50
-clients in one room, in the sender's region and across regions (sender in the template's first
-region, receivers in its second, through the replication delay); p50/p90/p99 and messages per second.
+clients in one room, in the sender's region and across regions (sender in the measured region, by
+default the template's first, receivers in the next one, through the replication delay); p50/p90/p99
+and messages per second. Then every ordered pair of the stack's regions, 10 receivers each (with
+three regions, six pairs): a third region is measured both ways with each of the others.
 
 The floor is the same AWS calls made directly with boto3 against the same moto server (tables of
 the same definition, in two regions the stack does not use, so its pollers ignore them): the
@@ -20,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.chatclients import ChatClient, Tracker, close_all, connect_many
-from bench.common import local_stack, slow_endpoint, summary_ms
-from stack_definition.template import load_cached, region_names
+from bench.common import CHOSEN, local_stack, slow_endpoint, summary_ms
+from stack_definition.template import load_cached
 
 REPLICATION_DELAY = 0.05
 POLL_INTERVAL = 0.05
@@ -31,18 +33,19 @@ TARGET = {"clients": 50, "p50": 25.0, "p99": 150.0}
 
 
 async def measure(
-    info: dict[str, Any], clients: int, cross: bool, messages: int, burst: int
+    info: dict[str, Any], clients: int, pair: tuple[str, str], messages: int, burst: int
 ) -> dict[str, Any]:
-    regions = info["regions"]
+    """Senders in pair[0], receivers in pair[1] (the same region: no replication on the way)."""
+    source, target = (info["regions"][region] for region in pair)
+    cross = pair[0] != pair[1]
     room = f"bench-{uuid.uuid4().hex[:12]}"
     tracker = Tracker()
     senders_count = min(5, clients)
-    source, replica = region_names()[:2]
     if cross:
-        senders = await connect_many(regions[source], room, senders_count, tracker, watched=False, prefix="s")
-        receivers = await connect_many(regions[replica], room, clients, tracker, watched=True, prefix="r")
+        senders = await connect_many(source, room, senders_count, tracker, watched=False, prefix="s")
+        receivers = await connect_many(target, room, clients, tracker, watched=True, prefix="r")
     else:
-        receivers = await connect_many(regions[source], room, clients, tracker, watched=True, prefix="c")
+        receivers = await connect_many(source, room, clients, tracker, watched=True, prefix="c")
         senders = receivers[:senders_count]
     everyone = list({id(c): c for c in senders + receivers}.values())
     try:
@@ -78,6 +81,8 @@ async def measure(
     return {
         "clients": clients,
         "cross": cross,
+        "from": pair[0],
+        "to": pair[1],
         "messages": messages,
         "latencyMs": summary_ms(latencies),
         "ackMs": summary_ms(acks) if acks else None,
@@ -209,19 +214,31 @@ def run(quick: bool = False) -> dict[str, Any]:
     messages = 5 if quick else 60
     burst = 5 if quick else 60
     rows: list[dict[str, Any]] = []
+    regions, source = CHOSEN.stack(), CHOSEN.region()
+    replica = regions[(regions.index(source) + 1) % len(regions)]
     with (
-        local_stack(replication_delay=REPLICATION_DELAY, poll_interval=POLL_INTERVAL) as info,
+        local_stack(
+            replication_delay=REPLICATION_DELAY, poll_interval=POLL_INTERVAL, regions=regions
+        ) as info,
         slow_endpoint(0.0) as management_url,
     ):
         for cross in (False, True):
             for clients in sizes:
-                ours = asyncio.run(measure(info, clients, cross, messages, burst))
+                ours = asyncio.run(
+                    measure(info, clients, (source, replica if cross else source), messages, burst)
+                )
                 base = floor(info["awsEndpointUrl"], management_url, clients, cross, messages)
                 ours["floorMs"] = base["latencyMs"]
                 ours["ratioToFloor"] = {
                     q: round(ours["latencyMs"][q] / base["latencyMs"][q], 2) for q in ("p50", "p90", "p99")
                 }
                 rows.append(ours)
+        pairs = [
+            asyncio.run(measure(info, sizes[1], (sender, receiver), messages, burst))
+            for sender in regions
+            for receiver in regions
+            if sender != receiver
+        ]
         startup = info["benchStartupSeconds"]
     same = next((r for r in rows if not r["cross"] and r["clients"] == TARGET["clients"]), None)
     target: dict[str, Any] = {
@@ -236,11 +253,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         }
     return {
         "quick": quick,
-        "regions": {"sender": region_names()[0], "crossReceivers": region_names()[1]},
+        "regions": {"sender": source, "crossReceivers": replica, "stack": list(regions)},
         "replicationDelaySeconds": REPLICATION_DELAY,
         "pollIntervalSeconds": POLL_INTERVAL,
         "stackStartupSeconds": startup,
         "rows": rows,
+        "pairs": pairs,  # every ordered pair of regions, sizes[1] receivers
         "target": target,
     }
 
@@ -258,5 +276,13 @@ def table(result: dict[str, Any]) -> list[str]:
             f" {lat['p50']:>8.1f} {lat['p90']:>8.1f} {lat['p99']:>8.1f}"
             f"  {base['p50']:>6.1f}/{base['p99']:<7.1f} {ratio['p50']:>6.2f}/{ratio['p99']:<7.2f}"
             f" {row['burst']['messagesPerSecond']:>6.1f}"
+        )
+    if result.get("pairs"):
+        lines.append("pair (sender -> receivers)            clients   p50 ms   p90 ms   p99 ms   msg/s")
+    for pair in result.get("pairs", []):
+        lat = pair["latencyMs"]
+        lines.append(
+            f"{pair['from'] + ' -> ' + pair['to']:<36} {pair['clients']:>7} {lat['p50']:>8.1f}"
+            f" {lat['p90']:>8.1f} {lat['p99']:>8.1f} {pair['burst']['messagesPerSecond']:>7.1f}"
         )
     return lines

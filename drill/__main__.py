@@ -23,7 +23,6 @@ from drill.clients import SyntheticClient
 from drill.options import parse_args
 from drill.targets import LocalTarget, Target, TargetError, fault_of
 from stack_definition.state import StateDir
-from stack_definition.template import region_names
 
 SETTLE_CONCURRENCY = 4  # history reads in flight at once while settling
 
@@ -35,7 +34,6 @@ class Drill:
         self.events: list[dict[str, Any]] = []
         self.started = time.time()
         self.out_location = target.locations()[args.region]
-        self.other = next(r for r in region_names() if r != args.region)
         self.warnings = warnings or []
 
     def event(self, kind: str, **details: Any) -> None:
@@ -63,7 +61,8 @@ class Drill:
                 if not healthy and not self.seen("detected"):
                     self.event("detected", region=self.args.region)
                 # A move is seen only from a place the routed name sent to the drilled region.
-                if routed_before == self.args.region and routed == self.other and not self.seen("rerouted"):
+                moved = routed not in (None, self.args.region)
+                if routed_before == self.args.region and moved and not self.seen("rerouted"):
                     self.event("rerouted", location=self.out_location, to=routed)
             if (
                 phase["name"] == "restored"
@@ -133,10 +132,10 @@ class Drill:
         def client(name: str, i: int, rate: float) -> SyntheticClient:
             return SyntheticClient(
                 name=name,
-                location=locations[i % 2],
+                location=locations[i % len(locations)],
                 room=room,
-                ws_url=self.target.websocket_url(locations[i % 2]),
-                http_url=self.target.http_url(locations[i % 2]),
+                ws_url=self.target.websocket_url(locations[i % len(locations)]),
+                http_url=self.target.http_url(locations[i % len(locations)]),
                 rate=rate,
                 direct=self.target.direct_endpoints(),
                 timing=timing,
@@ -220,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.aws_domain
             else LocalTarget(StateDir(args.state_dir))
         )
+        if args.region not in target.locations():
+            raise TargetError(
+                f"no region {args.region} in {target.name}: one of {', '.join(target.locations())}"
+            )
         fault = fault_of(args.mode, target.name)
         played = f"'{args.mode}'" + (f" (a {fault} fault)" if fault != args.mode else "")
         steps = target.plan(args.region, fault)  # a fault the target cannot play stops here

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -103,7 +104,7 @@ class AwsTarget:
 
     def locations(self) -> dict[str, str]:
         """Labels only: in AWS every synthetic client sits where the operator does."""
-        return {region: region for region in region_names()}
+        return {region: region for region in region_names(os.environ)}
 
     def prepare(self) -> None:
         """Read both stacks' outputs; say in one line why that is not possible."""
@@ -114,7 +115,7 @@ class AwsTarget:
                 "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) "
                 "for the account that holds the stacks"
             )
-        outputs = {region: self._stack_outputs(region) for region in region_names()}
+        outputs = {region: self._stack_outputs(region) for region in region_names(os.environ)}
         for region, values in outputs.items():
             routed = values.get("HttpCustomDomainUrl")
             if routed != f"https://api.{self.domain}":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from chatclient.judge import ACTIVE_HEARTBEAT_MS, HEARTBEAT_MS
@@ -22,7 +23,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--region", choices=region_names(), default=region_names()[0], help="the region to take out"
+        "--region",
+        default=region_names()[0],
+        help="the region to take out: any of the target's regions (the local stack's, as stack.json "
+        f"lists them; in AWS, ReplicaRegions: {','.join(region_names(os.environ))}, REPLICA_REGIONS "
+        "if set)",
     )
     parser.add_argument(
         "--mode",

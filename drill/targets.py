@@ -13,9 +13,8 @@ from typing import Any, Protocol
 import boto3
 
 from drill import capacity
-from stack_definition.routing import LATENCY_MS, ROUTE53_REGION, nearest
+from stack_definition.routing import ROUTE53_REGION, locations_near
 from stack_definition.state import StateDir
-from stack_definition.template import region_names
 
 # The faults, by what fails: `kill` a clean death (the process and its sockets gone), `dynamodb`
 # and `lambda` gray failures (API Gateway answers, sockets stay open, the backend fails), and
@@ -114,12 +113,10 @@ class LocalTarget:
         return capacity.measured()
 
     def locations(self) -> dict[str, str]:
-        """A client location next to each region: the simulated city with the shortest round trip."""
-        cities = [location for location in LATENCY_MS if location not in region_names()]
-        return {
-            region: min((c for c in cities if nearest(c) == region), key=lambda c: LATENCY_MS[c][region])
-            for region in region_names()
-        }
+        """A client location next to each of the stack's regions: the simulated city with the
+        shortest round trip, or the region's own name (a client next to it) if no city is nearest."""
+        regions = list(self.info["regions"])
+        return {region: region for region in regions} | locations_near(regions)
 
     def direct_endpoints(self) -> dict[str, tuple[str, str]]:
         """Each region's own WebSocket and HTTP URLs, for clients whose routed name fails them."""

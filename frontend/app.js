@@ -32,7 +32,11 @@ function setUpLocalControls(config, chat) {
   if (!config.local) return;
   document.querySelector("#local-controls").hidden = false;
   const select = document.querySelector("#location");
-  for (const location of config.locations ?? []) select.append(new Option(location, location));
+  // Each location with the region it is nearest to: any region the stack runs can be picked.
+  for (const location of config.locations ?? []) {
+    const near = config.nearestRegion?.[location];
+    select.append(new Option(near && near !== location ? `${location} (${near})` : location, location));
+  }
   select.value = sessionStorage.getItem(LOCATION_COOKIE) ?? config.location;
   routeFrom(config, select.value);
   select.addEventListener("change", () => {

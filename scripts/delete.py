@@ -1,14 +1,16 @@
-"""`make delete` (scripts/delete.sh): tear both regions' stacks down, primary first.
+"""`make delete` (scripts/delete.sh): tear every region's stack down, primary first.
 
-    python -m scripts.delete --sam SAM --stack-name NAME --primary REGION --secondary REGION [--dry-run]
+    python -m scripts.delete --sam SAM --stack-name NAME [--dry-run]
 
-The primary's stack goes first: its CloudFront distribution names the other region's page bucket as
-its failover origin, and that bucket must not be deleted (its name left for anyone to claim) while
-the distribution exists. Before it goes, deletion protection is switched off on each replica of the
-messages table, on purpose and said out loud (it is on so that nothing else can delete the
-messages), and the session secret's replica in the other region is deleted (Secrets Manager refuses
-to delete a primary secret that still has replicas). Each stack's page bucket is emptied just before
-its stack goes (CloudFormation deletes only empty buckets).
+The regions are the deployment's (docs/deploy.md): REPLICA_REGIONS (default: the template's
+ReplicaRegions) and PRIMARY_REGION (default: the first of them). The primary's stack goes first:
+its CloudFront distribution names another region's page bucket as its failover origin, and that
+bucket must not be deleted (its name left for anyone to claim) while the distribution exists; then
+the others, in ReplicaRegions' order. Before the primary's goes, deletion protection is switched
+off on each replica of the messages table, on purpose and said out loud (it is on so that nothing
+else can delete the messages), and the session secret's replicas in the other regions are deleted
+(Secrets Manager refuses to delete a primary secret that still has replicas). Each stack's page
+bucket is emptied just before its stack goes (CloudFormation deletes only empty buckets).
 
 What to remove is read from the stack's resources, not its outputs, so a stack in any state is
 removed, including one whose first create failed (it has no outputs). A stack that does not exist is
@@ -19,6 +21,7 @@ with its message and exit 1. --dry-run reads the stacks and says what it would d
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from typing import Any
@@ -34,7 +37,8 @@ from scripts.aws import (
     stack_resources,
     stack_status,
 )
-from stack_definition.cloudformation import Context, load_raw
+from stack_definition.cloudformation import Context, config_env, load_raw
+from stack_definition.template import deployed
 
 # What CloudFormation's delete does not remove (docs/deploy.md says why each is left).
 LEFT_BEHIND = (
@@ -93,21 +97,32 @@ def delete_stack(
     print(f"== sam delete {stack_name} in {region}")
     if dry_run:
         return
-    command = [sam, "delete", "--config-env", region, "--stack-name", stack_name, "--region", region]
+    command = [
+        sam,
+        "delete",
+        "--config-env",
+        config_env(region),
+        "--stack-name",
+        stack_name,
+        "--region",
+        region,
+    ]
     if subprocess.run([*command, "--no-prompts"], check=False).returncode != 0:
         raise AwsError(f"sam delete of {stack_name} in {region} failed (its output is above)")
 
 
-def delete(sam: str, stack_name: str, primary: str, secondary: str, dry_run: bool = False) -> None:
+def delete(sam: str, stack_name: str, primary: str, regions: list[str], dry_run: bool = False) -> None:
+    """Every region's stack of `regions` (ReplicaRegions), the primary's first."""
     if dry_run:
         print("== dry run: what make delete would remove; nothing is changed")
-    for region in (primary, secondary):
+    regions = [primary, *(region for region in regions if region != primary)]
+    for region in regions:
         status = stack_status(stack_name, region)
         if status is None:
             print(f"== {stack_name} does not exist in {region} (nothing to delete)")
             continue
         print(f"== {stack_name} in {region} is {status}")
-        delete_stack(sam, stack_name, region, primary, [primary, secondary], dry_run)
+        delete_stack(sam, stack_name, region, primary, regions, dry_run)
     print("== make delete leaves:" + "".join(f"\n   - {left}" for left in LEFT_BEHIND))
 
 
@@ -115,14 +130,19 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--sam", required=True, help="the sam executable")
     parser.add_argument("--stack-name", required=True)
-    parser.add_argument("--primary", required=True, help="region whose stack owns the global table")
-    parser.add_argument("--secondary", required=True)
     parser.add_argument(
         "--dry-run", action="store_true", help="read the stacks, say what would go, change nothing"
     )
     args = parser.parse_args(argv)
+    template = deployed(os.environ)
     try:
-        delete(args.sam, args.stack_name, args.primary, args.secondary, args.dry_run)
+        delete(
+            args.sam,
+            args.stack_name,
+            os.environ.get("PRIMARY_REGION", template.regions[0]),
+            template.regions,
+            args.dry_run,
+        )
     except AwsError as error:
         print(f"make delete: {error}", file=sys.stderr)
         return 1

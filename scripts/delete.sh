@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make delete`: tear both regions' stacks down, primary first (its distribution names the other
+# `make delete`: tear every region's stack down, primary first (its distribution names another
 # region's bucket), emptying each one's page bucket first, switching the messages table's deletion
 # protection off on purpose and deleting the session secret's replica just before the primary's
 # stack goes; then say what is left (scripts/delete.py). A stack in any state is removed, including
@@ -7,13 +7,14 @@
 # (credentials, access) stops with exit 1.
 #
 #   make delete ARGS=--dry-run    read the stacks and say what would go; change nothing
+#
+# The regions: REPLICA_REGIONS (default: template.yaml's ReplicaRegions) and PRIMARY_REGION (default:
+# the first of them), as make deploy reads them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-PRIMARY_REGION="${PRIMARY_REGION:-us-east-1}"
-SECONDARY_REGION="${SECONDARY_REGION:-eu-west-2}"
 STACK_NAME="${STACK_NAME:-resilient-chat}"
 VENV="${VENV:-.venv}"
 export SAM_CLI_TELEMETRY=0
@@ -24,5 +25,4 @@ else
   SAM="${SAM:-$(bash scripts/install_sam.sh | tail -n 1)}"
 fi
 
-exec "$VENV/bin/python" -m scripts.delete --sam "$SAM" --stack-name "$STACK_NAME" \
-  --primary "$PRIMARY_REGION" --secondary "$SECONDARY_REGION" "$@"
+exec "$VENV/bin/python" -m scripts.delete --sam "$SAM" --stack-name "$STACK_NAME" "$@"

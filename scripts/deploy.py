@@ -1,21 +1,22 @@
-"""`make deploy` (scripts/deploy.sh): build, deploy both regions, upload the chat page, print its URL.
+"""`make deploy` (scripts/deploy.sh): build, deploy every region, upload the chat page, print its URL.
 
     python -m scripts.deploy --sam SAM [--dry-run]
 
-Settings come from the environment (docs/deploy.md): PRIMARY_REGION, SECONDARY_REGION, STACK_NAME,
-and the optional DOMAIN_NAME, HOSTED_ZONE_ID, ALLOWED_ORIGIN, ALARM_EMAIL, PAGE_WORKER_CONCURRENCY
-(a variable left unset keeps the stack's previous value; set to "" it clears it).
+Settings come from the environment (docs/deploy.md): REPLICA_REGIONS (default: the template's
+ReplicaRegions), PRIMARY_REGION (default: the first of them), STACK_NAME, and the optional
+DOMAIN_NAME, HOSTED_ZONE_ID, ALLOWED_ORIGIN, ALARM_EMAIL, PAGE_WORKER_CONCURRENCY (a variable left
+unset keeps the stack's previous value; set to "" it clears it).
 
 Before the stacks: each region's API Gateway account setting gets a CloudWatch Logs role if it has
 none (scripts/api_logging.py), and the page workers' cap is checked against the account's Lambda
 concurrency. A stack that CloudFormation can only delete (a failed first create) stops the deploy
 with what to do: `make delete`, then `make deploy`.
 
-The stacks need a few values from each other (the page bucket's one reader, the distribution; the
-page's CSP, the other region's API hosts; the APIs' CORS, the page's origin). Each deploy passes what
-the stacks' outputs say at that moment; after both, any stack whose values have changed since is
-deployed again. That is one extra deploy on a first deploy and none after: repeat deploys are
-no-op change sets.
+The stacks need values from each other (the page bucket's reader, the distribution; the page's CSP,
+the other regions' API hosts; the APIs' CORS, the page's origin). The primary goes first (its stack
+creates the global table), then the others in ReplicaRegions' order, each passed what the outputs
+say at that moment; then any stack whose values have changed since is deployed again: on a first
+deploy every stack but the last, after that none (repeat deploys are no-op change sets).
 
 --dry-run prints every AWS call in order instead of making it, and needs no credentials: it cannot
 read the account, so it shows a first deploy, with the stacks' answers as <placeholders>.
@@ -40,7 +41,8 @@ from scripts.api_logging import AccountLogging, ensure_api_log_role
 from scripts.aws import AwsError
 from scripts.dry_run import DryRunCloud
 from scripts.frontend_config import ConfigError, build_config, render
-from stack_definition.template import load
+from stack_definition.cloudformation import config_env
+from stack_definition.template import deployed, load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,16 +90,17 @@ class Cloud(AccountLogging, Protocol):
 class Settings:
     stack_name: str
     primary: str
-    secondary: str
+    secondary: str  # the first region of ReplicaRegions after the primary
     parameters: dict[str, str]  # from the environment: only the variables that are set
     frontend: Path = ROOT / "frontend"
     # A copy of the uploaded config.json to read (frontend/README.md); a dry run writes none.
     config_path: Path | None = ROOT / ".aws-sam" / "config.json"
+    others: tuple[str, ...] = ()  # ReplicaRegions' further regions, in its order
 
     @property
-    def regions(self) -> tuple[str, str]:
-        # The primary first: its stack creates the global table that the other stack looks up.
-        return (self.primary, self.secondary)
+    def regions(self) -> tuple[str, ...]:
+        # The primary first: its stack creates the global table that the others look up.
+        return (self.primary, self.secondary, *self.others)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Settings:
@@ -111,18 +114,20 @@ class Settings:
             if variable in environ
         }
         # Defaults from the one source: the template's ReplicaRegions and samconfig.toml's stack name.
-        template = load()
+        template = deployed(environ)
         primary = environ.get("PRIMARY_REGION", template.regions[0])
-        secondary = environ.get("SECONDARY_REGION", template.regions[1])
+        template = template.with_parameters({"PrimaryRegion": primary})
+        try:
+            regions = template.check_regions()
+        except ValueError as error:
+            raise DeployError(f"{error} (REPLICA_REGIONS, PRIMARY_REGION)") from error
+        secondary, *others = [region for region in regions if region != primary]
         return cls(
             stack_name=environ.get("STACK_NAME", template.stack_name),
             primary=primary,
             secondary=secondary,
-            parameters={
-                "PrimaryRegion": primary,
-                "ReplicaRegions": f"{primary},{secondary}",
-                **chosen,
-            },
+            parameters={"PrimaryRegion": primary, "ReplicaRegions": ",".join(regions), **chosen},
+            others=tuple(others),
         )
 
 
@@ -139,8 +144,11 @@ def page_stack(outputs: Outputs) -> dict[str, str] | None:
     return next((stack for stack in outputs.values() if stack and "PageUrl" in stack), None)
 
 
-def learned_parameters(region: str, outputs: Outputs, primary: str) -> dict[str, str]:
-    """What this region's stack needs from the stacks' outputs; a value not known yet is left out."""
+def learned_parameters(
+    region: str, outputs: Outputs, primary: str, regions: list[str] | None = None
+) -> dict[str, str]:
+    """What this region's stack needs from the stacks' outputs; a value not known yet is left out.
+    `regions`: ReplicaRegions in its order (default: the order of `outputs`)."""
     # The primary's stack creates the messages table: deletion-protected on every deploy but its
     # first create, whose rollback must be able to delete the table it made (docs/deploy.md).
     first_create = region == primary and outputs.get(region) is None
@@ -149,29 +157,22 @@ def learned_parameters(region: str, outputs: Outputs, primary: str) -> dict[str,
     if page:
         learned["PageDistributionId"] = page["PageDistributionId"]
         learned["AllowedOrigin"] = page["PageUrl"]
-    other = next((stack for name, stack in outputs.items() if name != region and stack), None)
-    if other:
-        learned["PeerConnectSources"] = f"{origin(other['HttpApiUrl'])} {origin(other['WebSocketUrl'])}"
-        # The page's failover origin: a bucket the other stack reports, so one that exists and is ours.
-        learned["PeerPageBucket"] = other["PageBucketName"]
+    peers = [outputs.get(name) for name in (regions or list(outputs)) if name != region]
+    sources = [f"{origin(peer['HttpApiUrl'])} {origin(peer['WebSocketUrl'])}" for peer in peers if peer]
+    if sources:
+        learned["PeerConnectSources"] = " ".join(sources)
+    # The page's failover origin, in the template the first other region of ReplicaRegions: its
+    # bucket once that stack reports it, so one that exists and is ours.
+    if peers and peers[0]:
+        learned["PeerPageBucket"] = peers[0]["PageBucketName"]
     return learned
 
 
 def deploy_arguments(settings: Settings, region: str, parameters: dict[str, str]) -> list[str]:
-    return [
-        "deploy",
-        "--config-env",
-        region,
-        "--stack-name",
-        settings.stack_name,
-        "--region",
-        region,
-        # Quoted for sam's parser (an empty value must read Key="").
-        "--parameter-overrides",
-        *(f'{name}="{value}"' for name, value in parameters.items()),
-        "--no-fail-on-empty-changeset",
-        "--no-confirm-changeset",
-    ]
+    where = ["--config-env", config_env(region), "--stack-name", settings.stack_name, "--region", region]
+    # Quoted for sam's parser (an empty value must read Key="").
+    overrides = ["--parameter-overrides", *(f'{name}="{value}"' for name, value in parameters.items())]
+    return ["deploy", *where, *overrides, "--no-fail-on-empty-changeset", "--no-confirm-changeset"]
 
 
 def check_concurrency(cloud: Cloud, settings: Settings) -> None:
@@ -190,19 +191,20 @@ def check_concurrency(cloud: Cloud, settings: Settings) -> None:
 
 
 def deploy_stacks(cloud: Cloud, settings: Settings) -> dict[str, dict[str, str]]:
-    """Both regions' stacks, deployed until each has the values the other's outputs give it."""
-    print("== sam build (once, for both regions)", flush=True)
-    cloud.sam(["build", "--config-env", settings.primary])
+    """Every region's stack, deployed until each has the values the others' outputs give it."""
+    print("== sam build (once, for every region)", flush=True)
+    cloud.sam(["build", "--config-env", config_env(settings.primary)])
     check_concurrency(cloud, settings)
     ensure_api_log_role(cloud, settings.regions)
     outputs: Outputs = {region: cloud.stack_outputs(region) for region in settings.regions}
 
     def parameters(region: str) -> dict[str, str]:
         # What the deployer set wins (ALLOWED_ORIGIN); the rest comes from the outputs.
-        return learned_parameters(region, outputs, settings.primary) | settings.parameters
+        replicas = settings.parameters["ReplicaRegions"].split(",")
+        return learned_parameters(region, outputs, settings.primary, replicas) | settings.parameters
 
     deployed: dict[str, dict[str, str]] = {}
-    for attempt in ("", " again: it needs values that the other stack's outputs only give now"):
+    for attempt in ("", " again: it needs values that the other stacks' outputs only give now"):
         for region in settings.regions:
             wanted = parameters(region)
             if deployed.get(region) == wanted:

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make deploy` (scripts/deploy.py): build once, deploy the primary region's stack (it creates the
-# messages global table with both replicas), then the secondary's, then once more any stack that needs
-# a value the other's outputs only gave now; upload the chat page and config.json to both regions'
-# buckets, invalidate what changed in CloudFront, and print the page's URL. Idempotent.
+# messages global table with every replica), then the other regions', then once more any stack that
+# needs a value the others' outputs only gave now; upload the chat page and config.json to every
+# region's bucket, invalidate what changed in CloudFront, and print the page's URL. Idempotent.
 #
-#   PRIMARY_REGION=us-east-1 SECONDARY_REGION=eu-west-2   the config envs of samconfig.toml
+#   REPLICA_REGIONS=us-east-1,eu-west-2,ap-northeast-1   optional: the regions (default: the template's)
+#   PRIMARY_REGION=us-east-1                              optional: the first of them unless set
 #   DOMAIN_NAME=example.com HOSTED_ZONE_ID=Z123...        optional: api., ws. and chat.<domain>
 #   ALLOWED_ORIGIN=https://chat.example.com               optional: CORS origin (default: the page's)
 #   ALARM_EMAIL=ops@example.com                           optional: alarm notifications

@@ -18,18 +18,19 @@ from stack_definition.repository import SAMCONFIG, TEMPLATE
 Raw = dict[str, Any]
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt...) as their long forms."""
+class _CfnLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):  # type: ignore[misc]
+    """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt...) as their long forms; parsed
+    by libyaml when PyYAML has it (six times faster: every region's process reads the template)."""
 
 
-def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _construct_tag(loader: Any, suffix: str, node: yaml.Node) -> dict[str, Any]:
     value: Any
     if isinstance(node, yaml.ScalarNode):
         value = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     if suffix in ("Ref", "Condition"):
         return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
@@ -51,6 +52,13 @@ def stack_name(path: Path = SAMCONFIG) -> str:
     with path.open("rb") as handle:
         name: str = tomllib.load(handle)["default"]["global"]["parameters"]["stack_name"]
     return name
+
+
+def config_env(region: str, path: Path = SAMCONFIG) -> str:
+    """samconfig.toml's config env for a region's stack: the region's own, or else `default`
+    (the same settings; the caller names the region)."""
+    with path.open("rb") as handle:
+        return region if region in tomllib.load(handle) else "default"
 
 
 class Unresolvable(ValueError):
@@ -118,7 +126,7 @@ class Context:
         if self.partial and not _is_intrinsic_value(value):
             return value
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [item for item in (self.resolve(v) for v in value) if item is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if not _is_intrinsic_value(value):
@@ -149,6 +157,8 @@ class Context:
         if key == "Fn::Select":
             index, items = self.resolve(arg[0]), self.resolve(arg[1])
             return self.resolve(items[int(index)])
+        if key == "Fn::Split":
+            return str(self.resolve(arg[1])).split(str(arg[0]))
         if key == "Fn::Join":
             parts = [self.resolve(v) for v in self.resolve(arg[1])]
             if any(isinstance(part, (dict, list)) for part in parts):
@@ -190,12 +200,30 @@ class Context:
         raise Unresolvable(f"condition {key} is not supported")
 
     def resources(self) -> dict[str, dict[str, Any]]:
-        """The resources this stack would create."""
+        """The resources this stack would create, and in their lists only the items it would
+        write: an item that is an `Fn::If` becomes the branch its condition chooses, or is left
+        out when that branch is AWS::NoValue (a region slot past the end of ReplicaRegions)."""
         return {
-            name: resource
+            name: self._items_chosen(resource)
             for name, resource in self.template["Resources"].items()
             if "Condition" not in resource or self.condition(resource["Condition"])
         }
+
+    def _items_chosen(self, value: Any) -> Any:
+        if _is_intrinsic_value(value):  # its arguments are not a list of items
+            return value
+        if isinstance(value, dict):
+            return {key: self._items_chosen(inner) for key, inner in value.items()}
+        if not isinstance(value, list):
+            return value
+        items = []
+        for item in value:
+            while isinstance(item, dict) and list(item) == ["Fn::If"]:
+                name, yes, no = item["Fn::If"]
+                item = yes if self.condition(name) else no
+            if item != {"Ref": "AWS::NoValue"}:
+                items.append(self._items_chosen(item))
+        return items
 
 
 def refs_in(value: Any) -> Iterator[str]:

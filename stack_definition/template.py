@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,16 @@ from stack_definition.event_sources import Queue, QueueMapping, StreamMapping, e
 from stack_definition.integrations import AwsIntegration, Integration, MockIntegration
 from stack_definition.repository import TEMPLATE
 
-__all__ = ["CONNECTIONS", "MESSAGES", "Template", "load", "load_cached", "region_names", "table_names"]
+__all__ = [
+    "CONNECTIONS",
+    "MESSAGES",
+    "Template",
+    "deployed",
+    "load",
+    "load_cached",
+    "region_names",
+    "table_names",
+]
 
 CONNECTIONS = "ConnectionsTable"
 MESSAGES = "MessagesTable"
@@ -98,12 +107,44 @@ class Template:
     stream: StreamMapping
     queues: dict[str, Queue]
     queue_mappings: list[QueueMapping]
+    # The deploy's parameter overrides (`--parameter-overrides`): every stack of it gets them.
+    parameters: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def regions(self) -> list[str]:
         """Every region the chat runs in: the replicas of the messages global table."""
         regions: list[str] = self.context("").parameter("ReplicaRegions")
         return regions
+
+    @property
+    def region_slots(self) -> int:
+        """How many regions ReplicaRegions may name: the template's region slots (two always,
+        and one per `ListsRegionN` condition)."""
+        conditions: dict[str, Any] = self.raw.get("Conditions", {})
+        return 2 + sum(name.startswith("ListsRegion") for name in conditions)
+
+    def check_regions(self) -> list[str]:
+        """ReplicaRegions, refused (ValueError, saying why) unless every stack could be made:
+        two regions up to the template's slots, each once, including PrimaryRegion and us-east-1
+        (the page's distribution lives there: the template's rule PageDistributionNeedsUsEast1)."""
+        regions = self.regions
+        primary = self.context("").parameter("PrimaryRegion")
+        if not 2 <= len(regions) <= self.region_slots or len(set(regions)) != len(regions):
+            raise ValueError(
+                f"ReplicaRegions takes 2 to {self.region_slots} different regions, not {','.join(regions)!r}"
+            )
+        if not all(re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region) for region in regions):
+            raise ValueError(f"ReplicaRegions names regions such as us-east-1, not {','.join(regions)!r}")
+        for needed in (primary, "us-east-1"):
+            if needed not in regions:
+                raise ValueError(
+                    f"ReplicaRegions must include {needed} (PrimaryRegion, and the page's region)"
+                )
+        return regions
+
+    def with_parameters(self, parameters: Mapping[str, str]) -> Template:
+        """The template as a deploy with these parameter overrides sees it (ReplicaRegions...)."""
+        return replace(self, parameters={**self.parameters, **parameters})
 
     def context(
         self,
@@ -112,7 +153,8 @@ class Template:
         refs: Mapping[str, str] | None = None,
         attributes: Mapping[str, str] | None = None,
     ) -> Context:
-        return Context(self.raw, region, self.stack_name, parameters or {}, refs or {}, attributes or {})
+        overrides = {**self.parameters, **(parameters or {})}
+        return Context(self.raw, region, self.stack_name, overrides, refs or {}, attributes or {})
 
     @property
     def health_checks(self) -> list[str]:
@@ -182,15 +224,23 @@ def _authorizer_of(
     return authorizers[authorizer["Ref"]]
 
 
+def deployed(environ: Mapping[str, str]) -> Template:
+    """The template as `make deploy`, `make delete` and the drill in AWS see it: REPLICA_REGIONS,
+    when set, overrides ReplicaRegions' default (docs/deploy.md)."""
+    regions = environ.get("REPLICA_REGIONS")
+    return load_cached().with_parameters({"ReplicaRegions": regions}) if regions else load_cached()
+
+
 @cache
 def load_cached() -> Template:
     """The repository's template.yaml, read on first use and then kept (nothing reads it at import)."""
     return load()
 
 
-def region_names() -> tuple[str, ...]:
-    """The stack's regions (`ReplicaRegions`); the first holds the global table."""
-    return tuple(load_cached().regions)
+def region_names(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The stack's regions (`ReplicaRegions`); the first holds the global table. With `environ`,
+    a deployment's: REPLICA_REGIONS there when set (docs/deploy.md)."""
+    return tuple((load_cached() if environ is None else deployed(environ)).regions)
 
 
 def load(path: Path = TEMPLATE) -> Template:

@@ -9,7 +9,9 @@ DynamoDB writes no stream record) is not a new write, and a version the target a
 not written again. Replication can be paused and resumed, to play a region whose replication
 falls minutes behind. A region whose DynamoDB fails (the stack's `fail dynamodb`) is neither read
 nor written: what it should receive waits, in order, with its stamps, and what it holds waits in
-its stream; both travel after `heal`, last writer wins as ever.
+its stream; both travel after `heal`, last writer wins as ever. A region cut off from the others
+(`cutOffRegions`: a partition between regions) keeps serving and its stream is read, but nothing
+travels into or out of it until it is let back; then everything held travels, in order.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Replicator:
         self.interval = interval
         self.paused = False
         self.failing: set[str] = set()  # regions whose DynamoDB fails: nothing in or out
+        self.cut_off: set[str] = set()  # regions partitioned from the others: nothing in or out
         self.replicated = 0
         self.lag_seconds: dict[str, float] = {region: 0.0 for region in tables}
         self._queue: list[_Pending] = []
@@ -98,6 +101,7 @@ class Replicator:
             "delaySeconds": self.delay,
             "paused": self.paused,
             "failingRegions": sorted(self.failing),
+            "cutOffRegions": sorted(self.cut_off),
             "pending": len(self._queue),
             "replicated": self.replicated,
             "lagSeconds": dict(self.lag_seconds),
@@ -148,7 +152,7 @@ class Replicator:
         try:
             while self._queue and self._queue[0].due <= now:
                 pending = heapq.heappop(self._queue)
-                if pending.target in self.failing:
+                if pending.target in self.failing or {pending.target, pending.stamp[1]} & self.cut_off:
                     waiting.append(pending)
                     continue
                 try:
@@ -224,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
             replicator.delay = float(body["delaySeconds"])
         if "failingRegions" in body:
             replicator.failing = set(body["failingRegions"]) & set(replicator.tables)
+        if "cutOffRegions" in body:
+            replicator.cut_off = set(body["cutOffRegions"]) & set(replicator.tables)
         log.info("control %s", json.dumps(body))
         return web.json_response(replicator.status())
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from localcloud.route53.health_checks import HealthChecker, RegionHealth
-from stack_definition.routing import LATENCY_MS
+from stack_definition.routing import LATENCY_MS, UNKNOWN_MS
 
 LOCATION_COOKIE = "rc-location"
 
@@ -30,7 +30,7 @@ class LatencyRouter:
     def answer(self, location: str) -> RegionHealth:
         """The region Route 53 answers with for a client at `location`."""
         latency = LATENCY_MS[location]
-        ranked = sorted(self._health.regions.values(), key=lambda r: latency.get(r.region, 10_000))
+        ranked = sorted(self._health.regions.values(), key=lambda r: latency.get(r.region, UNKNOWN_MS))
         return ([r for r in ranked if r.healthy] or ranked)[0]  # nothing healthy: as if all were
 
     def route(self, request: web.Request) -> RegionHealth:

@@ -1,4 +1,4 @@
-"""`make local`: the whole two-region system on this machine, until Ctrl-C.
+"""`make local`: the whole multi-region system on this machine (two regions unless told), until Ctrl-C.
 
 The command line, the checks before anything starts (the state directory is free, the ports
 are), the banner, and the run of the supervisor."""
@@ -27,10 +27,12 @@ def _ports_per_stack() -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    template = load_cached()
     parser = argparse.ArgumentParser(
         prog="make local ARGS=...",
-        description="Run resilient-chat's two regions, replication, health checks and failover on this "
-        "machine, with the real handlers. Ctrl-C stops everything.",
+        description="Run resilient-chat's regions (ReplicaRegions: two by default, up to "
+        f"{template.region_slots}), replication, health checks and failover on this machine, with the real "
+        "handlers. Ctrl-C stops everything.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address every part binds to")
@@ -38,11 +40,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--port",
         type=int,
         default=8700,
-        help=f"front door port; the AWS endpoint and the regions take the next {_ports_per_stack() - 1} "
+        help=f"front door port; the AWS endpoint and the regions' HTTP and WebSocket APIs take the next "
+        f"ones: {_ports_per_stack() - 1} with two regions, 2 more per further region (7 with three) "
         "(0: pick free ports)",
     )
     parser.add_argument(
-        "--replication-delay", type=float, default=1.0, help="seconds before a write reaches the other region"
+        "--replication-delay",
+        type=float,
+        default=1.0,
+        help="seconds before a write reaches the other regions",
     )
     parser.add_argument(
         "--health-interval",
@@ -58,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--location",
-        default=load_cached().regions[0],
+        default=template.regions[0],
         choices=sorted(LATENCY_MS),
         help="simulated client location: new clients go to the nearest healthy region",
     )
@@ -76,12 +82,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         nargs="*",
         default=[],
         metavar="NAME=VALUE",
-        help="template parameters for both regions' stacks, as `sam deploy --parameter-overrides` "
-        "(e.g. MessagesPerSecond=1000 MessageBurst=1000 for a benchmark)",
+        help="template parameters for every region's stack, as `sam deploy --parameter-overrides` "
+        "(e.g. MessagesPerSecond=1000 MessageBurst=1000 for a benchmark, or "
+        "ReplicaRegions=us-east-1,eu-west-2,ap-northeast-1 for a third region)",
+    )
+    parser.add_argument(
+        "--regions",
+        default=argparse.SUPPRESS,
+        metavar="REGION,REGION,...",
+        help="the regions to run: short for --parameter-overrides ReplicaRegions=... "
+        f"(default {','.join(template.regions)}; 2 to {template.region_slots}, us-east-1 among them; "
+        "e.g. us-east-1,eu-west-2,ap-northeast-1)",
     )
     args = parser.parse_args(argv)
     try:
         args.parameter_overrides = parameter_overrides(args.parameter_overrides)
+        regions = vars(args).pop("regions", None)
+        if regions is not None:
+            given = args.parameter_overrides.setdefault("ReplicaRegions", regions)
+            if given != regions:
+                raise ValueError(f"--regions {regions} and ReplicaRegions={given} disagree: give one")
+        args.template = template.with_parameters(args.parameter_overrides)
+        args.template.check_regions()
     except ValueError as error:
         parser.error(str(error))
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
@@ -111,21 +133,23 @@ def _bindable(host: str, port: int) -> bool:
     return True
 
 
-def taken_ports(host: str, base: int) -> list[int]:
-    """The ports of a stack based at `base` that something else holds now."""
-    return [port for port in range(base, base + _ports_per_stack()) if not _bindable(host, port)]
+def taken_ports(host: str, base: int, count: int | None = None) -> list[int]:
+    """The ports of a stack based at `base` (`count` of them; by default the template's regions')
+    that something else holds now."""
+    return [port for port in range(base, base + (count or _ports_per_stack())) if not _bindable(host, port)]
 
 
-def free_base_port(host: str, taken_base: int) -> int:
+def free_base_port(host: str, taken_base: int, count: int | None = None) -> int:
     """A --port whose ports are all free now, away from `taken_base`; 0 (any free ports) if none."""
-    for base in range(taken_base + 100, min(taken_base + 2000, 65536 - _ports_per_stack()), 100):
-        if not taken_ports(host, base):
+    count = count or _ports_per_stack()
+    for base in range(taken_base + 100, min(taken_base + 2000, 65536 - count), 100):
+        if not taken_ports(host, base, count):
             return base
     return 0
 
 
-def port_hint(host: str, base: int) -> str:
-    suggested = free_base_port(host, base) if base else 0
+def port_hint(host: str, base: int, count: int | None = None) -> str:
+    suggested = free_base_port(host, base, count) if base else 0
     if suggested:
         return f"choose other ports: make local ARGS='--port {suggested}' (or --port 0 for any free ones)"
     return "choose other ports: make local ARGS='--port 0' (any free ones)"
@@ -197,12 +221,13 @@ async def run(args: argparse.Namespace) -> int:
 
 
 async def run_claimed(args: argparse.Namespace) -> int:
-    taken = taken_ports(args.host, args.port) if args.port else []
+    count = ports_per_stack(args.template)
+    taken = taken_ports(args.host, args.port, count) if args.port else []
     if taken:
         ports = ", ".join(str(port) for port in taken)
-        return refuse(f"{args.host} port {ports} is taken\n{port_hint(args.host, args.port)}")
+        return refuse(f"{args.host} port {ports} is taken\n{port_hint(args.host, args.port, count)}")
     state = StateDir(Path(args.state_dir))
-    stack = Supervisor(args, load_cached(), state)
+    stack = Supervisor(args, args.template, state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -212,7 +237,7 @@ async def run_claimed(args: argparse.Namespace) -> int:
             info = await stack.start()
         except OSError as error:
             if error.errno == errno.EADDRINUSE:  # taken since the check above
-                return refuse(f"{error}\n{port_hint(args.host, args.port)}")
+                return refuse(f"{error}\n{port_hint(args.host, args.port, count)}")
             return refuse(str(error))
         except RuntimeError as error:  # a part exited before it was ready: its log says why
             return refuse(str(error))

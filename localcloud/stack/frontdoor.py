@@ -21,7 +21,7 @@ from yarl import URL
 
 from localcloud.route53.health_checks import HealthChecker
 from localcloud.route53.latency_routing import LatencyRouter
-from stack_definition.routing import LATENCY_MS
+from stack_definition.routing import places
 from stack_definition.template import HttpRoute
 
 log = logging.getLogger("frontdoor")
@@ -133,8 +133,13 @@ class FrontDoor:
         )
 
     async def handle_config(self, request: web.Request) -> web.Response:
+        """The page's config: every city, and next to each region the stack runs, with the region
+        each is nearest to (the page's location control shows it)."""
         location = self._router.location_of(request)
-        return web.json_response({**self._config, "location": location, "locations": list(LATENCY_MS)})
+        locations = places(self._health.regions)
+        return web.json_response(
+            {**self._config, "location": location, "locations": list(locations), "nearestRegion": locations}
+        )
 
     @staticmethod
     def _control_refusal(request: web.Request) -> str | None:

@@ -96,17 +96,28 @@ class Supervisor:
             AWS_LOG, "localcloud.aws.server", ["--host", host, "--port", str(port(base, 1))]
         )
         self.aws_endpoint = f"http://{host}:{ready['port']}"
-        # Before any function runs: they read the session key on their first invocation.
-        await asyncio.to_thread(provision.create_secrets, self.template, self.aws_endpoint)
-        await asyncio.gather(*(self.start_region(region) for region in self.regions))
-        routing = await asyncio.to_thread(
-            provision.create_routing,
-            self.template,
-            self.aws_endpoint,
-            self.args.domain,
-            [provision.RegionEndpoint(r, host, p.http_port) for r, p in self.regions.items()],
-            self.args.failure_threshold,
+        # While the regions start, before any function runs (nothing calls them before the stack
+        # is up): they read the session key on their first invocation.
+        await asyncio.gather(
+            asyncio.to_thread(provision.create_secrets, self.template, self.aws_endpoint),
+            *(self.start_region(region) for region in self.regions),
         )
+        # Replication starts (it reads the tables the regions made) while Route 53 is set up.
+        table = table_names(self.template)[MESSAGES]
+        replication_args = ["--aws-endpoint", self.aws_endpoint, "--table", table, "--regions", *self.regions]
+        replication_args += ["--delay", str(self.args.replication_delay), "--host", host]
+        routing, (self.replication, ready) = await asyncio.gather(
+            asyncio.to_thread(
+                provision.create_routing,
+                self.template,
+                self.aws_endpoint,
+                self.args.domain,
+                [provision.RegionEndpoint(r, host, p.http_port) for r, p in self.regions.items()],
+                self.args.failure_threshold,
+            ),
+            self._spawn(REPLICATION_LOG, "localcloud.dynamodb.replication", replication_args),
+        )
+        self.replication_url = f"http://{host}:{ready['port']}"
         health = HealthChecker(
             provision.client("route53", self.aws_endpoint, ROUTE53_REGION),
             {
@@ -116,13 +127,6 @@ class Supervisor:
             interval=self.args.health_interval,
             failure_threshold=self.args.failure_threshold,
         )
-        table = table_names(self.template)[MESSAGES]
-        replication_args = ["--aws-endpoint", self.aws_endpoint, "--table", table, "--regions", *self.regions]
-        replication_args += ["--delay", str(self.args.replication_delay), "--host", host]
-        self.replication, ready = await self._spawn(
-            REPLICATION_LOG, "localcloud.dynamodb.replication", replication_args
-        )
-        self.replication_url = f"http://{host}:{ready['port']}"
         frontdoor = FrontDoor(
             health=health,
             router=LatencyRouter(health, location=self.args.location),
@@ -298,7 +302,10 @@ class Supervisor:
 
     async def _control_replication(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
         if name != "messages" or self._session is None:
-            raise ValueError('POST /_local/replication/messages with {"paused": bool, "delaySeconds": n}')
+            raise ValueError(
+                "POST /_local/replication/messages with "
+                '{"paused": bool, "delaySeconds": n, "cutOffRegions": [region, ...]}'
+            )
         async with self._session.post(f"{self.replication_url}/control", json=request) as response:
             status: dict[str, Any] = await response.json()
             return status

@@ -168,3 +168,44 @@ def test_a_replicated_write_stored_twice_is_not_sent_back() -> None:
     # then London's table was written once, by its own client, and both hold the message
     assert len(tables[EU].stream) == 1
     assert tables[US].texts() == tables[EU].texts() == {"m": "from london"}
+
+
+TOKYO = "ap-northeast-1"
+
+
+def test_among_three_regions_each_write_reaches_the_other_two_once() -> None:
+    # given three regions
+    tables = {US: Table(), EU: Table(), TOKYO: Table()}
+    replication = replicator(tables)
+    # when each writes its own item
+    for at, region in enumerate(tables, start=1):
+        tables[region].write(f"from-{region}", f"written in {region}", at=float(at))
+    for _ in range(3):  # the replicated writes come back in each stream: none is sent on again
+        replication.step(now=10.0)
+    # then every region holds all three, and each write travelled to two regions only
+    expected = {f"from-{region}": f"written in {region}" for region in tables}
+    assert all(table.texts() == expected for table in tables.values())
+    assert replication.replicated == 6
+
+
+def test_a_region_cut_off_from_the_others_serves_alone_and_catches_up_when_let_back() -> None:
+    # given three regions, Tokyo cut off from the other two
+    tables = {US: Table(), EU: Table(), TOKYO: Table()}
+    replication = replicator(tables)
+    replication.cut_off = {TOKYO}
+    # when each side writes, then the joined regions replicate to each other and nothing crosses
+    tables[TOKYO].write("k", "Tokyo's first write", at=1.0)
+    tables[US].write("u", "from us-east-1", at=2.0)
+    replication.step(now=10.0)
+    assert tables[EU].texts() == {"u": "from us-east-1"}
+    assert tables[TOKYO].texts() == {"k": "Tokyo's first write"}
+    # and a later write on the joined side of the same key wins everywhere once Tokyo is back
+    tables[EU].write("k", "eu-west-2's later write", at=3.0)
+    replication.step(now=10.0)
+    replication.cut_off = set()
+    for _ in range(3):
+        replication.step(now=10.0)
+    expected = {"k": "eu-west-2's later write", "u": "from us-east-1"}
+    assert all(table.texts() == expected for table in tables.values()), {
+        r: t.texts() for r, t in tables.items()
+    }

@@ -54,7 +54,7 @@ def test_given_both_regions_when_deployed_then_exactly_one_global_table_exists_i
 def test_given_the_primary_stack_then_its_global_table_has_a_replica_in_both_regions(
     primary_stack: Context,
 ) -> None:
-    replicas = primary_stack.template["Resources"]["MessagesTable"]["Properties"]["Replicas"]
+    replicas = primary_stack.resources()["MessagesTable"]["Properties"]["Replicas"]
     regions = [primary_stack.resolve(replica["Region"]) for replica in replicas]
     assert sorted(regions) == ["eu-west-2", "us-east-1"]
 
@@ -106,7 +106,7 @@ def test_given_the_primary_stack_then_it_makes_the_session_key_with_a_replica_in
     properties = secret["Properties"]
     assert properties["GenerateSecretString"]["GenerateStringKey"] == "secret"
     assert properties["GenerateSecretString"]["PasswordLength"] >= 32
-    (replica,) = properties["ReplicaRegions"]
+    (replica,) = primary_stack.resources()["SessionSigningKey"]["Properties"]["ReplicaRegions"]
     assert primary_stack.resolve(replica["Region"]) == "eu-west-2"
     # Every function reads it by the same name, which is the replica's name in the other region.
     name = template["Globals"]["Function"]["Environment"]["Variables"]["SESSION_SECRET_ID"]
