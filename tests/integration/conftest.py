@@ -22,7 +22,7 @@ from moto.server import ThreadedMotoServer
 
 from chat import composition, sessions
 from localcloud.aws import provision
-from localcloud.aws.server import atomic_dynamodb_writes
+from localcloud.aws.server import prepare_moto
 from localcloud.lambda_.context import LambdaContext
 from localcloud.lambda_.runtime import region_environment
 from stack_definition import template
@@ -44,7 +44,7 @@ GENEROUS_LIMITS = {
 
 @pytest.fixture(scope="session")
 def aws_endpoint() -> Iterator[str]:
-    atomic_dynamodb_writes()  # as the local stack's moto: conditional writes as atomic as AWS's
+    prepare_moto()  # the local stack's moto: conditional writes as atomic as AWS's, and as fast
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
