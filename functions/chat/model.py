@@ -121,12 +121,16 @@ class Message:
     room: str
     author: str  # the session's display name
     authorId: str  # the session's user id: with the id, what makes a message unique
-    text: str
+    text: str | None  # None once deleted
     sentAt: str
-    acceptedRegion: str
+    acceptedRegion: str  # the region that accepted its latest change
     transport: str
+    # 1 when posted, one more after each accepted edit or delete (chat/edits.py).
+    version: int = 1
+    editedAt: str | None = None
+    deleted: bool = False
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "room": self.room,
@@ -138,6 +142,9 @@ class Message:
             "sentAt": self.sentAt,
             "acceptedRegion": self.acceptedRegion,
             "transport": self.transport,
+            "version": self.version,
+            "editedAt": self.editedAt,
+            "deleted": self.deleted,
         }
 
 
@@ -187,7 +194,7 @@ def parse_json(raw: str | bytes) -> Any:
         raise InvalidInput("malformed_json", "the message is not valid JSON") from error
 
 
-def _string(payload: dict[str, Any], field: str) -> str:
+def string_field(payload: dict[str, Any], field: str) -> str:
     if field not in payload or payload[field] is None:
         raise InvalidInput("missing_field", f"'{field}' is required")
     value = payload[field]
@@ -241,9 +248,9 @@ def parse_new_message(payload: Any, *, room: str | None = None, now_ms: int, max
     A body's `author` is ignored: the author is the session's."""
     if not isinstance(payload, dict):
         raise InvalidInput("invalid_message", "the message must be a JSON object")
-    message_id = _string(payload, "id")
-    text = _string(payload, "text")
-    room = validate_room(_string(payload, "room") if room is None else room)
+    message_id = string_field(payload, "id")
+    text = string_field(payload, "text")
+    room = validate_room(string_field(payload, "room") if room is None else room)
     return NewMessage(
         id=validate_id(message_id, now_ms=now_ms, max_skew_ms=max_skew_ms),
         room=room,
