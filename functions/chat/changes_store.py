@@ -143,6 +143,7 @@ class DynamoMessageChanges:
                     "room": {"S": message.room},
                     "id": {"S": message.id},
                     "authorId": {"S": message.authorId},
+                    "acceptedRegion": {"S": message.acceptedRegion},
                     "expiresAt": {"N": str(expires_at)},
                 },
                 ConditionExpression="attribute_not_exists(pk)",  # once: a second put would replicate

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
+    from chat.changes_store import DynamoMessageChanges
     from chat.keyring import SecretsManagerKeySource
     from chat.oidc import OidcVerifier
     from chat.page_queue import SqsPageQueue
@@ -79,6 +80,14 @@ def pusher() -> ManagementApiPusher:
 @functools.cache
 def message_store() -> DynamoMessageStore:
     return DynamoMessageStore(dynamodb(), get_settings().messages_table)
+
+
+@functools.cache
+def message_changes() -> DynamoMessageChanges:
+    """Edits, deletes and the stream's repairs of them (chat/edits.py)."""
+    from chat.changes_store import DynamoMessageChanges
+
+    return DynamoMessageChanges(dynamodb(), get_settings().messages_table)
 
 
 @functools.cache
@@ -150,6 +159,7 @@ def reset() -> None:
         page_queue,
         pusher,
         message_store,
+        message_changes,
         connection_store,
         rate_limiter,
         session_keys,

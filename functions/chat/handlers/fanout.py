@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from chat import clients
-from chat.fanout import StreamRecord, fan_out
+from chat.change_stream import MessageWrite, TombstoneArrived, apply_writes
+from chat.changes_store import TOMBSTONE
+from chat.fanout import fan_out
 from chat.observability import count, lambda_handler, logger
 from chat.ports import StoreError
 from chat.posting import time_to_post
@@ -19,19 +21,43 @@ from chat.settings import get_settings
 from chat.store import message_from_item
 
 
-def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
-    """The batch's new messages. Only inserts are new messages: a MODIFY is replication settling
-    a same-id race. An image that is not a message is skipped, never reported: retrying cannot
-    fix it, and reporting it would block the shard."""
-    records = []
+def parse_records(event: dict[str, Any]) -> list[MessageWrite | TombstoneArrived]:
+    """The batch's writes of messages (new ones, and changes: chat/change_stream.py) and deletes'
+    tombstones. An image that is neither is skipped, never reported: retrying cannot fix it, and
+    reporting it would block the shard."""
+    records: list[MessageWrite | TombstoneArrived] = []
     for record in event.get("Records", []):
         image = record["dynamodb"].get("NewImage")
         sequence = record["dynamodb"]["SequenceNumber"]
-        if record["eventName"] != "INSERT" or image is None or signed_out_user(image) is not None:
+        if (
+            record["eventName"] not in ("INSERT", "MODIFY")
+            or image is None
+            or signed_out_user(image) is not None
+        ):
             continue
         try:
-            records.append(StreamRecord(sequence, message_from_item(image)))
-        except (KeyError, TypeError):
+            if record["dynamodb"]["Keys"]["sk"]["S"] == TOMBSTONE:
+                if record["eventName"] == "INSERT":
+                    records.append(
+                        TombstoneArrived(
+                            sequence,
+                            image["room"]["S"],
+                            image["id"]["S"],
+                            image["authorId"]["S"],
+                            image["acceptedRegion"]["S"],
+                        )
+                    )
+                continue
+            old = record["dynamodb"].get("OldImage")
+            records.append(
+                MessageWrite(
+                    sequence,
+                    message_from_item(old) if old else None,
+                    message_from_item(image),
+                    int(image["expiresAt"]["N"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
             logger.error("skipping a record that is not a message", sequence=sequence)
     return records
 
@@ -59,8 +85,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     close_signed_out(event)
     settings = get_settings()
     time_left = time_to_post(context.get_remaining_time_in_millis, POSTING_MARGIN_SECONDS)
+    applied = apply_writes(parse_records(event), changes=clients.message_changes(), region=settings.region)
     result = fan_out(
-        parse_records(event),
+        applied.push,
         connections=clients.connection_store(),
         pusher=clients.pusher().until(time_left),
         pages=clients.page_queue(),
@@ -70,6 +97,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         time_left=time_left,
     )
     count("MessagesFannedOut", result.messages)
+    count("ConflictsRepaired", applied.rewritten)
+    count("TombstonesMade", applied.tombstones)
+    count("DeletedOnTombstone", applied.deleted_on_arrival)
+    for message_id, error in applied.errors:
+        logger.warning("cannot repair a message's change; the stream retries it", id=message_id, error=error)
     count("Deliveries", result.delivered)
     count("StaleConnectionsRemoved", result.gone)
     count("FailedDeliveries", result.failed_posts)
@@ -80,13 +112,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning("cannot read the room's connections or queue its pages", room=room, error=error)
     for connection_id, error in result.kept_gone:
         logger.warning("cannot remove a gone connection", connection_id=connection_id, error=error)
+    failed = dict.fromkeys([*applied.failed, *result.failed])
     logger.info(
         "fan-out done",
         records=len(event.get("Records", [])),
-        failed=len(result.failed),
+        failed=len(failed),
         delivered=result.delivered,
         gone=result.gone,
         pages_queued=result.pages_queued,
         out_of_time=result.late,
     )
-    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in result.failed]}
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
