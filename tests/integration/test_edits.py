@@ -177,7 +177,7 @@ def records_of(aws_endpoint: str, region: str, stream_arn: str, room: str) -> li
     iterator = streams.get_shard_iterator(
         StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
     )["ShardIterator"]
-    records = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    records: list[Any] = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
     ours = (f"room#{room}", f"deleted#{room}#")
     return [
         lambda_record(r, region, stream_arn)
