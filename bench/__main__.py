@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, coldstart, cost, fanout, idle, latency, plots
+from bench import capacity, changes, coldstart, cost, fanout, idle, latency, plots
 from bench.common import RESULTS, ROOT, SCRATCH, write_result
 
 Runner = Callable[[bool], dict[str, Any]]
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {
     "cost": (cost.run, cost.table),
     "idle": (idle.run_idle, idle.idle_table),
     "capacity": (capacity.run, capacity.table),
+    "changes": (changes.run, changes.table),
 }
 FIGURES = {"fanout": plots.fanout_figure, "latency": plots.latency_figure}
 
