@@ -27,7 +27,7 @@ integration: venv ## the handlers through boto3 against a moto server on 127.0.0
 e2e: venv ## end to end: the local two-region stack over real HTTP and WebSockets
 	$(PY) -m pytest tests/e2e $(ARGS)
 
-lint: venv ## ruff over everything, mypy --strict over functions/, localcloud/, drill/ and bench/
+lint: venv ## ruff over everything, mypy --strict over functions/, localcloud/, drill/ and bench/, the import rules
 	bash scripts/lint.sh
 
 template: venv ## cfn-lint, sam validate --lint, sam build, and the template tests

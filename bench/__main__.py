@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import capacity, changes, coldstart, cost, fanout, idle, latency, plots
-from bench.common import RESULTS, ROOT, SCRATCH, write_result
+from bench.common import RESULTS, SCRATCH, write_result
+from stack_definition.repository import ROOT
 
 Runner = Callable[[bool], dict[str, Any]]
 BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {

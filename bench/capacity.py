@@ -11,18 +11,14 @@ it can queue work it has not done. Run on a machine shared with other work, it i
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many
-from bench.common import FUNCTIONS, REGIONS, local_stack, summary_ms
+from bench.common import local_stack, summary_ms
+from stack_definition.template import region_names
 
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
-
-REGION = REGIONS[0]
 SENDERS = 4
 IN_FLIGHT = 16  # messages sent and not yet delivered everywhere, over all senders
 TIMEOUT = 30.0
@@ -80,11 +76,11 @@ def run(quick: bool = False) -> dict[str, Any]:
     sizes = (1, 3) if quick else (1, 10, 30)
     seconds = 1.5 if quick else 10.0
     with local_stack(replication_delay=REPLICATION_DELAY, poll_interval=POLL_INTERVAL) as info:
-        region = info["regions"][REGION]
+        region = info["regions"][region_names()[0]]
         rows = [asyncio.run(measure(region, recipients, seconds)) for recipients in sizes]
     return {
         "quick": quick,
-        "region": REGION,
+        "region": region_names()[0],
         "replicationDelaySeconds": REPLICATION_DELAY,
         "pollIntervalSeconds": POLL_INTERVAL,
         "rows": rows,  # what the drill compares its load with (drill/capacity.py)

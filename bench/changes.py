@@ -11,17 +11,14 @@ delete on its arrival, waited for before the counters are read).
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many, state_key
-from bench.common import FUNCTIONS, REGIONS, local_stack, summary_ms
-from bench.cost import POST, PRICES, SENDER_REGION, region_calls
-
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
+from bench.common import local_stack, summary_ms
+from bench.cost import POST, PRICES, region_calls, sender_region
+from stack_definition.template import region_names
 
 TIMEOUT = 15.0
 TOMBSTONE_SETTLE_SECONDS = 1.0  # the tombstone's replication and the other region's stream
@@ -34,27 +31,26 @@ SHOWN = {*WRITES, "dynamodb.Query", "dynamodb.GetItem", POST}
 
 async def count_changes(info: dict[str, Any], rounds: int) -> dict[str, Any]:
     regions = info["regions"]
-    urls = {r: regions[r]["managementUrl"] for r in REGIONS}
+    names = region_names()
+    urls = {r: regions[r]["managementUrl"] for r in names}
     room = f"changes-{uuid.uuid4().hex[:12]}"
     tracker = Tracker()
-    clients = {
-        r: await connect_many(regions[r], room, 1, tracker, watched=True, prefix=r[:2]) for r in REGIONS
-    }
-    sender = clients[SENDER_REGION][0]
+    clients = {r: await connect_many(regions[r], room, 1, tracker, watched=True, prefix=r[:2]) for r in names}
+    sender = clients[sender_region()][0]
     from chat import ulid
 
     calls: dict[str, list[dict[str, dict[str, int]]]] = {"message": [], "edit": [], "delete": []}
     latencies: dict[str, list[float]] = {"message": [], "edit": [], "delete": []}
 
     async def counted(kind: str, key: str, act: Any, settle: float = 0.3) -> None:
-        for region in REGIONS:
+        for region in names:
             await asyncio.to_thread(region_calls, urls[region], "DELETE")
-        entry = tracker.expect(key, len(REGIONS))
+        entry = tracker.expect(key, len(names))
         await act
         await asyncio.wait_for(entry.done.wait(), TIMEOUT)
         latencies[kind] += [t - entry.sent for t in entry.received]
         await asyncio.sleep(settle)  # let the last fan-outs (and repairs) return
-        calls[kind].append({r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in REGIONS})
+        calls[kind].append({r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in names})
 
     try:
         for i in range(rounds + 1):  # the first round warms the clients up, not reported
@@ -72,7 +68,7 @@ async def count_changes(info: dict[str, Any], rounds: int) -> dict[str, Any]:
 
     def mean(samples: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, float]]:
         ops = {(r, op) for sample in samples for r in sample for op in sample[r]}
-        totals = {r: {op: 0.0 for rr, op in ops if rr == r} for r in REGIONS}
+        totals = {r: {op: 0.0 for rr, op in ops if rr == r} for r in names}
         for sample in samples:
             for r, counts in sample.items():
                 for op, n in counts.items():
@@ -92,10 +88,10 @@ def dollars(kind: str, counts: dict[str, dict[str, float]]) -> dict[str, float]:
     """DynamoDB's share per million (write and read request units of the counted calls, items
     under 1 KB; plus the replicated writes: the item, and a delete's tombstone, once per other
     region); the WebSocket messages and Lambda are a new message's, bench.cost prices them."""
-    others = len(REGIONS) - 1
+    others = len(counts) - 1
     replicated = others * (2 if kind == "delete" else 1)
-    wru = sum(counts[r].get(op, 0.0) for r in REGIONS for op in WRITES) + replicated
-    rru = sum(counts[r].get("dynamodb.Query", 0.0) for r in REGIONS) * 0.5
+    wru = sum(n for region in counts.values() for op, n in region.items() if op in WRITES) + replicated
+    rru = sum(region.get("dynamodb.Query", 0.0) for region in counts.values()) * 0.5
     write = PRICES["dynamodbWriteRequestUnitPerMillion"]
     read = PRICES["dynamodbReadRequestUnitPerMillion"]
     return {
@@ -109,8 +105,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     rounds = 2 if quick else 20
     with local_stack(replication_delay=0.05, env={"LOCALCLOUD_COUNT_AWS_CALLS": "1"}) as info:
         result = asyncio.run(count_changes(info, rounds))
-    edit = result["calls"]["edit"][SENDER_REGION]
-    delete = result["calls"]["delete"][SENDER_REGION]
+    edit = result["calls"]["edit"][sender_region()]
+    delete = result["calls"]["delete"][sender_region()]
     # The accepting region's writes on the request path: the limiters' and the change's one.
     edit_writes = edit.get("dynamodb.UpdateItem", 0) + edit.get("dynamodb.PutItem", 0) - LIMITER_WRITES
     delete_request_writes = delete.get("dynamodb.UpdateItem", 0) - LIMITER_WRITES
@@ -131,7 +127,7 @@ def table(result: dict[str, Any]) -> list[str]:
     lines = [f"{'change':<9} {'region':<12} {'calls':<50} {'p50 ms':>7} {'p99 ms':>7} {'DynamoDB $/M':>12}"]
     for kind in ("message", "edit", "delete"):
         latency, price = result["latencyMs"][kind], result["dollarsPerMillion"][kind]["dynamodb"]
-        for index, region in enumerate(REGIONS):
+        for index, region in enumerate(region_names()):
             counted = result["calls"][kind][region].items()
             calls = ", ".join(f"{op.split('.')[-1]} {n:g}" for op, n in counted if op in SHOWN)
             tail = f"{latency['p50']:>7.1f} {latency['p99']:>7.1f} {price:>12.3f}" if index == 0 else ""

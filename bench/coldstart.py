@@ -21,12 +21,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import FUNCTIONS, REGIONS, ROOT, TEMPLATE
-from localcloud import provision
+from stack_definition.repository import FUNCTIONS, ROOT
+from stack_definition.template import load_cached, region_names, table_names
 
 BASELINE = "boto3"
 # Every function's handler module, as the template names it ("chat.handlers.ws_send.handler").
-MODULES = tuple(function.handler.rsplit(".", 1)[0] for function in TEMPLATE.functions.values())
 # Not targets: what the handlers' import time is made of (full runs only).
 COMPONENTS = ("aws_xray_sdk.core", "aws_lambda_powertools.logging", "aws_lambda_powertools.metrics")
 VENV = ROOT / ".tools" / "bench-py312"
@@ -34,16 +33,19 @@ PACKAGE_LIMIT_BYTES = 5 * 1024 * 1024
 TARGET_RATIO = 1.5
 
 
+def handler_modules() -> tuple[str, ...]:
+    """The template's handler modules."""
+    return tuple(function.handler.rsplit(".", 1)[0] for function in load_cached().functions.values())
+
+
 def lambda_environment() -> dict[str, str]:
     """What Lambda sets before the runtime imports a handler: the template's variables with its
     default parameters (so TraceAwsCalls=false), resolved as for a deployment in its first region."""
-    region = REGIONS[0]
-    queues = {name: f"https://sqs.{region}.amazonaws.com/123456789012/{name}" for name in TEMPLATE.queues}
-    context = TEMPLATE.context(
-        region, refs=provision.table_names(TEMPLATE) | queues | {"WebSocketApi": "abc123"}
-    )
+    template, region = load_cached(), region_names()[0]
+    queues = {name: f"https://sqs.{region}.amazonaws.com/123456789012/{name}" for name in template.queues}
+    context = template.context(region, refs=table_names(template) | queues | {"WebSocketApi": "abc123"})
     env = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
-    for function in TEMPLATE.functions.values():
+    for function in template.functions.values():
         env.update({name: str(context.resolve(value)) for name, value in function.environment.items()})
     return env
 
@@ -121,7 +123,7 @@ def package_sizes() -> dict[str, Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     python, which = python312(create=not quick)
     repeats = 2 if quick else 11
-    modules = (BASELINE, *MODULES) if quick else (BASELINE, *MODULES, *COMPONENTS)
+    modules = (BASELINE, *handler_modules()) if quick else (BASELINE, *handler_modules(), *COMPONENTS)
     samples: dict[str, list[float]] = {m: [] for m in modules}
     for _ in range(repeats):
         order = list(modules)
@@ -137,7 +139,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         }
         for module, values in samples.items()
     }
-    worst = max(rows[m]["ratioToBoto3"] for m in MODULES)
+    worst = max(rows[m]["ratioToBoto3"] for m in handler_modules())
     version_code = "import sys; print(sys.version.split()[0])"
     version = subprocess.run(
         [python, "-c", version_code], capture_output=True, text=True, check=True

@@ -15,15 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from localcloud.running import running_stack
-from localcloud.template import load
+from stack_definition.local_stack import running_stack
+from stack_definition.repository import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"  # the published figures: only `--publish` writes here
 SCRATCH = ROOT / ".local" / "bench"  # every other run's (git ignores .local/)
-FUNCTIONS = ROOT / "functions"
-TEMPLATE = load()
-REGIONS = tuple(TEMPLATE.regions)  # where the chat runs; the first holds the global table
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -101,7 +97,7 @@ def local_stack(
     health_interval: float = 600.0,
     env: dict[str, str] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The local stack on free ports (localcloud.running), with how long it took to start.
+    """The local stack on free ports (stack_definition.local_stack), with how long it took to start.
 
     The health interval is long by default: the front door's deep probes write to the tables and
     would both add load and pollute the AWS call counts (no benchmark goes through the front door).

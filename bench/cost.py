@@ -17,19 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import sys
 import time
 import urllib.request
 import uuid
 from typing import Any
 
 from bench.chatclients import Tracker, close_all, connect_many
-from bench.common import FUNCTIONS, REGIONS, local_stack
+from bench.common import local_stack
+from stack_definition.template import region_names
 
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
-
-SENDER_REGION = REGIONS[0]
 POST = "apigatewaymanagementapi.PostToConnection"
 # us-east-1 on-demand prices, the ones docs/deploy.md's cost section uses (USD).
 PRICES_SOURCE = "docs/deploy.md (AWS pricing pages for us-east-1, as read for that document in 2026-11)"
@@ -49,6 +45,11 @@ FANOUT_GB_SECONDS = 1.769 * 0.030
 READ_UNIT_BYTES = 4096
 SCAN_PAGE_BYTES = 1024 * 1024
 BUSY_REGION_CONNECTIONS = 10_000  # a service with many rooms: what a scan has to read per batch
+
+
+def sender_region() -> str:
+    """Where the counted message is sent (the region holding the global table)."""
+    return region_names()[0]
 
 
 def item_bytes(item: dict[str, dict[str, str]]) -> int:
@@ -81,19 +82,19 @@ def region_calls(management_url: str, method: str = "GET") -> dict[str, int]:
 
 async def count_room(info: dict[str, Any], per_region: int, messages: int) -> dict[str, Any]:
     regions = info["regions"]
-    urls = {r: regions[r]["managementUrl"] for r in REGIONS}
+    urls = {r: regions[r]["managementUrl"] for r in region_names()}
     room = f"cost-{uuid.uuid4().hex[:12]}"
     tracker = Tracker()
-    for region in REGIONS:
+    for region in region_names():
         await asyncio.to_thread(region_calls, urls[region], "DELETE")
     clients = {
         r: await connect_many(regions[r], room, per_region, tracker, watched=True, prefix=r[:2])
-        for r in REGIONS
+        for r in region_names()
     }
-    connect_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in REGIONS}
+    connect_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in region_names()}
     from chat import ulid
 
-    sender = clients[SENDER_REGION][0]
+    sender = clients[sender_region()][0]
     for i in range(messages):
         message_id = ulid.new()
         entry = tracker.expect(message_id, 2 * per_region)
@@ -101,10 +102,10 @@ async def count_room(info: dict[str, Any], per_region: int, messages: int) -> di
         await asyncio.wait_for(entry.done.wait(), 15)
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)  # let the last fan-outs return
-    message_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in REGIONS}
+    message_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in region_names()}
     await close_all([c for group in clients.values() for c in group])
     await asyncio.sleep(0.5)
-    disconnect_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in REGIONS}
+    disconnect_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in region_names()}
 
     def per(counts: dict[str, dict[str, int]], divisor: int) -> dict[str, dict[str, float]]:
         return {r: {op: round(n / divisor, 3) for op, n in sorted(c.items())} for r, c in counts.items()}
@@ -125,22 +126,22 @@ def _check(per_message: dict[str, dict[str, float]], per_region: int) -> dict[st
     def get(region: str, op: str) -> float:
         return per_message[region].get(op, 0.0)
 
-    others = [r for r in REGIONS if r != SENDER_REGION]
+    others = [r for r in region_names() if r != sender_region()]
     checks = {
-        "oneConditionalWrite": get(SENDER_REGION, "dynamodb.PutItem") == 1
+        "oneConditionalWrite": get(sender_region(), "dynamodb.PutItem") == 1
         and all(get(r, "dynamodb.PutItem") == 0 for r in others),
         # The rate limiters (docs/architecture.md): one conditional UpdateItem on the sender's item
         # and, the bench's senders being guests, one on its room's guest budget, both in the
         # sender region's connections table, never replicated.
-        "twoLimiterWrites": get(SENDER_REGION, "dynamodb.UpdateItem") == 2
+        "twoLimiterWrites": get(sender_region(), "dynamodb.UpdateItem") == 2
         and all(get(r, "dynamodb.UpdateItem") == 0 for r in others),
         # One connections query per region per batch; in the sender's region a guest's message may
         # also read the room's recent speakers (the look-alike check: at most one Query per
         # message, none while its 5 s cache holds).
-        "oneQueryPerRegionPerBatch": 1 <= get(SENDER_REGION, "dynamodb.Query") <= 2
+        "oneQueryPerRegionPerBatch": 1 <= get(sender_region(), "dynamodb.Query") <= 2
         and all(get(r, "dynamodb.Query") == 1 for r in others),
-        "onePostPerRecipient": all(get(r, POST) == per_region for r in REGIONS),
-        "noScan": all(get(r, "dynamodb.Scan") == 0 for r in REGIONS),
+        "onePostPerRecipient": all(get(r, POST) == per_region for r in region_names()),
+        "noScan": all(get(r, "dynamodb.Scan") == 0 for r in region_names()),
     }
     return checks | {"met": all(checks.values())}
 
@@ -163,15 +164,15 @@ def dollars(per_message: dict[str, dict[str, float]], per_region: int) -> dict[s
     limiter_writes = sum(c.get("dynamodb.UpdateItem", 0) for c in per_message.values())
     queries = {r: c.get("dynamodb.Query", 0) for r, c in per_message.items()}
     # A Query in the sender's region beyond its fan-out's is the guest look-alike check's.
-    look_alike = max(0.0, queries.get(SENDER_REGION, 0) - 1)
-    queries[SENDER_REGION] = queries.get(SENDER_REGION, 0) - look_alike
+    look_alike = max(0.0, queries.get(sender_region(), 0) - 1)
+    queries[sender_region()] = queries.get(sender_region(), 0) - look_alike
     posts = sum(c.get("apigatewaymanagementapi.PostToConnection", 0) for c in per_message.values())
     fanouts = sum(queries.values())
     lines = {
         "websocketMessages": (2 + posts) * p["websocketMessagePerMillion"],  # received + ack + pushes
         "lambdaRequests": (1 + fanouts) * p["lambdaRequestPerMillion"],
         "lambdaCompute": (SEND_GB_SECONDS + fanouts * FANOUT_GB_SECONDS) * p["lambdaGbSecondArm64"] * 1e6,
-        "dynamodbWrites": writes * len(REGIONS) * p["dynamodbWriteRequestUnitPerMillion"],
+        "dynamodbWrites": writes * len(region_names()) * p["dynamodbWriteRequestUnitPerMillion"],
         "dynamodbLimiterWrites": limiter_writes * p["dynamodbWriteRequestUnitPerMillion"],  # regional
         "dynamodbRoomQueries": sum(q * _query_rru(per_region) for q in queries.values())
         * p["dynamodbReadRequestUnitPerMillion"],
@@ -290,7 +291,7 @@ def table(result: dict[str, Any]) -> list[str]:
                 + (
                     f"  {money['total']:>8.2f}  ({money['scanInstead'][0]['total']:.2f}"
                     f" / {money['scanInstead'][1]['total']:.2f})"
-                    if region == SENDER_REGION
+                    if region == sender_region()
                     else ""
                 )
             )

@@ -6,10 +6,11 @@ room sharing a stream batch with a large one.
 Two layers are measured:
 - `domain`: chat.fanout.fan_out with an in-memory connection store and a Pusher that sleeps 20 ms:
   the concurrency design alone (rooms of one page, posted inline).
-- `handler`: the real handlers end to end: the stream handler (chat.handlers.fanout) invoked with
+- `handler`: the real handlers end to end: the stream handler (chat.handlers.fanout_stream) invoked with
   a stream batch through the local Lambda runtime, a large room's pages through moto's SQS and the
-  local queue mapping (localcloud.queues) to the real worker (chat.handlers.fanout_worker), posts
-  signed by chat.push to a management-API double (its own process) that answers after 20 ms.
+  local queue mapping (localcloud.lambda_.queue_mapping) to the real worker
+  (chat.handlers.fanout_worker), posts signed by chat.push to a management-API double (its own
+  process) that answers after 20 ms.
   `seconds` is from the stream handler's start to the last post's answer, every invocation a thread
   of this one process (so on this machine all the workers share one interpreter's CPU, where in
   AWS each has a container); for rows with pages, `projectedSeconds` is the same path with a CPU per
@@ -21,408 +22,25 @@ Both count the connections queries: one per room per batch for rooms of one page
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
-import statistics
-import sys
-import threading
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
 from typing import Any
 
-from bench.common import FUNCTIONS, REGIONS, TEMPLATE, slow_endpoint
-
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
-
-POST_SECONDS = 0.020
-REGION = REGIONS[0]  # the fan-out of one region
-PAGE_POSTS = 1000  # the template's FANOUT_PAGE_POSTS
-ROOM = "bench-fanout"
-
-
-def _record(sequence: int, room: str, item_of: Callable[..., dict[str, Any]], message: Any) -> dict[str, Any]:
-    return {
-        "eventName": "INSERT",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": REGION,
-        "dynamodb": {"SequenceNumber": str(sequence), "NewImage": item_of(message, 2_000_000_000)},
-    }
-
-
-def make_batch(messages: int, rooms: Sequence[str] = (ROOM,)) -> dict[str, Any]:
-    """A DynamoDB stream event of `messages` new messages spread over `rooms`, as Lambda sends it."""
-    from chat import ulid
-    from chat.model import Message, iso_time
-    from chat.store import message_to_item
-
-    records = []
-    for index in range(messages):
-        message_id = ulid.new()
-        room = rooms[index % len(rooms)]
-        message = Message(
-            id=message_id,
-            room=room,
-            author="bench",
-            authorId="g_BENCH",
-            text=f"message {index}",
-            sentAt=iso_time(ulid.timestamp_ms(message_id)),
-            acceptedRegion=REGION,
-            transport="websocket",
-        )
-        records.append(_record(index + 1, room, message_to_item, message))
-    return {"Records": records}
-
-
-class CountingStore:
-    """The fan-out's part of the ConnectionStore port in memory, counting the connections queries."""
-
-    def __init__(self, rooms: dict[str, list[str]]) -> None:
-        self.rooms = rooms
-        self.queries = 0
-
-    def put_connection(
-        self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
-    ) -> None:
-        self.rooms.setdefault(room, []).append(connection_id)
-
-    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
-        return True
-
-    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
-        pass
-
-    def delete_connection(self, connection_id: str) -> None:
-        pass
-
-    def connections_page(
-        self, room: str, *, after: str | None, limit: int
-    ) -> tuple[Sequence[str], str | None]:
-        self.queries += 1
-        ids = self.rooms.get(room, [])
-        start = 0 if after is None else ids.index(after) + 1
-        page = ids[start : start + limit]
-        return page, (page[-1] if start + limit < len(ids) else None)
-
-    def probe(self, region: str, now: int) -> None:
-        pass
-
-
-class SleepingPusher:
-    """Every post takes POST_SECONDS, like a call to API Gateway's @connections API."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.posts = 0
-        self._lock = threading.Lock()
-
-    def push(self, connection_id: str, data: bytes) -> Any:
-        from chat.ports import Delivery
-
-        time.sleep(self.seconds)
-        with self._lock:
-            self.posts += 1
-        return Delivery.DELIVERED
-
-
-class UnusedQueue:
-    """Rooms of at most one page are posted inline: the domain layer never queues a page."""
-
-    def send_pages(self, pages: Sequence[Any]) -> None:
-        raise AssertionError("a room of at most one page was queued")
-
-
-def run_domain(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int) -> list[dict[str, Any]]:
-    from chat.fanout import fan_out
-    from chat.handlers.fanout import parse_records
-
-    rows = []
-    for size in sizes:
-        for concurrency in concurrencies:
-            times, queries, posts = [], [], []
-            # A loop of 20 ms posts is slow and steady: once is enough past 100 connections.
-            for _ in range(1 if concurrency == 1 and size > 100 else repeats):
-                store = CountingStore({ROOM: [f"conn-{i}" for i in range(size)], "other": ["x"]})
-                pusher = SleepingPusher(POST_SECONDS)
-                records = parse_records(make_batch(1))
-                started = time.perf_counter()
-                result = fan_out(
-                    records,
-                    connections=store,
-                    pusher=pusher,
-                    pages=UnusedQueue(),
-                    region=REGION,
-                    concurrency=concurrency,
-                    page_posts=PAGE_POSTS,
-                )
-                times.append(time.perf_counter() - started)
-                queries.append(store.queries)
-                posts.append(pusher.posts)
-                assert result.delivered == size, result
-            rows.append(_row("domain", size, concurrency, times, queries, posts))
-    return rows
-
-
-def _row(
-    layer: str, size: int, concurrency: int, times: list[float], queries: list[int], posts: list[int]
-) -> dict[str, Any]:
-    return {
-        "layer": layer,
-        "connections": size,
-        "concurrency": concurrency,
-        "repeats": len(times),
-        "seconds": round(statistics.median(times), 4),
-        "secondsAll": [round(t, 4) for t in times],
-        "connectionsQueries": max(queries),
-        "posts": max(posts),
-        "idealSeconds": round(-(-size // concurrency) * POST_SECONDS, 4),
-    }
-
-
-class Pipeline:
-    """One region's fan-out as the local stack runs it: the template's functions in the local
-    Lambda runtime, the stream handler invoked with a batch, and the template's page-queue mapping
-    (localcloud.queues: five concurrent invocations at first, growing to MaximumConcurrency)
-    invoking the real worker with the pages moto's SQS holds. Posts go to a 20 ms double.
-
-    Every invocation here is a thread of this one process, where in AWS each has a container and
-    its CPU: `deliver` measures both end to end as this machine runs them (`solo=False`) and each
-    invocation alone (`solo=True`: the workers one at a time, after the stream handler), from
-    which `projected_seconds` gives the end to end that separate containers would take."""
-
-    def __init__(self, runtime: Any, template: Any, queue: Any, sqs: Any, calls: Counter[str]) -> None:
-        self._runtime = runtime
-        self._queue = queue
-        self._sqs = sqs
-        (self.settings,) = template.queue_mappings
-        self.calls = calls
-        self.durations: dict[str, list[float]] = {}
-        self.started: dict[str, list[float]] = {}
-        self.running = Counter[str]()
-        self.peak = Counter[str]()
-        self.page_posts: list[int] = []
-        self.page_bytes = 0
-        self.posted: list[tuple[str, float]] = []  # (connection id, when its post returned)
-        self.lock = threading.Lock()
-        self.expected = 0
-        self.all_posted = threading.Event()
-        self.query_seconds = 0.0  # moto's time answering the room-index queries
-
-    def on_post(self, connection_id: str) -> None:
-        with self.lock:
-            self.posted.append((connection_id, time.perf_counter()))
-            if len(self.posted) >= self.expected:
-                self.all_posted.set()
-
-    async def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
-        from chat.fanout import Page
-
-        if function_id == "FanoutWorkerFunction":
-            self.page_posts += [Page.decode(r["body"]).posts for r in event["Records"]]
-            self.page_bytes += sum(len(r["body"].encode()) for r in event["Records"])
-        self.running[function_id] += 1
-        self.peak[function_id] = max(self.peak[function_id], self.running[function_id])
-        started = time.perf_counter()
-        self.started.setdefault(function_id, []).append(started)
-        try:
-            return await self._runtime.invoke(function_id, event)
-        finally:
-            self.durations.setdefault(function_id, []).append(time.perf_counter() - started)
-            self.running[function_id] -= 1
-
-    def _reset(self, posts: int) -> None:
-        for kept in (self.durations, self.started, self.peak):
-            kept.clear()
-        self.page_posts.clear()
-        self.page_bytes = 0
-        self.posted.clear()
-        self.calls.clear()
-        self.expected = posts
-        self.all_posted.clear()
-        self.query_seconds = 0.0
-
-    async def deliver(self, batch: dict[str, Any], posts: int, *, solo: bool = False) -> dict[str, Any]:
-        """Invoke the stream handler with `batch`; return once `posts` posts are made and every
-        worker invocation has returned."""
-        from localcloud.queues import QueueEventSourceMapping
-
-        self._reset(posts)
-        settings = replace(self.settings, max_concurrency=1) if solo else self.settings
-        mapping = QueueEventSourceMapping(settings, self._queue, self.invoke, poll_interval=0.01)
-        concurrent = None if solo else asyncio.create_task(mapping.run())
-        started = time.perf_counter()
-        response = await self.invoke("FanoutFunction", batch)
-        assert response == {"batchItemFailures": []}, response
-        polling = concurrent or asyncio.create_task(mapping.run())  # solo: the workers start now
-        assert await asyncio.to_thread(self.all_posted.wait, 900), f"{len(self.posted)} of {posts} posts"
-        mapping.stop()
-        await polling
-        while mapping.in_flight:
-            await asyncio.gather(*mapping.in_flight)
-        stream = self.durations["FanoutFunction"][0]
-        workers = self.durations.get("FanoutWorkerFunction", [])
-        first_worker = min(self.started.get("FanoutWorkerFunction", [started + stream]))
-        return {
-            "seconds": max(t for _, t in self.posted) - started,
-            "posted": list(self.posted),
-            "started": started,
-            "streamHandlerSeconds": round(stream, 4),
-            "querySeconds": round(self.query_seconds, 4),
-            # Solo: from the stream handler's return to the first worker's start (the queue's hop).
-            "hopSeconds": round(max(0.0, first_worker - started - stream), 4),
-            "workerInvocations": len(workers),
-            "workerSeconds": [round(w, 4) for w in workers],
-            "workerSecondsMax": round(max(workers, default=0.0), 4),
-            "workerSecondsTotal": round(sum(workers), 4),
-            "peakConcurrentWorkers": self.peak["FanoutWorkerFunction"],
-            # The stream handler posts what it does not queue (at most one page: its inline budget).
-            "maxPostsPerInvocation": max([posts - sum(self.page_posts), *self.page_posts]),
-            "pagesQueued": len(self.page_posts),
-            "pageBytes": self.page_bytes,
-            "calls": dict(self.calls),
-        }
-
-    async def queue_only(self, batch: dict[str, Any], sample: int) -> dict[str, Any]:
-        """Invoke the stream handler with `batch`, then `sample` of its pages' workers one at a
-        time; the rest of the pages are purged (every page has at most the same posts)."""
-        self._reset(0)
-        response = await self.invoke("FanoutFunction", batch)
-        assert response == {"batchItemFailures": []}, response
-        attributes = await asyncio.to_thread(
-            self._sqs.get_queue_attributes,
-            QueueUrl=self._queue.url,
-            AttributeNames=["ApproximateNumberOfMessages"],
-        )
-        pages = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
-        for record in (await asyncio.to_thread(self._queue.receive, sample, 0))[:sample]:
-            assert await self.invoke("FanoutWorkerFunction", {"Records": [record]}) == {
-                "batchItemFailures": []
-            }
-        await asyncio.to_thread(self._sqs.purge_queue, QueueUrl=self._queue.url)
-        return {
-            "streamHandlerSeconds": round(self.durations["FanoutFunction"][0], 4),
-            "querySeconds": round(self.query_seconds, 4),
-            "pagesQueued": pages,
-            "workerSeconds": [round(w, 4) for w in self.durations["FanoutWorkerFunction"]],
-            "maxPostsPerInvocation": max(self.page_posts),
-        }
-
-
-def projected_seconds(pages: int, page_seconds: float, maximum: int) -> tuple[float, int]:
-    """When the last of `pages` pages of `page_seconds` each is done, and the most running at once,
-    if each invocation had its own CPU, under Lambda's documented scaling of an SQS mapping: five
-    at once, 300 more a minute (checked as pages finish), at most `maximum`."""
-    from localcloud.queues import INITIAL_CONCURRENCY, SCALE_UP_PER_SECOND
-
-    now, left, peak = 0.0, pages, 0
-    running: list[float] = []  # finish times
-    while left or running:
-        allowed = min(maximum, INITIAL_CONCURRENCY + int(SCALE_UP_PER_SECOND * now))
-        while left and len(running) < allowed:
-            running.append(now + page_seconds)
-            left -= 1
-        peak = max(peak, len(running))
-        now = min(running)
-        running.remove(now)
-    return now, peak
-
-
-@contextlib.contextmanager
-def pipeline_in_moto() -> Iterator[tuple[Pipeline, Any, str]]:
-    """A moto server with the template's tables and queues, a 20 ms management-API double, and
-    the Pipeline over them; yields it with a DynamoDB client and the connections table's name."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    from chat import clients
-    from chat.push import ManagementApiPusher
-    from localcloud import provision
-    from localcloud.queues import QueueSource
-    from localcloud.runtime import LambdaRuntime, region_environment
-
-    calls: Counter[str] = Counter()
-    calls_lock = threading.Lock()
-
-    def count(model: Any, **_: Any) -> None:
-        with calls_lock:
-            calls[model.name] += 1
-
-    query_started = threading.local()
-
-    def query_sent(**_: Any) -> None:
-        query_started.at = time.perf_counter()
-
-    def query_answered(**_: Any) -> None:
-        assert pipeline is not None
-        with calls_lock:
-            pipeline.query_seconds += time.perf_counter() - query_started.at
-
-    real_push = ManagementApiPusher.push
-    pipeline: Pipeline | None = None
-
-    def counted_push(self: ManagementApiPusher, connection_id: str, data: bytes) -> Any:
-        # The pusher signs and sends its posts itself (not through boto3): count them here.
-        outcome = real_push(self, connection_id, data)
-        with calls_lock:
-            calls["PostToConnection"] += 1
-        assert pipeline is not None
-        pipeline.on_post(connection_id)
-        return outcome
-
-    from chat.observability import logger
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto: one line per call
-    logging.getLogger("event-source-mapping").setLevel(logging.WARNING)
-    level = logger.log_level
-    logger.setLevel("WARNING")  # one INFO line per invocation would drown the summary
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    saved_env = dict(os.environ)
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        chat_template = TEMPLATE
-        # Invocations share this process's CPU here (and the machine with the rest of the bench):
-        # the runtime gets no timeouts, and the durations are reported against the template's.
-        chat_template = replace(
-            chat_template,
-            functions={k: replace(f, timeout=900.0) for k, f in chat_template.functions.items()},
-        )
-        tables = provision.create_tables(chat_template, endpoint, REGION)
-        queues = provision.create_queues(chat_template, endpoint, REGION)
-        with slow_endpoint(POST_SECONDS) as management_url:
-            environment = region_environment(
-                chat_template,
-                REGION,
-                refs={"ConnectionsTable": tables["connections"]} | {n: q.url for n, q in queues.items()},
-                aws_endpoint=endpoint,
-                local_urls={"WebSocketApi": management_url.removesuffix("/prod")},
-            )
-            environment |= {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-            boto3.setup_default_session()
-            assert boto3.DEFAULT_SESSION is not None
-            boto3.DEFAULT_SESSION.events.register("before-call", count)
-            boto3.DEFAULT_SESSION.events.register("before-call.dynamodb.Query", query_sent)
-            boto3.DEFAULT_SESSION.events.register("after-call.dynamodb.Query", query_answered)
-            ManagementApiPusher.push = counted_push  # type: ignore[method-assign]
-            runtime = LambdaRuntime(chat_template, REGION, environment, asyncio.Event())
-            page = queues["FanoutPageQueue"]
-            source = QueueSource(provision.client("sqs", endpoint, REGION), page.url, page.arn, REGION)
-            pipeline = Pipeline(
-                runtime, chat_template, source, provision.client("sqs", endpoint, REGION), calls
-            )
-            yield pipeline, provision.client("dynamodb", endpoint, REGION), tables["connections"]
-    finally:
-        ManagementApiPusher.push = real_push  # type: ignore[method-assign]
-        os.environ.clear()
-        os.environ.update(saved_env)
-        clients.reset()
-        boto3.DEFAULT_SESSION = None
-        server.stop()
-        logger.setLevel(level)
+from bench.fanout_domain import (
+    PAGE_POSTS,
+    POST_SECONDS,
+    ROOM,
+    CountingStore,
+    SleepingPusher,
+    UnusedQueue,
+    fanout_region,
+    make_batch,
+    new_messages,
+    run_domain,
+    summary_row,
+)
+from bench.fanout_pipeline import Pipeline, pipeline_in_moto, projected_seconds
+from stack_definition.template import load_cached
 
 
 def run_handler(
@@ -443,7 +61,7 @@ async def _measure(
     repeats: int,
     quick: bool,
 ) -> dict[str, Any]:
-    from chat import clients
+    from chat import composition
 
     timeouts = {f.logical_id: f.timeout for f in load_functions()}
     rows: list[dict[str, Any]] = []
@@ -455,11 +73,11 @@ async def _measure(
             if concurrency == 1 and size > 1000:
                 continue  # a loop of 10,000 posts: 200 s that say nothing new
             os.environ["FANOUT_CONCURRENCY"] = str(concurrency)
-            clients.reset()  # new settings, and a management client pooled for them
+            composition.reset()  # new settings, and a management client pooled for them
             await pipeline.deliver(make_batch(1), size)  # warm
             once = concurrency == 1 and size > 100
             runs = [await pipeline.deliver(make_batch(1), size) for _ in range(1 if once else repeats)]
-            row = _row(
+            row = summary_row(
                 "handler",
                 size,
                 concurrency,
@@ -473,7 +91,7 @@ async def _measure(
                 row |= _projection(await pipeline.deliver(make_batch(1), size, solo=True), pipeline, timeouts)
             rows.append(row)
     os.environ["FANOUT_CONCURRENCY"] = "64"
-    clients.reset()
+    composition.reset()
     return {"rows": rows, **await _large_batches(pipeline, dynamodb, table, quick, timeouts)}
 
 
@@ -576,9 +194,7 @@ async def _large_batches(
 
 
 def load_functions() -> list[Any]:
-    from localcloud.template import load
-
-    return list(load().functions.values())
+    return list(load_cached().functions.values())
 
 
 def _fill_room(dynamodb: Any, table: str, room: str, start: int, end: int, prefix: str = "conn") -> None:
@@ -609,15 +225,14 @@ def run(quick: bool = False) -> dict[str, Any]:
     domain = run_domain(sizes, concurrencies, repeats)
     # A batch of 6 messages in 2 rooms: still one connections query per room.
     from chat.fanout import fan_out
-    from chat.handlers.fanout import parse_records
 
     store = CountingStore({ROOM: ["a", "b"], "second-room": ["c"]})
     fan_out(
-        parse_records(make_batch(6, (ROOM, "second-room"))),
+        new_messages(make_batch(6, (ROOM, "second-room"))),
         connections=store,
         pusher=SleepingPusher(0.0),
         pages=UnusedQueue(),
-        region=REGION,
+        region=fanout_region(),
         concurrency=64,
         page_posts=PAGE_POSTS,
     )

@@ -20,19 +20,16 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from bench.common import REGIONS, TEMPLATE, local_stack
+from bench.common import local_stack
 from bench.cost import PRICES, PRICES_SOURCE, READ_UNIT_BYTES, SEND_GB_SECONDS, item_bytes, region_calls
 from chatclient.judge import ACTIVE_HEARTBEAT_MS, ACTIVE_WINDOW_MS, HEARTBEAT_MS
+from stack_definition.template import load_cached, region_names
 
-REGION = REGIONS[0]
 MESSAGE = "apigateway.WebSocketMessage"
 MONTH_MINUTES = 30 * 24 * 60
 HEARTBEAT_SECONDS = HEARTBEAT_MS / 1000  # a ping after 150 s ± 10% of silence (chatclient.judge, the page)
 BEFORE_HEARTBEAT_SECONDS = 15.0  # before issue 17: a ping after 15 s, answered by the `$default` function
 CONNECTION_LIFETIME_MINUTES = 120  # API Gateway closes every connection after 2 hours; the page reconnects
-# The page renews its session 5 minutes before it ends (frontend/session.js); sessions last the
-# template's SessionTtlSeconds.
-RENEWAL_EVERY_MINUTES = TEMPLATE.context("").parameter("SessionTtlSeconds") / 60 - 5
 IDLE_TARGET_DOLLARS = 0.05
 IDLE_PRICES = {
     "websocketConnectionMinutePerMillion": 0.25,
@@ -45,6 +42,12 @@ TYPICAL_TEXT = "Running five minutes late, start without me and I will catch up 
 LARGEST_TEXT = "\U0001f600" * 4000  # 4,000 characters (the API's limit), 4 bytes each in UTF-8
 
 
+def renewal_every_minutes() -> float:
+    """The page renews its session 5 minutes before it ends (frontend/session.js); sessions last the
+    template's SessionTtlSeconds."""
+    return float(load_cached().context("").parameter("SessionTtlSeconds")) / 60 - 5
+
+
 def _invocations(calls: Mapping[str, float]) -> float:
     return sum(n for op, n in calls.items() if op.startswith("lambda.Invoke:"))
 
@@ -55,7 +58,7 @@ def heartbeat_read_units(newest_item_bytes: int) -> float:
     return max(1, math.ceil(newest_item_bytes / READ_UNIT_BYTES)) * 0.5
 
 
-def message_item_bytes(message: Mapping[str, str]) -> int:
+def message_item_bytes(message: Mapping[str, Any]) -> int:
     """A stored message's item size, as the store writes it (bench.cost.item_bytes' rule)."""
     from chat.model import Message
     from chat.store import message_to_item
@@ -90,7 +93,7 @@ async def count_idle(info: dict[str, Any], beats: int) -> dict[str, Any]:
 
     from chat import ulid
 
-    region = info["regions"][REGION]
+    region = info["regions"][region_names()[0]]
     url = region["managementUrl"]
     room = f"idle-{uuid.uuid4().hex[:12]}"
     async with aiohttp.ClientSession() as http:
@@ -181,7 +184,7 @@ def idle_month(
 ) -> dict[str, Any]:
     beats = MONTH_MINUTES * 60 / heartbeat_seconds
     reconnects = MONTH_MINUTES / CONNECTION_LIFETIME_MINUTES
-    renewals = MONTH_MINUTES / RENEWAL_EVERY_MINUTES
+    renewals = MONTH_MINUTES / renewal_every_minutes()
     minutes = MONTH_MINUTES * IDLE_PRICES["websocketConnectionMinutePerMillion"] / 1e6
     heartbeat = {k: v * beats for k, v in _dollars(per_beat, heartbeat_rru).items()}
     reconnect = {k: v * reconnects for k, v in _dollars(per_reconnect).items()}
@@ -249,7 +252,7 @@ def run_idle(quick: bool = False) -> dict[str, Any]:
         "assumptions": {
             "monthMinutes": MONTH_MINUTES,
             "connectionLifetimeMinutes": CONNECTION_LIFETIME_MINUTES,
-            "sessionRenewalEveryMinutes": RENEWAL_EVERY_MINUTES,
+            "sessionRenewalEveryMinutes": renewal_every_minutes(),
             "handlerGbSecondsPerInvocation": SEND_GB_SECONDS,
             "dynamodbReads": "a function's: 1 RRU each (strongly consistent, under 4 KB); the heartbeat's "
             "Query: eventually consistent, 0.5 RRU per 4 KB of the room's newest item",

@@ -14,22 +14,18 @@ Powertools, the stream poller's hand-off, and the WebSocket hops to and from the
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.chatclients import ChatClient, Tracker, close_all, connect_many, state_key
-from bench.common import FUNCTIONS, REGIONS, TEMPLATE, local_stack, slow_endpoint, summary_ms
-
-if str(FUNCTIONS) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS))
+from bench.common import local_stack, slow_endpoint, summary_ms
+from stack_definition.template import load_cached, region_names
 
 REPLICATION_DELAY = 0.05
 POLL_INTERVAL = 0.05
 TIMEOUT = 15.0
-SOURCE, REPLICA = REGIONS[:2]
 FLOOR_REGIONS = ("us-west-2", "eu-west-1")
 TARGET = {"clients": 50, "p50": 25.0, "p99": 150.0}
 
@@ -41,11 +37,12 @@ async def measure(
     room = f"bench-{uuid.uuid4().hex[:12]}"
     tracker = Tracker()
     senders_count = min(5, clients)
+    source, replica = region_names()[:2]
     if cross:
-        senders = await connect_many(regions[SOURCE], room, senders_count, tracker, watched=False, prefix="s")
-        receivers = await connect_many(regions[REPLICA], room, clients, tracker, watched=True, prefix="r")
+        senders = await connect_many(regions[source], room, senders_count, tracker, watched=False, prefix="s")
+        receivers = await connect_many(regions[replica], room, clients, tracker, watched=True, prefix="r")
     else:
-        receivers = await connect_many(regions[SOURCE], room, clients, tracker, watched=True, prefix="c")
+        receivers = await connect_many(regions[source], room, clients, tracker, watched=True, prefix="c")
         senders = receivers[:senders_count]
     everyone = list({id(c): c for c in senders + receivers}.values())
     try:
@@ -125,10 +122,10 @@ def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, mes
     from chat.fanout import message_frame
     from chat.model import Message, iso_time
     from chat.store import ROOM_INDEX, connection_item, message_to_item
-    from localcloud import provision
-    from localcloud.streams import ShardReader
+    from localcloud.aws import provision
+    from localcloud.dynamodb.streams import ShardReader
 
-    tables = {r: provision.create_tables(TEMPLATE, aws_endpoint, r) for r in FLOOR_REGIONS}
+    tables = {r: provision.create_tables(load_cached(), aws_endpoint, r) for r in FLOOR_REGIONS}
     dynamodb = {r: provision.client("dynamodb", aws_endpoint, r) for r in FLOOR_REGIONS}
     readers = {
         r: ShardReader(
@@ -260,7 +257,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         }
     return {
         "quick": quick,
-        "regions": {"sender": SOURCE, "crossReceivers": REPLICA},
+        "regions": {"sender": region_names()[0], "crossReceivers": region_names()[1]},
         "replicationDelaySeconds": REPLICATION_DELAY,
         "pollIntervalSeconds": POLL_INTERVAL,
         "stackStartupSeconds": startup,

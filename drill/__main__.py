@@ -21,8 +21,9 @@ from drill import capacity, histories, report, timeline
 from drill.aws import AwsTarget
 from drill.clients import SyntheticClient
 from drill.options import parse_args
-from drill.targets import REGIONS, LocalTarget, Target, TargetError, fault_of
-from localcloud.state import StateDir
+from drill.targets import LocalTarget, Target, TargetError, fault_of
+from stack_definition.state import StateDir
+from stack_definition.template import region_names
 
 SETTLE_CONCURRENCY = 4  # history reads in flight at once while settling
 
@@ -34,7 +35,7 @@ class Drill:
         self.events: list[dict[str, Any]] = []
         self.started = time.time()
         self.out_location = target.locations()[args.region]
-        self.other = next(r for r in REGIONS if r != args.region)
+        self.other = next(r for r in region_names() if r != args.region)
         self.warnings = warnings or []
 
     def event(self, kind: str, **details: Any) -> None:

@@ -28,8 +28,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drill.targets import (
-    REGIONS,
-    STACK_NAME,
     Change,
     TargetError,
     answers_as,
@@ -37,7 +35,8 @@ from drill.targets import (
     invert_health_check,
     undo_all,
 )
-from localcloud.provision import ROUTE53_REGION
+from stack_definition.routing import ROUTE53_REGION
+from stack_definition.template import load_cached, region_names
 
 ROUTE53_HEALTHY_SHARE = 0.18  # Route 53 counts a check healthy when over 18% of checkers say so
 # Route 53's API allows 5 requests per second per account; the drill keeps well under it, so
@@ -77,7 +76,7 @@ class AwsTarget:
     resources, never from a search of the account, which may hold other deployments."""
 
     domain: str
-    stack_name: str = STACK_NAME
+    stack_name: str = field(default_factory=lambda: load_cached().stack_name)
     name: str = "aws"
     session: Any = None
     route53_calls_per_second: float = ROUTE53_CALLS_PER_SECOND
@@ -104,7 +103,7 @@ class AwsTarget:
 
     def locations(self) -> dict[str, str]:
         """Labels only: in AWS every synthetic client sits where the operator does."""
-        return {region: region for region in REGIONS}
+        return {region: region for region in region_names()}
 
     def prepare(self) -> None:
         """Read both stacks' outputs; say in one line why that is not possible."""
@@ -115,7 +114,7 @@ class AwsTarget:
                 "no AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) "
                 "for the account that holds the stacks"
             )
-        outputs = {region: self._stack_outputs(region) for region in REGIONS}
+        outputs = {region: self._stack_outputs(region) for region in region_names()}
         for region, values in outputs.items():
             routed = values.get("HttpCustomDomainUrl")
             if routed != f"https://api.{self.domain}":

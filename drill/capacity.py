@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from localcloud.cloudformation import ROOT
+from stack_definition.repository import ROOT
 
 # This machine's own measurement (make bench ARGS=capacity) when there is one, else the published
 # one: files the benchmark writes, read here without importing it.

@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 from chatclient.judge import ACTIVE_HEARTBEAT_MS, HEARTBEAT_MS
-from drill.targets import MODES, REGIONS, STACK_NAME
-from localcloud.cloudformation import ROOT
+from drill.targets import MODES
+from stack_definition.repository import ROOT
+from stack_definition.template import load_cached, region_names
 
 DESCRIPTION = """take a region out by a named fault (kill it, fail its DynamoDB or its Lambda under
 open sockets, or invert its health check), measure what synthetic senders and listeners saw, and
@@ -20,7 +21,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=DESCRIPTION,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--region", choices=REGIONS, default=REGIONS[0], help="the region to take out")
+    parser.add_argument(
+        "--region", choices=region_names(), default=region_names()[0], help="the region to take out"
+    )
     parser.add_argument(
         "--mode",
         choices=MODES,
@@ -82,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--stack-name",
-        default=STACK_NAME,
+        default=load_cached().stack_name,
         help="the deployed stacks' name in both regions (AWS): the drill acts only on their "
         "outputs and resources",
     )

@@ -13,14 +13,10 @@ from typing import Any, Protocol
 import boto3
 
 from drill import capacity
-from localcloud.latency_routing import LATENCY_MS, nearest
-from localcloud.provision import ROUTE53_REGION
-from localcloud.state import StateDir
-from localcloud.template import load
+from stack_definition.routing import LATENCY_MS, ROUTE53_REGION, nearest
+from stack_definition.state import StateDir
+from stack_definition.template import region_names
 
-TEMPLATE = load()
-REGIONS = tuple(TEMPLATE.regions)
-STACK_NAME = TEMPLATE.stack_name
 # The faults, by what fails: `kill` a clean death (the process and its sockets gone), `dynamodb`
 # and `lambda` gray failures (API Gateway answers, sockets stay open, the backend fails), and
 # `invert` the QCon demo (the health check lies; nothing fails). `outage` is the old name: a kill
@@ -119,10 +115,10 @@ class LocalTarget:
 
     def locations(self) -> dict[str, str]:
         """A client location next to each region: the simulated city with the shortest round trip."""
-        cities = [location for location in LATENCY_MS if location not in REGIONS]
+        cities = [location for location in LATENCY_MS if location not in region_names()]
         return {
             region: min((c for c in cities if nearest(c) == region), key=lambda c: LATENCY_MS[c][region])
-            for region in REGIONS
+            for region in region_names()
         }
 
     def direct_endpoints(self) -> dict[str, tuple[str, str]]:

@@ -1,3 +1,3 @@
-from localcloud.cli import main
+from localcloud.stack.cli import main
 
 main()

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from aiohttp import web
 
-from localcloud.cloudformation import ROOT
+from stack_definition.repository import ROOT
 
 
 def spawn(module: str, args: list[str], log_file: IO[str]) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:

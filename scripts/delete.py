@@ -25,7 +25,6 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.cloudformation import Context, load_raw
 from scripts.api_logging import ROLE_NAME
 from scripts.aws import (
     AwsError,
@@ -35,6 +34,7 @@ from scripts.aws import (
     stack_resources,
     stack_status,
 )
+from stack_definition.cloudformation import Context, load_raw
 
 # What CloudFormation's delete does not remove (docs/deploy.md says why each is left).
 LEFT_BEHIND = (

@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from localcloud.template import load
 from scripts import aws
 from scripts.api_logging import AccountLogging, ensure_api_log_role
 from scripts.aws import AwsError
 from scripts.dry_run import DryRunCloud
 from scripts.frontend_config import ConfigError, build_config, render
+from stack_definition.template import load
 
 ROOT = Path(__file__).resolve().parents[1]
 

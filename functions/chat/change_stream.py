@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from chat import edits
-from chat.edits import NotFound
+from chat.errors import NotFound, StoreError
 from chat.fanout import StreamRecord
 from chat.model import Message
-from chat.ports import MessageChanges, StoreError
+from chat.ports import MessageChanges
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,15 @@ the item it found (ReturnValuesOnConditionCheckFailure) tells which answer is du
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from chat import edits
-from chat.edits import Change, NotFound
-from chat.limits import failed, old_item
-from chat.model import Message
-from chat.ports import StoreError
+from chat.aws_errors import AWS_ERRORS, is_condition_failure, old_item, store_error
+from chat.change_stream import TombstoneArrived
+from chat.errors import NotFound, StoreError
+from chat.model import Change, Message
 from chat.store import message_from_item, message_key, message_to_item
 
 if TYPE_CHECKING:
@@ -90,14 +90,14 @@ class DynamoMessageChanges:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise failed("UpdateItem", error) from error
+            if not is_condition_failure(error):
+                raise store_error("UpdateItem", error) from error
             item = old_item(error)
             if item is None:
                 raise NotFound() from None
             return message_from_item(item), False
-        except BotoCoreError as error:
-            raise failed("UpdateItem", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("UpdateItem", error) from error
         return message_from_item(answer["Attributes"]), True
 
     def rewrite(self, message: Message, *, expires_at: int, over: Change) -> bool:
@@ -118,8 +118,8 @@ class DynamoMessageChanges:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
             except ClientError as error:
-                if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise failed("PutItem", error) from error
+                if not is_condition_failure(error):
+                    raise store_error("PutItem", error) from error
                 item = old_item(error)
                 if item is None:
                     return False  # expired (TTL) meanwhile: nothing to write over
@@ -127,8 +127,8 @@ class DynamoMessageChanges:
                 if not edits.regressed(target, expected):
                     return False
                 continue
-            except BotoCoreError as error:
-                raise failed("PutItem", error) from error
+            except AWS_ERRORS as error:
+                raise store_error("PutItem", error) from error
             return True
         raise StoreError("PutItem", "ConditionalCheckFailedException")
 
@@ -149,10 +149,21 @@ class DynamoMessageChanges:
                 ConditionExpression="attribute_not_exists(pk)",  # once: a second put would replicate
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise failed("PutItem", error) from error
-        except BotoCoreError as error:
-            raise failed("PutItem", error) from error
+            if not is_condition_failure(error):
+                raise store_error("PutItem", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("PutItem", error) from error
+
+
+def tombstone_from_image(sequence_number: str, image: dict[str, Any]) -> TombstoneArrived:
+    """A tombstone's stream image, as the stream handler reads it (KeyError if it is not one)."""
+    return TombstoneArrived(
+        sequence_number,
+        image["room"]["S"],
+        image["id"]["S"],
+        image["authorId"]["S"],
+        image["acceptedRegion"]["S"],
+    )
 
 
 def tombstone_key(room: str, message_id: str, author_id: str) -> dict[str, AttributeValueTypeDef]:

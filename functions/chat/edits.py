@@ -36,46 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chat.model import (
-    Author,
-    ChatError,
-    InvalidInput,
-    Message,
-    iso_time,
-    string_field,
-    validate_room,
-    validate_text,
-)
+from chat.errors import InvalidInput, MessageDeleted
+from chat.model import Author, Change, Message, iso_time
 from chat.ports import MessageChanges, RateLimiter
 from chat.service import admit_message
 from chat.settings import Settings
 from chat.ulid import is_ulid
-
-
-class NotFound(ChatError):
-    """The caller has no message with that id in that room (in this region)."""
-
-    status = 404
-
-    def __init__(self) -> None:
-        super().__init__("not_found", "you have no message with that id in this room")
-
-
-class MessageDeleted(ChatError):
-    status = 409
-
-    def __init__(self) -> None:
-        super().__init__("message_deleted", "that message was deleted: it cannot be edited")
-
-
-@dataclass(frozen=True)
-class Change:
-    """The part of a message that edits and deletes change."""
-
-    version: int = 1
-    text: str | None = None
-    editedAt: str | None = None
-    deleted: bool = False
+from chat.validation import string_field, validate_room, validate_text
 
 
 def change_of(message: Message) -> Change:

@@ -24,20 +24,17 @@ running past the timeout) would have it retried whole, posting again to everyone
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from chat.errors import StoreError
+from chat.fanout_pages import Page, frame_bytes, plan_pages
 from chat.model import Message
-from chat.ports import ConnectionStore, PageQueue, Pusher, StoreError
+from chat.ports import ConnectionStore, PageQueue, Pusher
 from chat.posting import TimeLeft, by_frames, deliver, settle, unbounded
 
-# An SQS message (a page) holds at most 256 KiB. Frames take at most half of it, so that a page's
-# connection ids (under 100 bytes each, at most `page_posts` of them) always fit in the rest.
-MAX_PAGE_BYTES = 256 * 1024
-MAX_FRAMES_BYTES = MAX_PAGE_BYTES // 2
 # After a large room's first page, its connections are read this many at a time: one Query
 # returns up to 1 MB (~25,000 keys-only entries), and fewer round trips queue the pages sooner.
 READ_CONNECTIONS = 10_000
@@ -52,34 +49,15 @@ class StreamRecord:
 
 
 @dataclass(frozen=True)
-class Page:
-    """A worker's unit of work: post these frames, in order, to each of these connections."""
+class LargeRoom:
+    """A room whose posts do not fit the invocation's inline budget: its pages go to the workers,
+    starting with the connections already read (`first`) and reading on from `cursor`."""
 
-    connections: tuple[str, ...]
-    frames: tuple[bytes, ...]
-
-    @property
-    def posts(self) -> int:
-        return len(self.connections) * len(self.frames)
-
-    def encode(self) -> str:
-        """The queue message's body. Frames are JSON texts and go in as they are (no escaping)."""
-        ids = json.dumps(self.connections, separators=(",", ":"))
-        frames = b",".join(self.frames).decode()
-        return f'{{"connections":{ids},"frames":[{frames}]}}'
-
-    @classmethod
-    def decode(cls, body: str) -> Page:
-        """Raises ValueError unless `body` is a page as `encode` writes it."""
-        try:
-            data = json.loads(body)
-            connections = tuple(data["connections"])
-            frames = tuple(_frame_bytes(frame) for frame in data["frames"])
-        except (ValueError, TypeError, KeyError, RecursionError) as error:
-            raise ValueError(f"not a page: {error}") from error
-        if not all(isinstance(c, str) for c in connections) or not connections or not frames:
-            raise ValueError("not a page: empty, or a connection id that is not a string")
-        return cls(connections, frames)
+    room: str
+    sequences: list[str]  # its stream records, failed together if its pages cannot be queued
+    first: Sequence[str]
+    cursor: str | None
+    frames: list[bytes]
 
 
 @dataclass
@@ -110,41 +88,7 @@ class PageResult:
 
 
 def message_frame(message: Message, region: str) -> bytes:
-    return _frame_bytes({"type": "message", "message": message.to_json(), "deliveredBy": region})
-
-
-def _frame_bytes(frame: object) -> bytes:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _frame_chunks(frames: Sequence[bytes], most: int) -> Iterator[tuple[bytes, ...]]:
-    """Consecutive runs of at most `most` frames and MAX_FRAMES_BYTES (one frame is at most
-    ~17 KB: 4,000 characters of text, 4 bytes each at worst, and the envelope)."""
-    chunk: list[bytes] = []
-    size = 0
-    for frame in frames:
-        if chunk and (size + len(frame) + 1 > MAX_FRAMES_BYTES or len(chunk) == most):
-            yield tuple(chunk)
-            chunk, size = [], 0
-        chunk.append(frame)
-        size += len(frame) + 1
-    if chunk:
-        yield tuple(chunk)
-
-
-def plan_pages(
-    connections: Sequence[str], frames: Sequence[bytes], page_posts: int, concurrency: int
-) -> list[Page]:
-    """Pages of at most `page_posts` posts each that together post every frame to every
-    connection. A connection's frames are posted one after another, so a page holds at most
-    `page_posts / concurrency` frames: its posts then keep every thread busy, and a page takes
-    about that many rounds of posts however many messages the batch holds."""
-    pages = []
-    for chunk in _frame_chunks(frames, max(1, page_posts // concurrency)):
-        per_page = max(1, page_posts // len(chunk))
-        for start in range(0, len(connections), per_page):
-            pages.append(Page(tuple(connections[start : start + per_page]), chunk))
-    return pages
+    return frame_bytes({"type": "message", "message": message.to_json(), "deliveredBy": region})
 
 
 def fan_out(
@@ -166,7 +110,7 @@ def fan_out(
     outbox: dict[str, list[bytes]] = defaultdict(list)  # per connection, its frames in stream order
     room_of: dict[str, str] = {}
     inline_budget = page_posts
-    large: list[tuple[str, list[str], Sequence[str], str | None, list[bytes]]] = []
+    large: list[LargeRoom] = []
     for room, entries in by_room.items():
         sequences = [sequence for sequence, _ in entries]
         frames = [message_frame(message, region) for _, message in entries]
@@ -187,26 +131,23 @@ def fan_out(
         else:
             if len(first) > page_posts:
                 first, cursor = first[:page_posts], first[page_posts - 1]
-            large.append((room, sequences, first, cursor, frames))
+            large.append(LargeRoom(room, sequences, first, cursor, frames))
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(outbox)))) as pool:
         # The small rooms' posts start now; the large rooms are paged and queued meanwhile.
         inline = pool.map(lambda c: deliver(pusher, c, outbox[c], time_left), list(outbox))
-        for room, sequences, first, cursor, frames in large:
+        for paged in large:
             try:
                 result.pages_queued += _queue_room(
-                    room,
-                    first,
-                    cursor,
-                    frames,
+                    paged,
                     connections=connections,
                     pages=pages,
                     page_posts=page_posts,
                     concurrency=concurrency,
                 )
             except StoreError as error:
-                result.unreadable_rooms.append((room, str(error)))
-                result.failed.extend(sequences)
+                result.unreadable_rooms.append((paged.room, str(error)))
+                result.failed.extend(paged.sequences)
         posted = settle(inline, list(outbox), connections)
     result.delivered, result.failed_posts, result.gone = posted.delivered, posted.failed_posts, posted.gone
     result.kept_gone = posted.kept_gone
@@ -233,10 +174,7 @@ def fan_out(
 
 
 def _queue_room(
-    room: str,
-    first: Sequence[str],
-    cursor: str | None,
-    frames: list[bytes],
+    room: LargeRoom,
     *,
     connections: ConnectionStore,
     pages: PageQueue,
@@ -246,14 +184,14 @@ def _queue_room(
     """Queue a room's pages as its connections are read, so workers start on the first page while
     the rest is read. Returns the number of pages queued."""
     queued = 0
-    ids: Sequence[str] = first
+    ids, cursor = room.first, room.cursor
     while True:
-        planned = plan_pages(ids, frames, page_posts, concurrency)
+        planned = plan_pages(ids, room.frames, page_posts, concurrency)
         pages.send_pages(planned)
         queued += len(planned)
         if cursor is None:
             return queued
-        ids, cursor = connections.connections_page(room, after=cursor, limit=READ_CONNECTIONS)
+        ids, cursor = connections.connections_page(room.room, after=cursor, limit=READ_CONNECTIONS)
 
 
 def post_page(

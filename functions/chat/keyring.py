@@ -10,10 +10,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from chat.aws_errors import AWS_ERRORS, error_code
+from chat.errors import StoreError
 from chat.observability import logger
-from chat.ports import StoreError
 from chat.sessions import SigningKeys
 
 if TYPE_CHECKING:
@@ -47,12 +46,8 @@ class SecretsManagerKeySource:
             try:
                 secret = self._client.get_secret_value(SecretId=self._secret_id)["SecretString"]
                 keys = SigningKeys.from_secret(secret)
-            except (ClientError, BotoCoreError, KeyError, ValueError) as error:
-                code = (
-                    error.response["Error"]["Code"]
-                    if isinstance(error, ClientError)
-                    else type(error).__name__
-                )
+            except (*AWS_ERRORS, KeyError, ValueError) as error:
+                code = error_code(error)
                 if self._keys is None:
                     raise StoreError("GetSecretValue", code) from error
                 logger.warning("cannot re-read the session keys; keeping the cached ones", error=code)

@@ -17,7 +17,8 @@ import unicodedata
 from pathlib import Path
 
 from chat import ulid
-from chat.model import Author, ChatError, InvalidInput, user_kind, user_tag
+from chat.errors import ChatError, InvalidInput
+from chat.model import Author, user_kind, user_tag
 from chat.ports import MessageStore
 
 MAX_NAME_CHARS = 40

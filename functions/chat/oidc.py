@@ -34,8 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from chat.model import ChatError
-from chat.ports import Account, StoreError
+from chat.errors import ChatError, StoreError
+from chat.ports import Account
 
 if TYPE_CHECKING:
     from jwt import PyJWS
@@ -205,7 +205,7 @@ class OidcVerifier:
     def verify(self, id_token: str, *, now: int, nonce: str | None = None) -> Account:
         """The token's account. `now` (seconds) bounds its age; PyJWT reads the system clock
         for `exp`, `nbf` and `iat`, the same clock that `now` comes from."""
-        import jwt  # here, not at the top: importing this module stays free (clients imports it lazily too)
+        import jwt  # here, not at the top: importing this module stays free (composition.py does too)
 
         try:
             kid = jwt.get_unverified_header(id_token).get("kid")

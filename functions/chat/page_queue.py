@@ -9,10 +9,9 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chat.fanout import Page
-from chat.ports import StoreError
+from chat.aws_errors import AWS_ERRORS, store_error
+from chat.errors import StoreError
+from chat.fanout_pages import Page
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -55,13 +54,8 @@ class SqsPageQueue:
         for _ in range(2):
             try:
                 answer = self._client.send_message_batch(QueueUrl=self._url, Entries=entries)
-            except (ClientError, BotoCoreError) as error:
-                code = (
-                    error.response["Error"]["Code"]
-                    if isinstance(error, ClientError)
-                    else type(error).__name__
-                )
-                raise StoreError("SendMessageBatch", code) from error
+            except AWS_ERRORS as error:
+                raise store_error("SendMessageBatch", error) from error
             refused = {entry["Id"]: entry["Code"] for entry in answer.get("Failed", [])}
             if not refused:
                 return

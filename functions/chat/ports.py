@@ -1,5 +1,6 @@
-"""What the domain needs from the outside world, and the errors it hears from it. Adapters live
-in store.py and push.py; unit tests hand in fakes."""
+"""What the domain needs from the outside world. Adapters (store.py, connection_slots.py,
+rate_limiter.py, keyring.py, revocations.py, page_queue.py, push.py, oidc.py) implement these and
+raise the domain's errors (errors.py); unit tests hand in fakes."""
 
 from __future__ import annotations
 
@@ -8,21 +9,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from chat.model import Message
+from chat.model import Change, Message
 
 if TYPE_CHECKING:
-    from chat.edits import Change
-    from chat.fanout import Page
+    from chat.fanout_pages import Page
     from chat.sessions import SigningKeys
-
-
-class StoreError(Exception):
-    """A store could not do what we asked (throttled, unavailable, misconfigured). Adapters raise
-    it with their own error code, so the domain never needs to know an AWS exception."""
-
-    def __init__(self, operation: str, code: str) -> None:
-        super().__init__(f"{operation} failed: {code}")
-        self.code = code
 
 
 class MessageStore(Protocol):
@@ -154,4 +145,11 @@ class Pusher(Protocol):
     def push(self, connection_id: str, data: bytes) -> Delivery:
         """Post one frame (retrying throttling and 5xx); OUT_OF_TIME rather than start an
         attempt once the invocation's time to post is up, if the pusher was given one."""
+        ...
+
+
+class ConnectionCloser(Protocol):
+    def close_user(self, user_id: str) -> int:
+        """Close this region's connections of a user; how many were closed (StoreError when its
+        connections cannot be read)."""
         ...

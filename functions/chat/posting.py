@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from chat.ports import ConnectionStore, Delivery, Pusher, StoreError
+from chat.errors import StoreError
+from chat.ports import ConnectionStore, Delivery, Pusher
 
 TimeLeft = Callable[[], float]  # seconds left to start a post; at or under 0: none starts
 

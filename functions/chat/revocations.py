@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from chat.aws_errors import AWS_ERRORS, error_code, store_error
 from chat.observability import logger
-from chat.ports import StoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
@@ -26,10 +26,6 @@ REVOKED = "revoked"
 
 def revocation_key(session_id: str) -> dict[str, AttributeValueTypeDef]:
     return {"pk": {"S": f"{SESSION_PREFIX}{session_id}"}, "sk": {"S": REVOKED}}
-
-
-def _code(error: Exception) -> str:
-    return error.response["Error"]["Code"] if isinstance(error, ClientError) else type(error).__name__
 
 
 class DynamoSessionRevocations:
@@ -48,8 +44,8 @@ class DynamoSessionRevocations:
                     "expiresAt": {"N": str(expires_at)},
                 },
             )
-        except (ClientError, BotoCoreError) as error:
-            raise StoreError("PutItem", _code(error)) from error
+        except AWS_ERRORS as error:
+            raise store_error("PutItem", error) from error
 
     def is_revoked(self, session_id: str) -> bool:
         # Strongly consistent: the region that took the sign-out refuses the session at once.
@@ -60,8 +56,8 @@ class DynamoSessionRevocations:
                 ConsistentRead=True,
                 ProjectionExpression="pk",
             )
-        except (ClientError, BotoCoreError) as error:
-            raise StoreError("GetItem", _code(error)) from error
+        except AWS_ERRORS as error:
+            raise store_error("GetItem", error) from error
         return "Item" in answer
 
 
@@ -101,23 +97,25 @@ class SocketCloser:
                 ExpressionAttributeValues={":u": {"S": user_id}},
             )
             connection_ids = [item["connectionId"]["S"] for page in pages for item in page.get("Items", [])]
-        except (ClientError, BotoCoreError) as error:
-            raise StoreError("Query", _code(error)) from error
+        except AWS_ERRORS as error:
+            raise store_error("Query", error) from error
         closed = 0
         for connection_id in connection_ids:
             try:
                 self._management.delete_connection(ConnectionId=connection_id)
             except ClientError as error:
-                if _code(error) != "GoneException":
+                if error_code(error) != "GoneException":
                     logger.warning(
                         "cannot close a signed-out connection",
                         connection_id=connection_id,
-                        error=_code(error),
+                        error=error_code(error),
                     )
                     continue
-            except BotoCoreError as error:
+            except AWS_ERRORS as error:
                 logger.warning(
-                    "cannot close a signed-out connection", connection_id=connection_id, error=_code(error)
+                    "cannot close a signed-out connection",
+                    connection_id=connection_id,
+                    error=error_code(error),
                 )
                 continue
             closed += 1

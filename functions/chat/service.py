@@ -8,21 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from chat import sessions
-from chat.model import (
-    Author,
-    Connection,
-    Forbidden,
-    InvalidInput,
-    Message,
-    RateLimited,
-    Transport,
-    iso_time,
-    parse_new_message,
-    parse_page,
-    user_kind,
-    user_tag,
-    validate_room,
-)
+from chat.errors import Forbidden, InvalidInput, RateLimited, StoreError, Unauthorized
+from chat.model import Author, Connection, Message, Transport, iso_time, user_kind, user_tag
 from chat.names import check_look_alikes, validate_name
 from chat.ports import (
     AccountVerifier,
@@ -31,10 +18,10 @@ from chat.ports import (
     MessageStore,
     RateLimiter,
     SessionRevocations,
-    StoreError,
 )
 from chat.settings import Settings
 from chat.ulid import timestamp_ms
+from chat.validation import parse_new_message, parse_page, validate_room
 
 
 def sign_in(
@@ -114,12 +101,12 @@ def current_session(
     expired, older than the maximum age or signed out: Unauthorized."""
     token = sessions.bearer_token(authorization)
     if token is None:
-        raise sessions.Unauthorized("send 'Authorization: Bearer <token>' with a token from POST /session")
+        raise Unauthorized("send 'Authorization: Bearer <token>' with a token from POST /session")
     session = sessions.verify(
         token, keys.signing_keys(), now=now, max_age_seconds=settings.max_session_age_seconds
     )
     if revocations.is_revoked(session.session_id):
-        raise sessions.Unauthorized("this session was signed out: sign in again")
+        raise Unauthorized("this session was signed out: sign in again")
     return session
 
 
@@ -194,16 +181,11 @@ def admit_message(
 ) -> None:
     """A message, edit or delete counts against its author's rate, and a guest's against the
     room's guests' too: RateLimited, with nothing stored, beyond them."""
-    wait_ms = limiter.admit(
-        author.user_id,
-        now_ms=now_ms,
-        interval_ms=settings.message_interval_ms,
-        tolerance_ms=settings.burst_tolerance_ms,
-    )
+    rate = settings.message_rate
+    wait_ms = rate.admit(limiter, author.user_id, now_ms=now_ms)
     if wait_ms is not None:
         raise RateLimited(
-            f"over {settings.messages_per_second:g} messages a second (bursts of {settings.message_burst}):"
-            f" resend in {wait_ms} ms",
+            f"over {rate.rate:g} messages a second (bursts of {rate.burst}): resend in {wait_ms} ms",
             retry_after_ms=wait_ms,
         )
     if author.user_id.startswith(GUEST_PREFIX):
@@ -257,16 +239,12 @@ GUEST_PREFIX = "g_"  # sessions.new_guest_id; accounts are `o_`
 def admit_guest_sign_in(source_ip: str, *, limiter: RateLimiter, settings: Settings, now_ms: int) -> None:
     """New guest sessions from one source address share one budget (GCRA, in each region):
     RateLimited, with nothing made, beyond it."""
-    wait_ms = limiter.admit(
-        f"guest-sign-in#{source_ip}",
-        now_ms=now_ms,
-        interval_ms=settings.guest_sign_in_interval_ms,
-        tolerance_ms=settings.guest_sign_in_tolerance_ms,
-    )
+    rate = settings.guest_sign_in_rate
+    wait_ms = rate.admit(limiter, f"guest-sign-in#{source_ip}", now_ms=now_ms)
     if wait_ms is not None:
         raise RateLimited(
-            f"over {settings.guest_sign_ins_per_minute:g} guest sign-ins a minute from this address"
-            f" (bursts of {settings.guest_sign_in_burst}): retry in {wait_ms} ms",
+            f"over {rate.rate:g} guest sign-ins a minute from this address"
+            f" (bursts of {rate.burst}): retry in {wait_ms} ms",
             retry_after_ms=wait_ms,
         )
 
@@ -274,16 +252,12 @@ def admit_guest_sign_in(source_ip: str, *, limiter: RateLimiter, settings: Setti
 def admit_guest_message(room: str, *, limiter: RateLimiter, settings: Settings, now_ms: int) -> None:
     """Every guest's messages in one room share one room-wide budget (GCRA, in each region), on
     top of each guest's own: a crowd of fresh guests cannot drown a room, accounts are not in it."""
-    wait_ms = limiter.admit(
-        f"guests-in-room#{room}",
-        now_ms=now_ms,
-        interval_ms=settings.guest_room_interval_ms,
-        tolerance_ms=settings.guest_room_tolerance_ms,
-    )
+    rate = settings.guest_room_rate
+    wait_ms = rate.admit(limiter, f"guests-in-room#{room}", now_ms=now_ms)
     if wait_ms is not None:
         raise RateLimited(
-            f"this room's guests together are over {settings.guest_messages_per_second_per_room:g} messages"
-            f" a second (bursts of {settings.guest_room_burst}): resend in {wait_ms} ms, or sign in",
+            f"this room's guests together are over {rate.rate:g} messages"
+            f" a second (bursts of {rate.burst}): resend in {wait_ms} ms, or sign in",
             retry_after_ms=wait_ms,
         )
 

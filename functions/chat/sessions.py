@@ -21,25 +21,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-
 from chat import ulid
-from chat.model import ChatError
+from chat.errors import Unauthorized
 
 ISSUER = "resilient-chat"
 ALGORITHM = "HS256"
 LEEWAY_SECONDS = 30
 MAX_TOKEN_CHARS = 4096  # a session is about 400; anything far larger is not ours
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-
-
-class Unauthorized(ChatError):
-    """No session, or one that is not ours, tampered with, expired, too old or signed out."""
-
-    status = 401
-
-    def __init__(self, message: str = "sign in: a valid session token is required") -> None:
-        super().__init__("unauthorized", message)
 
 
 @dataclass(frozen=True)
@@ -122,6 +111,8 @@ def split_token(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, byte
 
 
 def sign(session: Session, keys: SigningKeys, *, now: int) -> str:
+    import jwt  # PyJWT loads on the first sign or verify: sending and the fan-out never need it
+
     claims = {
         "iss": ISSUER,
         "sub": session.user_id,
@@ -141,6 +132,8 @@ def _whole_number(value: Any) -> bool:
 def verify(token: str, keys: SigningKeys, *, now: int, max_age_seconds: int) -> Session:
     """The session a token carries, or Unauthorized. Revocation (sign-out) is the caller's check:
     it needs a store, this needs none."""
+    import jwt
+
     try:
         # PyJWT decodes base64url leniently (the unused bits, stray characters): one spelling only.
         header, _, _, _ = split_token(token)

@@ -6,6 +6,8 @@ import functools
 import os
 from dataclasses import dataclass
 
+from chat.rate_policy import RatePolicy
+
 
 class MissingSetting(RuntimeError):
     pass
@@ -38,31 +40,23 @@ class Settings:
     guest_messages_per_second_per_room: float = 20.0  # all of a room's guests together, per region
     guest_room_burst: int = 40
 
-    @property
-    def message_interval_ms(self) -> int:
-        """GCRA's emission interval: the sustained spacing between two messages."""
-        return max(1, round(1000 / self.messages_per_second))
+    # The rate policies, worked out once per container (settings are read once).
+    @functools.cached_property
+    def message_rate(self) -> RatePolicy:
+        """Each user's messages, WebSocket and HTTP together."""
+        return RatePolicy.of(self.messages_per_second, per_ms=1000, burst=self.message_burst)
 
-    @property
-    def burst_tolerance_ms(self) -> int:
-        """How far ahead of the sustained rate a sender may run: `burst` messages at once."""
-        return self.message_interval_ms * (self.message_burst - 1)
+    @functools.cached_property
+    def guest_sign_in_rate(self) -> RatePolicy:
+        """New guest sessions per source address."""
+        return RatePolicy.of(self.guest_sign_ins_per_minute, per_ms=60_000, burst=self.guest_sign_in_burst)
 
-    @property
-    def guest_sign_in_interval_ms(self) -> int:
-        return max(1, round(60_000 / self.guest_sign_ins_per_minute))
-
-    @property
-    def guest_sign_in_tolerance_ms(self) -> int:
-        return self.guest_sign_in_interval_ms * (self.guest_sign_in_burst - 1)
-
-    @property
-    def guest_room_interval_ms(self) -> int:
-        return max(1, round(1000 / self.guest_messages_per_second_per_room))
-
-    @property
-    def guest_room_tolerance_ms(self) -> int:
-        return self.guest_room_interval_ms * (self.guest_room_burst - 1)
+    @functools.cached_property
+    def guest_room_rate(self) -> RatePolicy:
+        """All of a room's guests' messages together."""
+        return RatePolicy.of(
+            self.guest_messages_per_second_per_room, per_ms=1000, burst=self.guest_room_burst
+        )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -1,16 +1,16 @@
-"""DynamoDB adapters: the only module that knows the tables' shapes and DynamoDB's errors."""
+"""The DynamoDB adapters of the message and connection stores: the only module that knows the
+tables' shapes (the connection slots and the rate limiter keep their own items: connection_slots.py,
+rate_limiter.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from chat.limits import DynamoConnectionSlots
-from chat.limits import DynamoRateLimiter as DynamoRateLimiter  # its home before the slots
-from chat.limits import failed as _failed
-from chat.limits import old_item as _old_item
+from chat.aws_errors import AWS_ERRORS, is_condition_failure, old_item, store_error
+from chat.connection_slots import DynamoConnectionSlots
 from chat.model import Message
 
 if TYPE_CHECKING:
@@ -97,12 +97,12 @@ class DynamoMessageStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise _failed("PutItem", error) from error
-            stored = _old_item(error)
+            if not is_condition_failure(error):
+                raise store_error("PutItem", error) from error
+            stored = old_item(error)
             return (message_from_item(stored) if stored else self._get(message)), False
-        except BotoCoreError as error:
-            raise _failed("PutItem", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("PutItem", error) from error
         return message, True
 
     def _get(self, message: Message) -> Message:
@@ -112,8 +112,8 @@ class DynamoMessageStore:
                 Key=message_key(message.room, message.id, message.authorId),
                 ConsistentRead=True,
             ).get("Item")
-        except (ClientError, BotoCoreError) as error:
-            raise _failed("GetItem", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("GetItem", error) from error
         return message_from_item(item) if item else message
 
     def list_messages(self, room: str, *, after: str | None, limit: int) -> tuple[list[Message], str | None]:
@@ -155,8 +155,8 @@ class DynamoMessageStore:
     def _query(self, **query: Any) -> tuple[list[Item], Mapping[str, Any] | None]:
         try:
             page = self._client.query(TableName=self._table, ScanIndexForward=True, **query)
-        except (ClientError, BotoCoreError) as error:
-            raise _failed("Query", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("Query", error) from error
         return list(page.get("Items", [])), page.get("LastEvaluatedKey")
 
     def probe(self) -> None:
@@ -169,11 +169,11 @@ class DynamoMessageStore:
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(pk)",
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 return
-            raise _failed("PutItem", error) from error
-        except BotoCoreError as error:
-            raise _failed("PutItem", error) from error
+            raise store_error("PutItem", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("PutItem", error) from error
 
 
 class DynamoConnectionStore:
@@ -190,8 +190,8 @@ class DynamoConnectionStore:
         )
         try:
             self._client.put_item(TableName=self._table, Item=item)
-        except (ClientError, BotoCoreError) as error:
-            raise _failed("PutItem", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("PutItem", error) from error
 
     def delete_connection(self, connection_id: str) -> None:
         """Forget the connection and give its user's slot back (`$disconnect`, or a 410 from a post)."""
@@ -199,8 +199,8 @@ class DynamoConnectionStore:
             gone = self._client.delete_item(
                 TableName=self._table, Key={"connectionId": {"S": connection_id}}, ReturnValues="ALL_OLD"
             ).get("Attributes", {})
-        except (ClientError, BotoCoreError) as error:
-            raise _failed("DeleteItem", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("DeleteItem", error) from error
         if "userId" in gone and "expiresAt" in gone:
             self.release_slot(gone["userId"]["S"], connection_id, expires_at=int(gone["expiresAt"]["N"]))
 
@@ -219,8 +219,8 @@ class DynamoConnectionStore:
             query["ExclusiveStartKey"] = {"room": {"S": room}, "connectionId": {"S": after}}
         try:
             page = self._client.query(**query)
-        except (ClientError, BotoCoreError) as error:
-            raise _failed("Query", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("Query", error) from error
         ids = [item["connectionId"]["S"] for item in page.get("Items", [])]
         last = page.get("LastEvaluatedKey")
         return ids, (last["connectionId"]["S"] if last else None)
@@ -240,5 +240,5 @@ class DynamoConnectionStore:
                 Item={**key, "checkedAt": {"N": str(now)}, "expiresAt": {"N": str(now + 3600)}},
             )
             self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
-        except (ClientError, BotoCoreError) as error:
-            raise _failed("PutItem/GetItem", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("PutItem/GetItem", error) from error

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.__main__ import main
-from localcloud.template import load
+from stack_definition.template import load
 
 pytestmark = pytest.mark.timeout(240)
 REGIONS = load().regions

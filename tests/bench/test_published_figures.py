@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import bench.__main__ as bench_main
-from bench.common import RESULTS, ROOT
+from bench.common import RESULTS
+from stack_definition.repository import ROOT
 
 
 def _published() -> dict[str, bytes]:

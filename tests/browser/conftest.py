@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from localcloud.cloudformation import ROOT
-from localcloud.running import QUICK, running_stack
+from stack_definition.local_stack import QUICK, running_stack
+from stack_definition.repository import ROOT
 from tests.browser.pages import ChatPage, StackControl
 
 CHROMIUM = Path("/usr/bin/chromium")

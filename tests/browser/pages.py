@@ -8,8 +8,7 @@ from typing import Any
 
 import boto3
 
-from localcloud.latency_routing import nearest
-from localcloud.provision import ROUTE53_REGION
+from stack_definition.routing import ROUTE53_REGION, nearest
 
 # The regions next to these simulated client locations (the local stack's round-trip data).
 NEAR_NEW_YORK, NEAR_LONDON = nearest("new-york"), nearest("london")

@@ -22,8 +22,7 @@ from chat.model import iso_time
 from chat.ports import Delivery
 from chat.push import ManagementApiPusher
 from chat.store import USER_INDEX
-from localcloud import provision
-from localcloud.template import load
+from stack_definition.template import CONNECTIONS, load, table_names
 from tests.browser.conftest import OpenPage
 from tests.browser.pages import NEAR_LONDON, NEAR_NEW_YORK, ChatPage, StackControl, assert_each_once
 
@@ -472,7 +471,7 @@ def _connection_of(stack: dict[str, Any], region: str, user_id: str) -> str:
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
-    table = provision.table_names(load())[provision.CONNECTIONS]
+    table = table_names(load())[CONNECTIONS]
     items = dynamodb.query(
         TableName=table,
         IndexName=USER_INDEX,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.cloudformation import ROOT
+from stack_definition.repository import ROOT
 from tests.browser.conftest import OpenPage
 from tests.browser.pages import NEAR_LONDON, NEAR_NEW_YORK, ChatPage, StackControl, assert_each_once
 

@@ -9,8 +9,10 @@ import pytest
 
 from drill import capacity
 from drill.__main__ import main
-from drill.targets import REGIONS
-from localcloud.state import StateDir
+from stack_definition.state import StateDir
+from stack_definition.template import region_names
+
+REGIONS = region_names()
 
 ROWS = [
     {"recipients": 1, "messagesPerSecond": 90.0, "deliveriesPerSecond": 90.0},

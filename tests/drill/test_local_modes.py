@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from drill.__main__ import main
-from drill.targets import REGIONS
-from localcloud.state import StateDir
+from stack_definition.state import StateDir
+from stack_definition.template import region_names
+
+REGIONS = region_names()
 
 FRONT_DOOR = "http://127.0.0.1:9"
 

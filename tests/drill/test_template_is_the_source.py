@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.cloudformation import ROOT
-from localcloud.template import load
+from stack_definition.repository import ROOT
+from stack_definition.template import load
 
 TEMPLATE = load()
 FACTS = {*TEMPLATE.regions, TEMPLATE.stack_name}

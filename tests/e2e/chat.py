@@ -11,7 +11,7 @@ import aiohttp
 import websockets
 
 from chat import ulid
-from localcloud.latency_routing import nearest
+from stack_definition.routing import nearest
 
 # The regions next to these simulated client locations (the local stack's round-trip data).
 NEAR_NEW_YORK, NEAR_LONDON = nearest("new-york"), nearest("london")

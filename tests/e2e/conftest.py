@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.running import QUICK, running_stack
+from stack_definition.local_stack import QUICK, running_stack
 
 # The tests sign in far more guests from this one address, and send more guest messages into one
 # room, than the template's guest limits allow; tests/e2e/test_limits.py runs its own stack with them.

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.cloudformation import ROOT
+from stack_definition.repository import ROOT
 from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK
 
 pytestmark = pytest.mark.e2e

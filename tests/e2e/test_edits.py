@@ -15,8 +15,7 @@ import boto3
 import pytest
 
 from chat import ulid
-from localcloud import provision
-from localcloud.template import load
+from stack_definition.template import MESSAGES, load, table_names
 from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, TIMEOUT, Client, Session, history, join, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -52,7 +51,7 @@ def stored(stack: dict[str, Any], region: str, key: dict[str, Any]) -> dict[str,
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
-    table = provision.table_names(load())[provision.MESSAGES]
+    table = table_names(load())[MESSAGES]
     item: dict[str, Any] | None = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
     return item
 

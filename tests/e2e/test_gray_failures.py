@@ -21,9 +21,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from chat import ulid
-from localcloud import provision
-from localcloud.cli import control_commands
-from localcloud.template import load
+from localcloud.stack.cli import control_commands
+from stack_definition.template import MESSAGES, load, table_names
 from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, TIMEOUT, Client, history, join, sign_in, until_health
 
 pytestmark = pytest.mark.e2e
@@ -208,7 +207,7 @@ def table_ids(stack: dict[str, Any], region: str, room: str) -> list[str]:
         aws_access_key_id="local",
         aws_secret_access_key="local",
     )
-    table = provision.table_names(load())[provision.MESSAGES]
+    table = table_names(load())[MESSAGES]
     items = dynamodb.query(
         TableName=table,
         KeyConditionExpression="pk = :room",

@@ -17,7 +17,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from chat import sessions, ulid
-from localcloud.template import load
+from stack_definition.template import load
 from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, Client, Session, history, join, sign_in, until_health
 
 pytestmark = pytest.mark.e2e

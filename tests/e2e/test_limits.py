@@ -20,8 +20,8 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from chat import ulid
-from localcloud.running import QUICK, running_stack
-from localcloud.template import load
+from stack_definition.local_stack import QUICK, running_stack
+from stack_definition.template import load
 from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, Session
 
 ROUNDS = 50  # in each region: the target, 100 tries of 30 simultaneous connects

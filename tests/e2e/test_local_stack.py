@@ -10,7 +10,7 @@ import aiohttp
 import boto3
 import pytest
 
-from localcloud.provision import ROUTE53_REGION
+from stack_definition.routing import ROUTE53_REGION
 from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, Client, history, join, sign_in, until_health
 
 pytestmark = pytest.mark.e2e

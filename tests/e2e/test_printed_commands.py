@@ -11,9 +11,9 @@ from typing import Any
 import boto3
 import pytest
 
-from localcloud.cli import banner
-from localcloud.provision import ROUTE53_REGION
-from localcloud.state import StateDir
+from localcloud.stack.cli import banner
+from stack_definition.routing import ROUTE53_REGION
+from stack_definition.state import StateDir
 from tests.e2e.chat import NEAR_NEW_YORK, until_health
 
 pytestmark = pytest.mark.e2e

@@ -19,10 +19,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from localcloud.cli import PORTS_PER_STACK, taken_ports
-from localcloud.cloudformation import ROOT
-from localcloud.running import QUICK
+from localcloud.stack.cli import taken_ports
+from localcloud.stack.supervisor import ports_per_stack
+from stack_definition.local_stack import QUICK
+from stack_definition.repository import ROOT
+from stack_definition.template import load_cached
 from tests.e2e.chat import NEAR_NEW_YORK
+
+PORTS_PER_STACK = ports_per_stack(load_cached())
 
 pytestmark = pytest.mark.e2e
 

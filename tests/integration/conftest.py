@@ -20,11 +20,12 @@ from urllib.parse import unquote
 import pytest
 from moto.server import ThreadedMotoServer
 
-from chat import clients, sessions
-from localcloud import provision, template
-from localcloud.aws import atomic_dynamodb_writes
-from localcloud.events import LambdaContext
-from localcloud.runtime import region_environment
+from chat import composition, sessions
+from localcloud.aws import provision
+from localcloud.aws.server import atomic_dynamodb_writes
+from localcloud.lambda_.context import LambdaContext
+from localcloud.lambda_.runtime import region_environment
+from stack_definition import template
 from tests.integration.helpers import ADA
 
 REGIONS = ("us-east-1", "eu-west-2")
@@ -170,10 +171,10 @@ def in_region(
         if not template_limits:  # tests of other rules send more than one person would
             for name, value in GENEROUS_LIMITS.items():
                 monkeypatch.setenv(name, value)
-        clients.reset()
+        composition.reset()
 
     yield switch
-    clients.reset()
+    composition.reset()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.parser.models import (
     DynamoDBStreamModel,
 )
 
-from localcloud.events import http_event, websocket_event
+from localcloud.apigateway.events import http_event, websocket_event
 
 STAGE = "prod"
 _WS_MODELS: dict[str, Any] = {

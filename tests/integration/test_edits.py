@@ -12,9 +12,10 @@ import boto3
 import pytest
 
 from chat import ulid
-from chat.handlers import fanout, http_api, ws_connect, ws_send
-from localcloud.events import LambdaContext, new_connection_id
-from localcloud.streams import lambda_record
+from chat.handlers import fanout_stream, http_api, ws_connect, ws_send
+from localcloud.apigateway.events import new_connection_id
+from localcloud.dynamodb.streams import lambda_record
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.conftest import ManagementApiDouble
 from tests.integration.helpers import ADA, frame_of, http, stream_event, ws
 
@@ -197,7 +198,7 @@ class Stream:
         records = records_of(*self.args)[self.seen :]
         self.seen += len(records)
         context = LambdaContext("FanoutFunction", self.args[1], 1769, 60)
-        return fanout.handler(stream_event(records), context)
+        return fanout_stream.handler(stream_event(records), context)
 
 
 def listen(room: str, context: LambdaContext) -> str:

@@ -10,16 +10,17 @@ from typing import Any
 import boto3
 import pytest
 
-from chat import clients, ulid
-from chat.fanout import Page
-from chat.handlers import fanout, fanout_worker, ws_connect, ws_send
+from chat import composition, ulid
+from chat.fanout_pages import Page
+from chat.handlers import fanout_stream, fanout_worker, ws_connect, ws_send
 from chat.model import user_tag
 from chat.push import POSTING_MARGIN_SECONDS
-from localcloud import provision
-from localcloud.cloudformation import load_raw
-from localcloud.events import LambdaContext, new_connection_id
-from localcloud.queues import QueueSource
-from localcloud.streams import lambda_record
+from localcloud.apigateway.events import new_connection_id
+from localcloud.aws import provision
+from localcloud.dynamodb.streams import lambda_record
+from localcloud.lambda_.context import LambdaContext
+from localcloud.lambda_.queue_mapping import QueueSource
+from stack_definition.cloudformation import load_raw
 from tests.integration.conftest import ManagementApiDouble
 from tests.integration.helpers import frame_of, send_frame, stream_event, ws
 
@@ -76,7 +77,7 @@ def test_every_connection_in_the_room_gets_the_message_and_gone_ones_are_removed
             )
         )
 
-    response = fanout.handler(
+    response = fanout_stream.handler(
         stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)),
         invocation("FanoutFunction"),
     )
@@ -126,7 +127,7 @@ def test_a_replicated_message_is_pushed_with_the_region_that_accepted_it(
     dynamodb = boto3.client("dynamodb", region_name="eu-west-2", endpoint_url=aws_endpoint)
     dynamodb.put_item(TableName=tables["eu-west-2"]["messages"], Item=item)  # as replication writes it
 
-    fanout.handler(
+    fanout_stream.handler(
         stream_event(stream_records(aws_endpoint, "eu-west-2", tables["eu-west-2"]["stream"], room)),
         invocation("FanoutFunction"),
     )
@@ -159,7 +160,7 @@ def test_throttled_posts_are_retried_and_a_failing_connection_blocks_nobody(
         )
     )
 
-    response = fanout.handler(
+    response = fanout_stream.handler(
         stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)),
         invocation("FanoutFunction"),
     )
@@ -219,7 +220,7 @@ def test_a_room_posted_inline_whose_time_runs_out_queues_only_the_connections_no
     # Given a room of 8 posted inline, 2 posts at a time, and time for 3 posts
     in_region("us-east-1", management_api.url)
     monkeypatch.setenv("FANOUT_CONCURRENCY", "2")
-    clients.reset()
+    composition.reset()
     queued_pages(queues, aws_endpoint)  # start from an empty queue
     room = "fan-late"
     members = [connect(room, context) for _ in range(8)]
@@ -232,7 +233,7 @@ def test_a_room_posted_inline_whose_time_runs_out_queues_only_the_connections_no
     records = stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)
 
     # When the stream handler runs out of time part way
-    response = fanout.handler(stream_event(records), RunningOut(management_api, 3))
+    response = fanout_stream.handler(stream_event(records), RunningOut(management_api, 3))
 
     # Then the batch succeeds (a retry would post again to those already posted), and the one
     # page queued holds exactly the members that have not got the message
@@ -272,7 +273,7 @@ def test_a_post_whose_retry_would_start_too_late_is_queued_not_dropped(
     records = stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)
 
     # The first attempt is throttled; by then the time to post is up, so no retry starts
-    response = fanout.handler(stream_event(records), RunningOut(management_api, 1))
+    response = fanout_stream.handler(stream_event(records), RunningOut(management_api, 1))
 
     assert response == {"batchItemFailures": []}
     assert management_api.attempts[throttled] == 1

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from chat import ulid
 from chat.handlers import http_api, ws_connect, ws_default, ws_send
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import http, ws
 
 # Fixtures are set up once per test, not per example: each example checks its own before/after.

@@ -11,7 +11,7 @@ import pytest
 from chat import ulid
 from chat.handlers import http_api
 from chat.model import user_tag
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ADA, http
 
 MESSAGES_ROUTE = "/rooms/{room}/messages"
@@ -68,9 +68,9 @@ def test_health_is_503_and_names_the_failing_table_when_a_table_is_missing(
 ) -> None:
     in_region("us-east-1")
     monkeypatch.setenv("CONNECTIONS_TABLE", "gone-table")
-    from chat import clients
+    from chat import composition
 
-    clients.reset()
+    composition.reset()
     status, body = call(http("GET", "/health", route="GET /health"), context)
     assert status == 503
     assert body["status"] == "unhealthy"

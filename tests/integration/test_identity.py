@@ -14,8 +14,9 @@ import pytest
 
 from chat import ulid
 from chat.handlers import http_api, ws_authorizer, ws_connect, ws_disconnect, ws_send
-from chat.store import DynamoRateLimiter
-from localcloud.events import LambdaContext, new_connection_id
+from chat.rate_limiter import DynamoRateLimiter
+from localcloud.apigateway.events import new_connection_id
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ADA, authorizer_event, frame_of, http, send_frame, ws
 
 EVE = {"userId": "g_EVE0000000000000000000000", "name": "Eve"}
@@ -134,9 +135,9 @@ def test_guest_sign_in_can_be_turned_off(
 ) -> None:
     in_region("us-east-1")
     monkeypatch.setenv("GUEST_SIGN_IN", "false")
-    from chat import clients
+    from chat import composition
 
-    clients.reset()
+    composition.reset()
     status, answer, _ = new_session(context, {"name": "Ada"})
     assert (status, answer["error"]["code"]) == (403, "guest_sign_in_disabled")
 

@@ -12,12 +12,12 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from chat import clients, ulid
-from chat.fanout import Page
-from chat.handlers import fanout, fanout_worker, ws_send
-from localcloud import provision
-from localcloud.events import LambdaContext
-from localcloud.queues import QueueSource
+from chat import composition, ulid
+from chat.fanout_pages import Page
+from chat.handlers import fanout_stream, fanout_worker, ws_send
+from localcloud.aws import provision
+from localcloud.lambda_.context import LambdaContext
+from localcloud.lambda_.queue_mapping import QueueSource
 from tests.integration.conftest import ManagementApiDouble
 from tests.integration.helpers import frame_of, send_frame, stream_event
 from tests.integration.test_fanout_handler import RunningOut, connect, invocation, stream_records
@@ -36,7 +36,7 @@ def page_queue(
     """us-east-1's page queue, empty, with pages of at most PAGE_POSTS posts."""
     in_region("us-east-1", management_api.url)
     monkeypatch.setenv("FANOUT_PAGE_POSTS", str(PAGE_POSTS))
-    clients.reset()
+    composition.reset()
     queue = queues["us-east-1"]["FanoutPageQueue"]
     sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws_endpoint)
     sqs.purge_queue(QueueUrl=queue.url)
@@ -82,7 +82,7 @@ def test_a_large_room_is_posted_by_workers_one_bounded_page_per_invocation(
     members = [connect(room, context) for _ in range(25)]
     sent = send_messages(room, members[0], 2, context)
 
-    response = fanout.handler(
+    response = fanout_stream.handler(
         stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)),
         invocation("FanoutFunction"),
     )
@@ -109,7 +109,7 @@ def test_a_page_retry_posts_only_to_the_connections_that_failed(
     room = "large-room-faults"
     members = [connect(room, context) for _ in range(12)]
     (message_id,) = send_messages(room, members[0], 1, context)
-    fanout.handler(
+    fanout_stream.handler(
         stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)),
         invocation("FanoutFunction"),
     )
@@ -142,11 +142,11 @@ def test_a_page_whose_worker_runs_out_of_time_comes_back_holding_only_the_connec
 ) -> None:
     # Given a page of 10 connections and a worker, posting 2 at a time, with time for 4 posts
     monkeypatch.setenv("FANOUT_CONCURRENCY", "2")
-    clients.reset()
+    composition.reset()
     room = "large-room-late"
     members = [connect(room, context) for _ in range(12)]
     (message_id,) = send_messages(room, members[0], 1, context)
-    fanout.handler(
+    fanout_stream.handler(
         stream_event(stream_records(aws_endpoint, "us-east-1", tables["us-east-1"]["stream"], room)),
         invocation("FanoutFunction"),
     )

@@ -13,14 +13,16 @@ from typing import Any
 
 import pytest
 
-from chat import clients, ulid
+from chat import composition, ulid
+from chat.errors import RateLimited
 from chat.handlers import http_api, ws_connect, ws_disconnect
-from chat.model import Author, RateLimited
+from chat.model import Author
 from chat.service import accept_message
 from chat.settings import get_settings
 from chat.store import DynamoConnectionStore
-from localcloud import provision
-from localcloud.events import LambdaContext, new_connection_id
+from localcloud.apigateway.events import new_connection_id
+from localcloud.aws import provision
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import http, ws
 
 T0 = 1_790_000_000  # s
@@ -147,8 +149,8 @@ def test_a_flood_from_fifty_guests_is_limited_while_an_account_keeps_posting(
                 {"id": ulid.new(ahead_ms), "room": room, "text": "spam"},
                 author=Author(user_id=user_id, name=name),
                 transport="websocket",
-                store=clients.message_store(),
-                limiter=clients.rate_limiter(),
+                store=composition.message_store(),
+                limiter=composition.rate_limiter(),
                 settings=settings,
                 now_ms=ahead_ms,
             )
@@ -164,7 +166,7 @@ def test_a_flood_from_fifty_guests_is_limited_while_an_account_keeps_posting(
     assert all(wait is not None and wait > 0 for wait in flood[settings.guest_room_burst :])
     account = "o_account" + ulid.new().lower()
     assert [send(account, "Olu") for _ in range(5)] == [None] * 5
-    stored, _ = clients.message_store().list_messages(room, after=None, limit=200)
+    stored, _ = composition.message_store().list_messages(room, after=None, limit=200)
     assert len(stored) == settings.guest_room_burst + 5  # nothing stored for a refused post
 
     status, body = post_as(f"g_LATE{ulid.new()}", room, token_for, context)

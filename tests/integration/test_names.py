@@ -12,7 +12,7 @@ import boto3
 from chat import ulid
 from chat.handlers import ws_send
 from chat.model import user_tag
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import frame_of, send_frame
 from tests.integration.test_identity import history, new_session, post
 

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chat import clients
+from chat import composition
+from chat.errors import StoreError
 from chat.handlers import http_api
 from chat.oidc import InvalidIdToken, OidcVerifier, fetch_document
-from chat.ports import StoreError
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import http
 from tests.oidc_provider import AUDIENCE, Answer, OidcProvider, b64, jwk, new_key, running
 
@@ -262,7 +262,7 @@ def oidc_stack(
 ) -> OidcProvider:
     in_region("us-east-1")
     # The stack's verifier, fetching from the loopback provider (the template's needs HTTPS).
-    monkeypatch.setattr(clients, "accounts", functools.cache(lambda: verifier(provider)))
+    monkeypatch.setattr(composition, "accounts", functools.cache(lambda: verifier(provider)))
     return provider
 
 
@@ -287,6 +287,6 @@ def test_given_the_http_api_when_an_id_token_is_exchanged_then_every_refusal_has
     status, answer = sign_in(context, {"idToken": provider.id_token(), "nonce": 7})
     assert (status, answer["error"]["code"]) == (400, "invalid_id_token")
     provider.answers[provider.jwks_path] = Answer(body=b'{"keys": NaN}')
-    clients.accounts.cache_clear()  # a new container, with no keys cached
+    composition.accounts.cache_clear()  # a new container, with no keys cached
     status, answer = sign_in(context, {"idToken": provider.id_token()})
     assert (status, answer["error"]["code"]) == (503, "unavailable")

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from chat import clients, sessions
+from chat import composition, sessions
 from chat.handlers import http_api, ws_authorizer
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ADA, authorizer_event, http
 
 ROUTE = "GET /rooms/{room}/messages"
@@ -58,7 +58,7 @@ def test_given_a_session_past_its_maximum_age_then_its_current_token_is_refused_
     # given a stack whose sessions last at most two minutes from sign-in
     in_region("us-east-1")
     monkeypatch.setenv("MAX_SESSION_AGE_SECONDS", "120")
-    clients.reset()
+    composition.reset()
     # then a token of a session that began 100 s ago works, renewal included
     assert uses(token_begun(session_secret, ago=100)) == {"read": 200, "renewal": 201, "handshake": 200}
     # and one whose session began 130 s ago, though its token is ten minutes from expiry, does not
@@ -70,7 +70,7 @@ def test_a_renewed_token_never_expires_past_the_sessions_maximum_age(
 ) -> None:
     in_region("us-east-1")
     monkeypatch.setenv("MAX_SESSION_AGE_SECONDS", "120")
-    clients.reset()
+    composition.reset()
     status, body = call("POST", "/session", "POST /session", token_begun(session_secret, ago=100), body={})
     assert status == 201
     renewed = json.loads(body)["token"]

@@ -11,7 +11,8 @@ import pytest
 
 from chat import ulid
 from chat.handlers import ws_connect, ws_default, ws_disconnect, ws_send
-from localcloud.events import LambdaContext, new_connection_id
+from localcloud.apigateway.events import new_connection_id
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ADA, frame_of, send_frame, ws
 
 
@@ -180,9 +181,9 @@ def test_a_store_failure_becomes_an_error_frame_never_an_exception(
 ) -> None:
     in_region("us-east-1")
     monkeypatch.setenv("MESSAGES_TABLE", "no-such-table")
-    from chat import clients
+    from chat import composition
 
-    clients.reset()
+    composition.reset()
     message_id = ulid.new()
     error = frame_of(
         ws_send.handler(
@@ -193,7 +194,7 @@ def test_a_store_failure_becomes_an_error_frame_never_an_exception(
         "type": "error",
         "id": message_id,
         "code": "unavailable",
-        "message": "this region could not store the message; retry it",
+        "message": "this region could not reach its storage; retry, here or in another region",
     }
 
 
@@ -202,9 +203,9 @@ def test_a_connect_the_store_cannot_take_is_refused_as_unavailable(
 ) -> None:
     in_region("us-east-1")
     monkeypatch.setenv("CONNECTIONS_TABLE", "no-such-table")
-    from chat import clients
+    from chat import composition
 
-    clients.reset()
+    composition.reset()
     response = ws_connect.handler(
         ws("$connect", new_connection_id(), query={"room": "r", "author": "ada"}), context
     )

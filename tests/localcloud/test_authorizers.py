@@ -17,10 +17,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from websockets.exceptions import InvalidStatus
 
-from localcloud.authorizers import LambdaRequestAuthorizer, Refused
-from localcloud.events import websocket_event
-from localcloud.template import load
-from localcloud.websocket_api import WebSocketApi
+from localcloud.apigateway.authorizers import LambdaRequestAuthorizer, Refused
+from localcloud.apigateway.events import websocket_event
+from localcloud.apigateway.websocket_api import WebSocketApi
+from stack_definition.template import load
 
 TEMPLATE = load()
 CONNECT = TEMPLATE.websocket_routes["$connect"]

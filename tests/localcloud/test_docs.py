@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.cli import parse_args
+from localcloud.stack.cli import parse_args
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,10 @@ from dataclasses import replace
 from typing import Any
 from unittest.mock import patch
 
-from localcloud.event_source_mapping import EventSourceMapping
-from localcloud.runtime import TooManyRequestsException
-from localcloud.streams import StreamSource
-from localcloud.template import load
+from localcloud.dynamodb.streams import StreamSource
+from localcloud.lambda_.event_source_mapping import EventSourceMapping
+from localcloud.lambda_.runtime import TooManyRequestsException
+from stack_definition.template import load
 
 Record = dict[str, Any]
 
@@ -100,7 +100,7 @@ def test_a_throttled_batch_is_retried_past_maximum_retry_attempts_and_delivered_
     mapping = EventSourceMapping(settings, lambda: source, invoke, wake=asyncio.Event(), poll_interval=0.01)
 
     # when its function is throttled ten times, then not
-    with patch("localcloud.event_source_mapping.asyncio.sleep", no_wait):
+    with patch("localcloud.lambda_.event_source_mapping.asyncio.sleep", no_wait):
         asyncio.run(mapping.deliver(source, batch))
 
     # then the batch arrives whole, once: not split, not given up

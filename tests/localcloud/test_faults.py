@@ -16,9 +16,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from localcloud import faults
-from localcloud.runtime import LambdaRuntime, TooManyRequestsException
-from localcloud.template import load
+from localcloud.aws import faults
+from localcloud.lambda_.runtime import LambdaRuntime, TooManyRequestsException
+from stack_definition.template import load
 
 REGION = "eu-west-2"
 TABLE = "faults-test"

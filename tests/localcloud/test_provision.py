@@ -12,10 +12,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from chat.sessions import SigningKeys
-from localcloud import provision
-from localcloud.cli import parse_args
-from localcloud.runtime import region_environment
-from localcloud.template import load
+from localcloud.aws import provision
+from localcloud.lambda_.runtime import region_environment
+from localcloud.stack.cli import parse_args
+from stack_definition.template import load
 
 TEMPLATE = load()
 

@@ -13,11 +13,16 @@ from typing import Any
 import pytest
 from moto.server import ThreadedMotoServer
 
-from localcloud import provision
-from localcloud.event_sources import QueueMapping
-from localcloud.queues import INITIAL_CONCURRENCY, QueueEventSourceMapping, QueueSource, Scaling
-from localcloud.runtime import TooManyRequestsException
-from localcloud.template import Template, load
+from localcloud.aws import provision
+from localcloud.lambda_.queue_mapping import (
+    INITIAL_CONCURRENCY,
+    QueueEventSourceMapping,
+    QueueSource,
+    Scaling,
+)
+from localcloud.lambda_.runtime import TooManyRequestsException
+from stack_definition.event_sources import QueueMapping
+from stack_definition.template import Template, load
 
 REGION = "us-east-1"
 VISIBILITY = 1  # seconds: the template's 90 s, shortened so that a redelivery happens in a test

@@ -7,7 +7,7 @@ import itertools
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.replication import Replicator
+from localcloud.dynamodb.replication import Replicator
 
 US, EU = "us-east-1", "eu-west-2"
 _sequence = itertools.count(1)

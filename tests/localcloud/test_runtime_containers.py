@@ -9,9 +9,9 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from localcloud.events import http_event
-from localcloud.runtime import LambdaRuntime
-from localcloud.template import load
+from localcloud.apigateway.events import http_event
+from localcloud.lambda_.runtime import LambdaRuntime
+from stack_definition.template import load
 
 
 def request(path: str) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.events import LambdaContext
-from localcloud.runtime import invoke, load_handler
+from localcloud.lambda_.context import LambdaContext
+from localcloud.lambda_.runtime import invoke, load_handler
 
 HANDLERS = """
 import io, threading

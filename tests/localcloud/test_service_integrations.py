@@ -22,16 +22,17 @@ from moto.server import ThreadedMotoServer
 
 from chat import ulid
 from chat.store import message_key
-from localcloud import aws_calls, provision
-from localcloud.cloudformation import Unresolvable
-from localcloud.mapping_templates import MappingTemplate, select_response
-from localcloud.service_integrations import AwsIntegration, MockIntegration, Responses
-from localcloud.template import load
-from localcloud.websocket_api import WebSocketApi
+from localcloud.apigateway.service_integrations import bind
+from localcloud.apigateway.websocket_api import WebSocketApi
+from localcloud.aws import call_counter, provision
+from stack_definition.cloudformation import Unresolvable
+from stack_definition.integrations import AwsIntegration, MockIntegration, Responses
+from stack_definition.mapping_templates import MappingTemplate, select_response
+from stack_definition.template import MESSAGES, load, table_names
 
 TEMPLATE = load()
 REGION = TEMPLATE.regions[0]
-TABLE = provision.table_names(TEMPLATE)[provision.MESSAGES]
+TABLE = table_names(TEMPLATE)[MESSAGES]
 UNAVAILABLE = {
     "type": "error",
     "id": None,
@@ -94,7 +95,7 @@ def _write(client: Any, room: str, message_id: str, author: str = "g_ADA") -> No
 def _ping(room: str | None) -> dict[str, Any]:
     integration = TEMPLATE.websocket_routes["ping"].integration
     assert integration is not None
-    bound = integration.bind(TEMPLATE.context(REGION))
+    bound = bind(integration, TEMPLATE.context(REGION))
     authorizer = {"userId": "g_ADA", "name": "ada"} | ({"room": room} if room is not None else {})
     answer = asyncio.run(bound.answer({"connectionId": "c1", "authorizer": authorizer}))
     assert answer is not None
@@ -169,8 +170,8 @@ class Functions:
 def test_a_ping_over_a_websocket_is_answered_by_api_gateway_and_dynamodb_with_no_invocation(
     dynamodb: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(aws_calls, "ENABLED", True)
-    aws_calls.install()  # counts every botocore call of the default session's clients from now on
+    monkeypatch.setattr(call_counter, "ENABLED", True)
+    call_counter.install()  # counts every botocore call of the default session's clients from now on
     functions = Functions()
     room, pings = f"ws-{ulid.new().lower()}", 5
     newest = ulid.new()
@@ -191,14 +192,14 @@ def test_a_ping_over_a_websocket_is_answered_by_api_gateway_and_dynamodb_with_no
         await server.start_server()
         try:
             async with websockets.connect(f"ws://127.0.0.1:{server.port}/prod?room={room}&token=t") as socket:
-                aws_calls.counts(reset=True)  # from here on: the heartbeats only
+                call_counter.counts(reset=True)  # from here on: the heartbeats only
                 before = list(functions.invoked)
                 answers = []
                 for _ in range(pings):
                     await socket.send(json.dumps({"action": "ping"}))
                     answers.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
                 assert functions.invoked == before  # no function ran for any ping
-                return [answers, aws_calls.counts(reset=True)]
+                return [answers, call_counter.counts(reset=True)]
         finally:
             await server.close()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from localcloud.streams import ShardReader
+from localcloud.dynamodb.streams import ShardReader
 
 STREAM = "arn:aws:dynamodb:eu-west-2:123456789012:table/messages/stream/1"
 

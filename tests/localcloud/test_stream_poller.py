@@ -8,8 +8,8 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
-from localcloud.event_source_mapping import read_with_retries
-from localcloud.streams import ShardReader
+from localcloud.dynamodb.streams import ShardReader
+from localcloud.lambda_.event_source_mapping import read_with_retries
 
 STREAM = "arn:aws:dynamodb:us-east-1:123456789012:table/messages/stream/1"
 RECORD = {"eventID": "1", "dynamodb": {"SequenceNumber": "200"}}

@@ -12,9 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from localcloud import cli
-from localcloud.cli import PORTS_PER_STACK, free_base_port, taken_ports
-from localcloud.state import StackRunning, StateDir
+from localcloud.stack import cli
+from localcloud.stack.cli import free_base_port, taken_ports
+from localcloud.stack.supervisor import ports_per_stack
+from stack_definition.state import StackRunning, StateDir
+from stack_definition.template import load_cached
+
+PORTS_PER_STACK = ports_per_stack(load_cached())
 
 HOST = "127.0.0.1"
 

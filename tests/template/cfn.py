@@ -1,4 +1,4 @@
-"""The template as the template tests read it: through localcloud's CloudFormation resolver (the
+"""The template as the template tests read it: through stack_definition's CloudFormation resolver (the
 one resolver of the repository), partially resolved so that a test can see what a value points at."""
 
 from __future__ import annotations
@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from localcloud.cloudformation import (
-    ROOT,
-    SAMCONFIG,
-    TEMPLATE,
+from stack_definition.cloudformation import (
     Context,
     condition_implies,
     load_raw,
@@ -18,6 +15,7 @@ from localcloud.cloudformation import (
     stack_name,
     unguarded_refs,
 )
+from stack_definition.repository import ROOT, SAMCONFIG, TEMPLATE
 
 __all__ = ["ROOT", "Context", "condition_implies", "refs_in", "resources_of_type", "unguarded_refs"]
 

@@ -19,7 +19,7 @@ PROGRAMS = {
     "delete": ["scripts/delete.py", "scripts/delete.sh"],
     "bench": ["bench/__main__.py"],
     "drill": ["drill/__main__.py", "drill/options.py"],
-    "local": ["localcloud/cli.py"],
+    "local": ["localcloud/stack/cli.py"],
 }
 
 

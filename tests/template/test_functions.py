@@ -17,7 +17,7 @@ EXPECTED_HANDLERS = {
     "SendMessageFunction": "chat.handlers.ws_send.handler",
     "DefaultRouteFunction": "chat.handlers.ws_default.handler",
     "HttpApiFunction": "chat.handlers.http_api.handler",
-    "FanoutFunction": "chat.handlers.fanout.handler",
+    "FanoutFunction": "chat.handlers.fanout_stream.handler",
     "FanoutWorkerFunction": "chat.handlers.fanout_worker.handler",
     "AuthorizerFunction": "chat.handlers.ws_authorizer.handler",
 }

@@ -1,12 +1,14 @@
-"""The replica-stream custom resource (template.yaml's inline code) always answers CloudFormation.
+"""The replica-stream custom resource (the module template.yaml's function names) always answers
+CloudFormation.
 
-Its code is run as Lambda would run it, with its response URL served on 127.0.0.1: whatever goes
-wrong, CloudFormation must get a FAILED answer with the reason, never silence (which would hang the
-stack for the resource's ServiceTimeout).
+Its code is loaded as Lambda would load it (the template's `Code` directory and `Handler`), with
+its response URL served on 127.0.0.1: whatever goes wrong, CloudFormation must get a FAILED answer
+with the reason, never silence (which would hang the stack for the resource's ServiceTimeout).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import threading
@@ -19,7 +21,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.template.cfn import Template
+from tests.template.cfn import ROOT, Template
 
 # moto's state is per process, shared with other tests' servers: a name of this module's own.
 TABLE = "replica-stream-lookup-test-messages"
@@ -74,10 +76,15 @@ def response_url() -> Iterator[ResponseUrl]:
 
 
 def _load_function(template: Template) -> types.ModuleType:
-    """The inline code as Lambda loads it: a module named `index`."""
-    code = template["Resources"]["ReplicaStreamLookupFunction"]["Properties"]["Code"]["ZipFile"]
-    module = types.ModuleType("index")
-    exec(compile(code, "index.py", "exec"), module.__dict__)  # noqa: S102 - our own template's code
+    """The module the template's function names, loaded afresh as Lambda loads it."""
+    properties = template["Resources"]["ReplicaStreamLookupFunction"]["Properties"]
+    module_name, _ = properties["Handler"].split(".")
+    path = ROOT / properties["Code"] / f"{module_name}.py"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     return module
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chat.fanout import Page
+from chat.errors import StoreError
+from chat.fanout_pages import Page
 from chat.model import Message
-from chat.ports import Delivery, StoreError
+from chat.ports import Delivery
 from chat.sessions import SigningKeys
 
 

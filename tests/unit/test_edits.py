@@ -12,8 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat.edits import (
-    Change,
-    MessageDeleted,
     deleted,
     edited,
     on_write,
@@ -22,7 +20,8 @@ from chat.edits import (
     regressed,
     supersedes,
 )
-from chat.model import InvalidInput
+from chat.errors import InvalidInput, MessageDeleted
+from chat.model import Change
 
 REGIONS = ("us-east-1", "eu-west-2")
 POSTED = Change(version=1, text="hello")

@@ -14,11 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat import ulid
-from chat.fanout import MAX_PAGE_BYTES, FanoutResult, Page, StreamRecord, fan_out, plan_pages, post_page
-from chat.handlers.fanout import parse_records
-from chat.model import MAX_TEXT_CHARS, Message
+from chat.change_stream import MessageWrite
+from chat.fanout import FanoutResult, StreamRecord, fan_out, post_page
+from chat.fanout_pages import MAX_PAGE_BYTES, Page, plan_pages
+from chat.model import Message
 from chat.ports import Delivery
 from chat.store import message_to_item
+from chat.stream_images import parse_records
+from chat.validation import MAX_TEXT_CHARS
 from tests.unit.fakes import FakeConnectionStore, FakePageQueue, FakePusher
 
 NOW = 1_790_000_000_000
@@ -86,7 +89,7 @@ def test_one_connections_query_per_room_per_batch() -> None:
     assert sorted(connections.queries) == ["a", "b"]
 
 
-def test_only_inserts_are_new_messages() -> None:
+def test_inserts_and_modifies_of_messages_are_writes_to_judge_and_the_rest_is_skipped() -> None:
     new = message(4, "r")
     image = message_to_item(new, 0)
     event = {
@@ -97,7 +100,7 @@ def test_only_inserts_are_new_messages() -> None:
             stream_record(4, "INSERT", image),
         ]
     }
-    assert parse_records(event) == [StreamRecord("4", new)]
+    assert parse_records(event) == [MessageWrite("1", None, new, 0), MessageWrite("4", None, new, 0)]
 
 
 def test_gone_connections_are_removed_and_the_rest_still_delivered() -> None:
@@ -132,7 +135,7 @@ def test_a_malformed_image_is_skipped_not_retried_forever() -> None:
             stream_record(2, "INSERT", message_to_item(good, 0)),
         ]
     }
-    assert parse_records(event) == [StreamRecord("2", good)]
+    assert parse_records(event) == [MessageWrite("2", None, good, 0)]
 
 
 # ---- large rooms: bounded pages, handed to the workers -----------------------------------------
@@ -608,7 +611,7 @@ def test_the_time_to_post_is_the_remaining_time_less_the_margin() -> None:
 
 def test_the_margin_leaves_each_fan_out_function_time_to_post() -> None:
     from chat.push import ATTEMPT_SECONDS, POSTING_MARGIN_SECONDS
-    from localcloud.cloudformation import load_raw
+    from stack_definition.cloudformation import load_raw
 
     resources = load_raw()["Resources"]
     assert POSTING_MARGIN_SECONDS > ATTEMPT_SECONDS  # a post in flight ends inside the margin

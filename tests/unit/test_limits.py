@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from chat import ulid
-from chat.limits import expired_entries, slot_entry
-from chat.model import Author, RateLimited
-from chat.ports import StoreError
+from chat.connection_slots import expired_entries, slot_entry
+from chat.errors import RateLimited, StoreError
+from chat.model import Author
 from chat.service import accept_message, admit_guest_sign_in, open_connection
 from chat.settings import Settings
 from tests.unit.fakes import FakeConnectionStore, FakeMessageStore, FakeRateLimiter
@@ -77,9 +77,9 @@ def test_guest_sign_ins_are_metered_per_source_address_with_the_wait() -> None:
 
 
 def test_the_default_budgets_sign_ins_10_a_minute_burst_20_room_guests_20_a_second_burst_40() -> None:
-    assert US.guest_sign_in_interval_ms == 6000
-    assert US.guest_sign_in_tolerance_ms == 6000 * 19
-    assert (US.guest_room_interval_ms, US.guest_room_tolerance_ms) == (50, 50 * 39)
+    assert US.guest_sign_in_rate.interval_ms == 6000
+    assert US.guest_sign_in_rate.tolerance_ms == 6000 * 19
+    assert (US.guest_room_rate.interval_ms, US.guest_room_rate.tolerance_ms) == (50, 50 * 39)
 
 
 def send(author: Author, limiter: FakeRateLimiter, store: FakeMessageStore) -> None:

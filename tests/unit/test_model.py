@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat import ulid
-from chat.model import InvalidInput, parse_new_message, parse_page
+from chat.errors import InvalidInput
+from chat.validation import parse_new_message, parse_page
 
 NOW = 1_790_000_000_000
 SKEW = 300_000

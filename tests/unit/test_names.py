@@ -13,7 +13,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from chat import names, ulid
-from chat.model import Author, InvalidInput, Message, user_kind, user_tag
+from chat.errors import InvalidInput
+from chat.model import Author, Message, user_kind, user_tag
 from chat.names import (
     CLEAR_FOR_MS,
     LOOK_ALIKE_WINDOW_MS,

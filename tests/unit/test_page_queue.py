@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chat.fanout import Page
+from chat.errors import StoreError
+from chat.fanout_pages import Page
 from chat.page_queue import MAX_BATCH_BYTES, SqsPageQueue
-from chat.ports import StoreError
 
 
 class FakeSqs:

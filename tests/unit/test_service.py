@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from chat import sessions, ulid
-from chat.model import Author, ChatError, InvalidInput, RateLimited
+from chat.errors import ChatError, InvalidInput, RateLimited, StoreError
+from chat.model import Author
 from chat.oidc import InvalidIdToken
-from chat.ports import Account, StoreError
+from chat.ports import Account
 from chat.service import accept_message, authenticate, check_health, open_connection, read_history, sign_in
 from chat.settings import Settings
 from tests.unit.fakes import (

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat import sessions
-from chat.ports import StoreError
+from chat.errors import StoreError, Unauthorized
 from chat.service import authenticate, sign_in, sign_out
-from chat.sessions import SigningKeys, Unauthorized
+from chat.sessions import SigningKeys
 from chat.settings import Settings
 from tests.unit.fakes import FakeKeySource, FakeSessionRevocations
 

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat import sessions
-from chat.sessions import Session, SigningKeys, Unauthorized, sign, verify
+from chat.errors import Unauthorized
+from chat.sessions import Session, SigningKeys, sign, verify
 
 NOW = 1_790_000_000
 KEYS = SigningKeys({"k1": b"a" * 48}, "k1")

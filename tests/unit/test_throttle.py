@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from localcloud import websocket_api
-from localcloud.websocket_api import TokenBucket
+from localcloud.apigateway import websocket_api
+from localcloud.apigateway.websocket_api import TokenBucket
 
 
 def test_a_burst_is_allowed_then_the_rate_refills_the_bucket(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,7 @@ PROBE = """
 import contextlib, json
 from chat import observability
 from chat.handlers import ws_default
-from localcloud.events import LambdaContext
+from localcloud.lambda_.context import LambdaContext
 from tests.integration.helpers import ws
 
 recorded = []

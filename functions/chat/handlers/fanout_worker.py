@@ -9,18 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat import clients
-from chat.fanout import Page, post_page
+from chat.composition import fanout_service
+from chat.fanout_pages import Page
 from chat.observability import count, lambda_handler, logger
-from chat.posting import time_to_post
-from chat.push import POSTING_MARGIN_SECONDS
-from chat.settings import get_settings
 
 
 @lambda_handler()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = get_settings()
-    time_left = time_to_post(context.get_remaining_time_in_millis, POSTING_MARGIN_SECONDS)
     failures = []
     for record in event.get("Records", []):
         message_id = record["messageId"]
@@ -31,14 +26,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             logger.error("not a fan-out page", message_id=message_id, error=str(bad))
             failures.append(message_id)
             continue
-        result = post_page(
-            page,
-            connections=clients.connection_store(),
-            pusher=clients.pusher().until(time_left),
-            pages=clients.page_queue(),
-            concurrency=settings.fanout_concurrency,
-            time_left=time_left,
-        )
+        result = fanout_service().post_page(page, remaining_ms=context.get_remaining_time_in_millis)
         count("Deliveries", result.delivered)
         count("StaleConnectionsRemoved", result.gone)
         count("FailedDeliveries", result.failed_posts)

@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import base64
 import json
-import math
-import time
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from chat import clients
-from chat.edits import change_message, parse_change
-from chat.model import Author, ChatError, RateLimited, parse_json, validate_room
+from chat.composition import service
+from chat.edits import parse_change
+from chat.error_responses import error_answer
+from chat.errors import ChatError
+from chat.json_input import parse_json
+from chat.model import Author
 from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
-from chat.ports import StoreError
-from chat.service import accept_message, authenticate, check_health, read_history, sign_in, sign_out
-from chat.sessions import Unauthorized
-from chat.settings import get_settings
+from chat.validation import validate_room
 
 app = APIGatewayHttpResolver()
 
@@ -38,31 +36,16 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 @app.get("/health")
 def health() -> Response[str]:
-    healthy, body = check_health(
-        messages=clients.message_store(),
-        connections=clients.connection_store(),
-        region=get_settings().region,
-        now_ms=_now_ms(),
-    )
+    healthy, body = service().check_health()
     return _json(200 if healthy else 503, body)
 
 
 def require_session(resolver: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[str]:
     """The rooms' routes: the caller's session, or 401. The user id is logged with the request
     id on every rooms request, so an access-log line leads to an identity."""
-    author = authenticate(
-        resolver.current_event.headers.get("authorization"),
-        clients.session_keys(),
-        revocations=clients.session_revocations(),
-        settings=get_settings(),
-        now=int(time.time()),
-    )
+    author = service().authenticate(resolver.current_event.headers.get("authorization"))
     logger.append_keys(user_id=author.user_id)
     logger.info("rooms request", route=resolver.current_event.route_key)
     resolver.context["author"] = author  # cleared by the resolver after each request
@@ -76,16 +59,9 @@ def _author() -> Author:
 
 @app.post("/session")
 def session() -> Response[str]:
-    settings = get_settings()
-    body = sign_in(
+    body = service().sign_in(
         parse_json(_raw_body()),
         authorization=app.current_event.headers.get("authorization"),
-        keys=clients.session_keys(),
-        accounts=clients.accounts(),
-        revocations=clients.session_revocations(),
-        settings=settings,
-        now=int(time.time()),
-        limiter=clients.rate_limiter(),
         source_ip=app.current_event.request_context.http.source_ip,
     )
     logger.info("session issued", user_id=body["user"]["id"])
@@ -96,13 +72,7 @@ def session() -> Response[str]:
 @app.delete("/session")
 def end_session() -> Response[str]:
     """Sign-out: 204, and the session (every token renewed from it) is refused in every region."""
-    ended = sign_out(
-        app.current_event.headers.get("authorization"),
-        clients.session_keys(),
-        revocations=clients.session_revocations(),
-        settings=get_settings(),
-        now=int(time.time()),
-    )
+    ended = service().sign_out(app.current_event.headers.get("authorization"))
     logger.info("session signed out", user_id=ended.user_id)
     count("SessionsSignedOut")
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
@@ -111,13 +81,7 @@ def end_session() -> Response[str]:
 @app.get("/rooms/<room>/messages", middlewares=[require_session])
 def history(room: str) -> Response[str]:
     params = app.current_event.query_string_parameters or {}
-    page = read_history(
-        room,
-        after=params.get("after"),
-        limit=params.get("limit"),
-        store=clients.message_store(),
-        region=get_settings().region,
-    )
+    page = service().read_history(room, after=params.get("after"), limit=params.get("limit"))
     return _json(200, page)
 
 
@@ -130,15 +94,8 @@ def _raw_body() -> str | bytes:
 
 @app.post("/rooms/<room>/messages", middlewares=[require_session])
 def post_message(room: str) -> Response[str]:
-    message, created = accept_message(
-        parse_json(_raw_body()),
-        room=room,
-        author=_author(),
-        transport="http",
-        store=clients.message_store(),
-        limiter=clients.rate_limiter(),
-        settings=get_settings(),
-        now_ms=_now_ms(),
+    message, created = service().accept_message(
+        parse_json(_raw_body()), room=room, author=_author(), transport="http"
     )
     count("MessagesAccepted" if created else "DuplicateMessages")
     return _json(201 if created else 200, message.to_json())
@@ -146,16 +103,12 @@ def post_message(room: str) -> Response[str]:
 
 def _change(room: str, message_id: str, *, edit: bool) -> Response[str]:
     """`PATCH` (edit) or `DELETE` of the caller's own message: 200 and the message after it."""
-    message, changed = change_message(
+    message, changed = service().change_message(
         parse_json(_raw_body()) if edit else None,
         edit=edit,
         room=room,
         message_id=message_id,
         author=_author(),
-        changes=clients.message_changes(),
-        limiter=clients.rate_limiter(),
-        settings=get_settings(),
-        now_ms=_now_ms(),
     )
     count(("MessagesEdited" if edit else "MessagesDeleted") if changed else "UnchangedMessages")
     return _json(200, message.to_json())
@@ -171,29 +124,12 @@ def delete_message(room: str, message_id: str) -> Response[str]:
     return _change(room, message_id, edit=False)
 
 
-@app.exception_handler(ChatError)  # type: ignore[untyped-decorator]
-def chat_error(error: ChatError) -> Response[str]:
-    headers = {}
-    if isinstance(error, Unauthorized):
-        headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(error, RateLimited) and error.retry_after_ms is not None:
-        headers["Retry-After"] = str(math.ceil(error.retry_after_ms / 1000))
-    return _json(error.status, {"error": error.to_json()}, headers)
-
-
-@app.exception_handler(StoreError)  # type: ignore[untyped-decorator]
-def store_error(error: StoreError) -> Response[str]:
-    logger.warning("store unavailable", error=str(error))
-    return _json(
-        503, {"error": {"code": "unavailable", "message": "this region cannot reach its table; retry"}}
-    )
-
-
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
-def unexpected_error(error: Exception) -> Response[str]:
-    # The client gets our JSON error shape rather than API Gateway's bare 500 for a crashed function.
-    logger.exception("http handler failed")
-    return _json(500, {"error": {"code": "internal_error", "message": "the request failed; retry it"}})
+def answer_error(error: Exception) -> Response[str]:
+    # Every error gets the edge's answer in our JSON shape, a crashed function's too (rather
+    # than API Gateway's bare 500).
+    answer = error_answer(error)
+    return _json(answer.status, {"error": answer.error}, answer.headers)
 
 
 @app.not_found

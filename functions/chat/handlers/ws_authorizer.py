@@ -15,15 +15,12 @@ Gateway's 500, so a client retries rather than believing its session is bad.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from chat import clients
-from chat.model import InvalidInput, validate_room
+from chat.composition import service
+from chat.errors import InvalidInput, Unauthorized
 from chat.observability import API_REQUEST_ID, lambda_handler, logger
-from chat.service import current_session
-from chat.sessions import Unauthorized
-from chat.settings import get_settings
+from chat.validation import validate_room
 
 
 def _room(query: dict[str, Any]) -> dict[str, str]:
@@ -39,13 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     query = event.get("queryStringParameters") or {}
     token = query.get("token") or ""
     try:
-        session = current_session(
-            f"Bearer {token}",
-            clients.session_keys(),
-            revocations=clients.session_revocations(),
-            settings=get_settings(),
-            now=int(time.time()),
-        )
+        session = service().current_session(f"Bearer {token}")
     except Unauthorized as error:
         logger.info("connection refused", reason=error.message)  # never the token itself
         raise Exception("Unauthorized") from None  # API Gateway's one word for a 401

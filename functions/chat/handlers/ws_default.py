@@ -1,15 +1,16 @@
 """WebSocket `$default`: a frame that no route takes gets an error frame. API Gateway routes here
 every frame whose `action` is not a known route (`sendMessage`, `editMessage`, `deleteMessage`,
-`ping`), including JSON that is
-not an object (route selection on `$request.body.action` finds no action in it)."""
+`ping`), including JSON that is not an object (route selection on `$request.body.action` finds no
+action in it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chat.model import ChatError, InvalidInput
+from chat.authorizer_context import author_of
+from chat.errors import ChatError, InvalidInput
+from chat.frames import frame_route
 from chat.observability import API_REQUEST_ID, lambda_handler
-from chat.websocket import author_of, frame_route
 
 
 @lambda_handler(API_REQUEST_ID)

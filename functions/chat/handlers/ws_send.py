@@ -4,15 +4,12 @@ identity, answer an ack or an error frame."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from chat import clients
-from chat.edits import change_message
+from chat.authorizer_context import author_of
+from chat.composition import service
+from chat.frames import frame, frame_route
 from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
-from chat.service import accept_message
-from chat.settings import get_settings
-from chat.websocket import author_of, frame, frame_route
 
 CHANGES = {"editMessage": "MessagesEdited", "deleteMessage": "MessagesDeleted"}  # route key -> metric
 
@@ -22,27 +19,11 @@ CHANGES = {"editMessage": "MessagesEdited", "deleteMessage": "MessagesDeleted"} 
 def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     logger.append_keys(connection_id=event["requestContext"]["connectionId"])
     route = event["requestContext"].get("routeKey")
-    now_ms = int(time.time() * 1000)
+    author = author_of(event)
     if route in CHANGES:
-        message, changed = change_message(
-            body,
-            edit=route == "editMessage",
-            author=author_of(event),
-            changes=clients.message_changes(),
-            limiter=clients.rate_limiter(),
-            settings=get_settings(),
-            now_ms=now_ms,
-        )
+        message, changed = service().change_message(body, edit=route == "editMessage", author=author)
         count(CHANGES[route] if changed else "UnchangedMessages")
     else:
-        message, created = accept_message(
-            body,
-            author=author_of(event),
-            transport="websocket",
-            store=clients.message_store(),
-            limiter=clients.rate_limiter(),
-            settings=get_settings(),
-            now_ms=now_ms,
-        )
+        message, created = service().accept_message(body, author=author, transport="websocket")
         count("MessagesAccepted" if created else "DuplicateMessages")
     return frame({"type": "ack", "id": message.id, "acceptedRegion": message.acceptedRegion})

@@ -1,0 +1,62 @@
+"""The fan-out as the stream handler and the page workers call it: chat/fanout.py's rules bound to
+this container's connection store, pusher, page queue and settings, with the invocation's time to
+post worked out from the Lambda context. The composition root (chat/composition.py) builds one per
+container; the ports come as factories, made on first use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chat import change_stream, fanout
+from chat.fanout_pages import Page
+from chat.ports import ConnectionCloser, ConnectionStore, MessageChanges, PageQueue, Pusher
+from chat.posting import TimeLeft, time_to_post
+from chat.settings import Settings
+
+
+@dataclass(frozen=True)
+class FanoutService:
+    settings: Settings
+    connections: Callable[[], ConnectionStore]
+    changes: Callable[[], MessageChanges]
+    pusher: Callable[[TimeLeft], Pusher]  # one that starts no post once the time left is up
+    pages: Callable[[], PageQueue]
+    closer: Callable[[], ConnectionCloser]
+    posting_margin_seconds: float  # what the posts in flight and the hand-back need
+
+    def apply_writes(
+        self, records: Sequence[change_stream.MessageWrite | change_stream.TombstoneArrived]
+    ) -> change_stream.Applied:
+        """The stream's part in edits and deletes: what to push, and the repairs and tombstones."""
+        return change_stream.apply_writes(records, changes=self.changes(), region=self.settings.region)
+
+    def fan_out(
+        self, records: Sequence[fanout.StreamRecord], *, remaining_ms: Callable[[], int]
+    ) -> fanout.FanoutResult:
+        time_left = time_to_post(remaining_ms, self.posting_margin_seconds)
+        return fanout.fan_out(
+            records,
+            connections=self.connections(),
+            pusher=self.pusher(time_left),
+            pages=self.pages(),
+            region=self.settings.region,
+            concurrency=self.settings.fanout_concurrency,
+            page_posts=self.settings.fanout_page_posts,
+            time_left=time_left,
+        )
+
+    def post_page(self, page: Page, *, remaining_ms: Callable[[], int]) -> fanout.PageResult:
+        time_left = time_to_post(remaining_ms, self.posting_margin_seconds)
+        return fanout.post_page(
+            page,
+            connections=self.connections(),
+            pusher=self.pusher(time_left),
+            pages=self.pages(),
+            concurrency=self.settings.fanout_concurrency,
+            time_left=time_left,
+        )
+
+    def close_user(self, user_id: str) -> int:
+        """Close this region's WebSockets of a signed-out user; how many were closed."""
+        return self.closer().close_user(user_id)
