@@ -10,7 +10,7 @@ could not be written fails, and the stream retries it (with the records after it
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from chat import edits
 from chat.errors import NotFound, StoreError
@@ -76,13 +76,7 @@ def _message_written(record: MessageWrite, changes: MessageChanges, region: str,
         # The state that must win, on the message it came with: the deleted one's own, or the
         # edit last writer wins kept.
         base = record.old if record.old is not None and step.rewrite == old else record.new
-        winner = replace(
-            base,
-            version=step.rewrite.version,
-            text=step.rewrite.text,
-            editedAt=step.rewrite.editedAt,
-            deleted=step.rewrite.deleted,
-        )
+        winner = edits.with_state(base, step.rewrite)
         if changes.rewrite(winner, expires_at=record.expires_at, over=new):
             applied.rewritten += 1
     if step.tombstone:

@@ -8,7 +8,7 @@ one state wherever it is computed.
 
 Global tables resolve concurrent writes by last writer wins on the whole item, with a timestamp
 we do not control, so the table alone may keep a lower state (an edit accepted in one region
-after a delete in the other). Two rules make the greatest state the one every region keeps:
+after a delete in the other). Three rules make the greatest state the one every region keeps:
 
 1. In the region that accepts a change, the write is conditional: an edit or delete of a deleted
    message is refused (`message_deleted`, or an idempotent 200 for a delete), and the new version
@@ -49,15 +49,10 @@ def change_of(message: Message) -> Change:
     return Change(message.version, message.text, message.editedAt, message.deleted)
 
 
-def with_change(message: Message, change: Change, *, region: str) -> Message:
-    """The message in its new state, as the region that accepted the change stores it."""
+def with_state(message: Message, change: Change) -> Message:
+    """The message in the state `change`, everything else as it was."""
     return replace(
-        message,
-        version=change.version,
-        text=change.text,
-        editedAt=change.editedAt,
-        deleted=change.deleted,
-        acceptedRegion=region,
+        message, version=change.version, text=change.text, editedAt=change.editedAt, deleted=change.deleted
     )
 
 
