@@ -61,15 +61,17 @@ async def measure(
             await asyncio.wait_for(entry.done.wait(), TIMEOUT)
         latencies: list[float] = []
         acks: list[float] = []
-        sent: list[str] = []
+        changes: dict[str, list[float]] = {"edit": [], "delete": []}
         for i in range(messages):
+            sent: list[str] = []
             entry = await one(senders[0], f"latency {i}", sent)
             await asyncio.wait_for(entry.done.wait(), TIMEOUT)
             latencies += [t - entry.sent for t in entry.received]
             if entry.acked is not None:
                 acks.append(entry.acked - entry.sent)
             await asyncio.sleep(0.01)
-        changes = await measure_changes(senders[0], tracker, sent, clients)
+            # Then an edit and a delete of it, timed the same way, so each kind meets the same load.
+            await time_changes(senders[0], tracker, sent[0], clients, changes)
         # Throughput: `burst` messages sent back to back by up to 5 senders at once.
         await asyncio.sleep(0.2)
         started = time.perf_counter()
@@ -85,7 +87,7 @@ async def measure(
         "messages": messages,
         "latencyMs": summary_ms(latencies),
         "ackMs": summary_ms(acks) if acks else None,
-        "changesMs": changes,
+        "changesMs": {kind: summary_ms(values) for kind, values in changes.items()},
         "burst": {
             "messages": burst,
             "senders": senders_count,
@@ -97,20 +99,17 @@ async def measure(
     }
 
 
-async def measure_changes(
-    sender: ChatClient, tracker: Tracker, ids: list[str], clients: int
-) -> dict[str, Any]:
-    """Send to receive of an edit, then a delete, of each of `ids` (the sender's, one at a time):
-    a change reaches the room as a message frame with its new state."""
-    latencies: dict[str, list[float]] = {"edit": [], "delete": []}
-    for message_id in ids:
-        for kind, version, text in (("edit", 2, f"edited {message_id}"), ("delete", 3, None)):
-            entry = tracker.expect(state_key(message_id, version), clients)
-            await sender.change(message_id, text)
-            await asyncio.wait_for(entry.done.wait(), TIMEOUT)
-            latencies[kind] += [t - entry.sent for t in entry.received]
-            await asyncio.sleep(0.01)
-    return {kind: summary_ms(values) for kind, values in latencies.items()}
+async def time_changes(
+    sender: ChatClient, tracker: Tracker, message_id: str, clients: int, latencies: dict[str, list[float]]
+) -> None:
+    """Send to receive of an edit, then a delete, of the sender's message `message_id`: a change
+    reaches the room as a message frame with its new state."""
+    for kind, version, text in (("edit", 2, f"edited {message_id}"), ("delete", 3, None)):
+        entry = tracker.expect(state_key(message_id, version), clients)
+        await sender.change(message_id, text)
+        await asyncio.wait_for(entry.done.wait(), TIMEOUT)
+        latencies[kind] += [t - entry.sent for t in entry.received]
+        await asyncio.sleep(0.01)
 
 
 def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, messages: int) -> dict[str, Any]:
