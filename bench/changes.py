@@ -21,7 +21,6 @@ from bench.cost import POST, PRICES, region_calls, sender_region
 from stack_definition.template import region_names
 
 TIMEOUT = 15.0
-TOMBSTONE_SETTLE_SECONDS = 1.0  # the tombstone's replication and the other region's stream
 WRITES = ("dynamodb.PutItem", "dynamodb.UpdateItem")
 # A guest's message, edit or delete passes two rate limiters (its own and its room's guests'):
 # conditional UpdateItems in the sender region's connections table, never replicated.
@@ -42,14 +41,28 @@ async def count_changes(info: dict[str, Any], rounds: int) -> dict[str, Any]:
     calls: dict[str, list[dict[str, dict[str, int]]]] = {"message": [], "edit": [], "delete": []}
     latencies: dict[str, list[float]] = {"message": [], "edit": [], "delete": []}
 
-    async def counted(kind: str, key: str, act: Any, settle: float = 0.3) -> None:
+    async def tombstone_handled() -> None:
+        """A delete's work after its push: the tombstone written where it was accepted, and each
+        other region's delete on its arrival (the regions' counts say when)."""
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                counts = {r: await asyncio.to_thread(region_calls, urls[r]) for r in names}
+                if counts[sender_region()].get("dynamodb.PutItem", 0) >= 1 and all(
+                    counts[r].get("dynamodb.UpdateItem", 0) >= 1 for r in names if r != sender_region()
+                ):
+                    return
+                await asyncio.sleep(0.1)
+
+    async def counted(kind: str, key: str, act: Any) -> None:
         for region in names:
             await asyncio.to_thread(region_calls, urls[region], "DELETE")
         entry = tracker.expect(key, len(names))
         await act
         await asyncio.wait_for(entry.done.wait(), TIMEOUT)
         latencies[kind] += [t - entry.sent for t in entry.received]
-        await asyncio.sleep(settle)  # let the last fan-outs (and repairs) return
+        if kind == "delete":
+            await tombstone_handled()
+        await asyncio.sleep(0.3)  # let the last fan-outs return
         calls[kind].append({r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in names})
 
     try:
@@ -57,9 +70,7 @@ async def count_changes(info: dict[str, Any], rounds: int) -> dict[str, Any]:
             message_id = ulid.new()
             await counted("message", state_key(message_id), sender.send(message_id, f"changes {i}"))
             await counted("edit", state_key(message_id, 2), sender.change(message_id, f"changed {i}"))
-            await counted(
-                "delete", state_key(message_id, 3), sender.change(message_id, None), TOMBSTONE_SETTLE_SECONDS
-            )
+            await counted("delete", state_key(message_id, 3), sender.change(message_id, None))
             if i == 0:
                 calls = {kind: [] for kind in calls}
                 latencies = {kind: [] for kind in latencies}
