@@ -151,10 +151,11 @@ export class Chat {
     if (!this.lastSeenId || message.id > this.lastSeenId) this.lastSeenId = message.id;
     const key = keyOf(message.id, message.authorId);
     const shown = this.messages.get(key);
-    if (shown?.state === "delivered" && !outranks(message, shown)) return false; // an older state, or a copy
+    const stale = shown?.state === "delivered" && !outranks(message, shown); // an older state, or a copy
     if (this.session.isMine(message.authorId)) {
+      // Any copy shows a send stored; only a state newer than the one shown can show a change.
       const item = this.outbox.get(message.id);
-      if (!item || settles(message, item)) {
+      if (!item || item.action === "sendMessage" || (!stale && settles(message, item))) {
         this.#settle(message.id); // stored: nothing left to retry, even if its ack was lost
         this.connection.delivered(message.id);
       }
@@ -166,6 +167,7 @@ export class Chat {
         ui.removeMessage(pending);
       }
     }
+    if (stale) return false;
     const waiting = this.session.isMine(message.authorId) && this.outbox.get(message.id);
     this.#show({
       change: waiting ? (CHANGE_NOTES[waiting.action] ?? null) : null, // a change of ours still on its way
