@@ -38,13 +38,19 @@ class Expected:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+def state_key(message_id: str, version: int = 1) -> str:
+    """What the tracker follows: a new message by its id, a change of it (an edit, a delete) by its
+    id and the version the change makes."""
+    return message_id if version == 1 else f"{message_id}@{version}"
+
+
 class Tracker:
     def __init__(self) -> None:
         self.pending: dict[str, Expected] = {}
 
-    def expect(self, message_id: str, watchers: int) -> Expected:
+    def expect(self, key: str, watchers: int) -> Expected:
         entry = Expected(sent=time.perf_counter(), expected=watchers)
-        self.pending[message_id] = entry
+        self.pending[key] = entry
         return entry
 
 
@@ -85,7 +91,8 @@ class ChatClient:
                 frame = json.loads(raw)
                 kind = frame.get("type")
                 if kind == "message":
-                    entry = self.tracker.pending.get(frame["message"]["id"])
+                    message = frame["message"]
+                    entry = self.tracker.pending.get(state_key(message["id"], message.get("version", 1)))
                     if entry is not None and self.watched:
                         entry.received.append(now)
                         if len(entry.received) >= entry.expected:
@@ -127,6 +134,16 @@ class ChatClient:
             raise RuntimeError(self.left)
         self._texts[message_id] = text
         await self._send_frame(message_id)
+
+    async def change(self, message_id: str, text: str | None) -> None:
+        """Edit (`text`) or delete (None) one of this client's messages; the room is sent the new
+        state as a message frame (the tracker follows it by `state_key`)."""
+        if self.left is not None:
+            raise RuntimeError(self.left)
+        frame = {"action": "editMessage" if text is not None else "deleteMessage", "room": self.room}
+        await self.socket.send(
+            json.dumps(frame | {"id": message_id} | ({"text": text} if text is not None else {}))
+        )
 
     async def _send_frame(self, message_id: str) -> None:
         frame = {"action": "sendMessage", "room": self.room, "id": message_id}

@@ -35,6 +35,7 @@ from bench.fanout_domain import (
     UnusedQueue,
     fanout_region,
     make_batch,
+    new_messages,
     run_domain,
     summary_row,
 )
@@ -224,11 +225,10 @@ def run(quick: bool = False) -> dict[str, Any]:
     domain = run_domain(sizes, concurrencies, repeats)
     # A batch of 6 messages in 2 rooms: still one connections query per room.
     from chat.fanout import fan_out
-    from chat.stream_images import parse_records
 
     store = CountingStore({ROOM: ["a", "b"], "second-room": ["c"]})
     fan_out(
-        parse_records(make_batch(6, (ROOM, "second-room"))),
+        new_messages(make_batch(6, (ROOM, "second-room"))),
         connections=store,
         pusher=SleepingPusher(0.0),
         pages=UnusedQueue(),

@@ -55,6 +55,16 @@ def make_batch(messages: int, rooms: Sequence[str] = (ROOM,)) -> dict[str, Any]:
     return {"Records": records}
 
 
+def new_messages(batch: dict[str, Any]) -> list[Any]:
+    """The fan-out's stream records of a batch of new messages, as the stream handler reads them."""
+    from chat.change_stream import MessageWrite
+    from chat.fanout import StreamRecord
+    from chat.stream_images import parse_records
+
+    writes = parse_records(batch)
+    return [StreamRecord(w.sequence_number, w.new) for w in writes if isinstance(w, MessageWrite)]
+
+
 class CountingStore:
     """The fan-out's part of the ConnectionStore port in memory, counting the connections queries."""
 
@@ -115,7 +125,6 @@ class UnusedQueue:
 
 def run_domain(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int) -> list[dict[str, Any]]:
     from chat.fanout import fan_out
-    from chat.stream_images import parse_records
 
     rows = []
     for size in sizes:
@@ -125,7 +134,7 @@ def run_domain(sizes: Sequence[int], concurrencies: Sequence[int], repeats: int)
             for _ in range(1 if concurrency == 1 and size > 100 else repeats):
                 store = CountingStore({ROOM: [f"conn-{i}" for i in range(size)], "other": ["x"]})
                 pusher = SleepingPusher(POST_SECONDS)
-                records = parse_records(make_batch(1))
+                records = new_messages(make_batch(1))
                 started = time.perf_counter()
                 result = fan_out(
                     records,

@@ -58,7 +58,7 @@ def heartbeat_read_units(newest_item_bytes: int) -> float:
     return max(1, math.ceil(newest_item_bytes / READ_UNIT_BYTES)) * 0.5
 
 
-def message_item_bytes(message: Mapping[str, str]) -> int:
+def message_item_bytes(message: Mapping[str, Any]) -> int:
     """A stored message's item size, as the store writes it (bench.cost.item_bytes' rule)."""
     from chat.model import Message
     from chat.store import message_to_item

@@ -21,7 +21,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bench.chatclients import ChatClient, Tracker, close_all, connect_many
+from bench.chatclients import ChatClient, Tracker, close_all, connect_many, state_key
 from bench.common import CHOSEN, local_stack, slow_endpoint, summary_ms
 from stack_definition.template import load_cached
 
@@ -51,8 +51,10 @@ async def measure(
     try:
         from chat import ulid
 
-        async def one(sender: ChatClient, text: str) -> Any:
+        async def one(sender: ChatClient, text: str, ids: list[str] | None = None) -> Any:
             message_id = ulid.new()
+            if ids is not None:
+                ids.append(message_id)
             entry = tracker.expect(message_id, clients)
             await sender.send(message_id, text)
             return entry
@@ -62,13 +64,17 @@ async def measure(
             await asyncio.wait_for(entry.done.wait(), TIMEOUT)
         latencies: list[float] = []
         acks: list[float] = []
+        changes: dict[str, list[float]] = {"edit": [], "delete": []}
         for i in range(messages):
-            entry = await one(senders[0], f"latency {i}")
+            sent: list[str] = []
+            entry = await one(senders[0], f"latency {i}", sent)
             await asyncio.wait_for(entry.done.wait(), TIMEOUT)
             latencies += [t - entry.sent for t in entry.received]
             if entry.acked is not None:
                 acks.append(entry.acked - entry.sent)
             await asyncio.sleep(0.01)
+            # Then an edit and a delete of it, timed the same way, so each kind meets the same load.
+            await time_changes(senders[0], tracker, sent[0], clients, changes)
         # Throughput: `burst` messages sent back to back by up to 5 senders at once.
         await asyncio.sleep(0.2)
         started = time.perf_counter()
@@ -86,6 +92,7 @@ async def measure(
         "messages": messages,
         "latencyMs": summary_ms(latencies),
         "ackMs": summary_ms(acks) if acks else None,
+        "changesMs": {kind: summary_ms(values) for kind, values in changes.items()},
         "burst": {
             "messages": burst,
             "senders": senders_count,
@@ -95,6 +102,19 @@ async def measure(
             "latencyMs": summary_ms(burst_latencies),
         },
     }
+
+
+async def time_changes(
+    sender: ChatClient, tracker: Tracker, message_id: str, clients: int, latencies: dict[str, list[float]]
+) -> None:
+    """Send to receive of an edit, then a delete, of the sender's message `message_id`: a change
+    reaches the room as a message frame with its new state."""
+    for kind, version, text in (("edit", 2, f"edited {message_id}"), ("delete", 3, None)):
+        entry = tracker.expect(state_key(message_id, version), clients)
+        await sender.change(message_id, text)
+        await asyncio.wait_for(entry.done.wait(), TIMEOUT)
+        latencies[kind] += [t - entry.sent for t in entry.received]
+        await asyncio.sleep(0.01)
 
 
 def floor(aws_endpoint: str, management_url: str, clients: int, cross: bool, messages: int) -> dict[str, Any]:

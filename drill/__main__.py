@@ -102,8 +102,10 @@ class Drill:
                     print(f"  catch-up of {client.name} failed: {error!r}", flush=True)
 
         def behind() -> list[SyntheticClient]:
+            """Clients without every acknowledged message, or not yet shown one of their edits or
+            deletes stored (a history read shows it)."""
             acked = {message_id for client in clients for message_id in client.acked}
-            return [c for c in clients if not acked <= c.seen.keys()]
+            return [c for c in clients if not acked <= c.seen.keys() or c.changes.outbox]
 
         try:
             async with asyncio.timeout(self.args.settle):
@@ -177,6 +179,7 @@ class Drill:
                 room,
                 next((c.token for c in clients if c.token), ""),
                 deadline=max(settled_by, time.time() + 5),
+                clients=list(clients),
             )
             self.event("histories", **compared)
             stop.set()

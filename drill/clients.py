@@ -32,6 +32,7 @@ from websockets.exceptions import InvalidStatus
 
 from chat import ulid
 from chatclient.judge import RULE, Judge, SickRegions, Timing, Verdict
+from drill.changes import Changes
 
 PUMP_SECONDS = 0.05  # how often a connection looks at its deadlines and its outbox
 RETRY_LATER_SECONDS = 1.0  # a throttled send waits this long before it goes again
@@ -75,6 +76,7 @@ class SyntheticClient:
     region: str | None = None
     judge: Judge | None = None
     sick: SickRegions = field(default_factory=lambda: SickRegions(time.time))
+    changes: Changes = field(default_factory=Changes)  # its edits and deletes (drill/changes.py)
     _socket: Any = None
     _outbox: dict[str, str] = field(default_factory=dict)
     _not_before: dict[str, float] = field(default_factory=dict)  # id -> earliest next send
@@ -92,6 +94,7 @@ class SyntheticClient:
 
     # ------------------------------------------------------------------ receiving
     def _show(self, message: dict[str, Any], via: str, region: str) -> None:
+        self.changes.observe(message)
         if self.judge is not None:
             self.judge.held(message["id"])
         if message["id"] in self.seen:
@@ -109,6 +112,7 @@ class SyntheticClient:
         if verdict.kind == "ack" and verdict.id in self._outbox:
             del self._outbox[verdict.id]
             self.acked[verdict.id] = (time.time(), frame["acceptedRegion"])
+            self.changes.acked(verdict.id)
         elif verdict.kind == "message":
             message_id = frame["message"]["id"]
             self.live_frames.setdefault(message_id, []).append(frame["deliveredBy"])
@@ -122,6 +126,9 @@ class SyntheticClient:
             self.failures.append((now, verdict.reason))
             self._not_before[verdict.id] = now + self.timing.resend_after_ms / 1000
         elif verdict.kind == "later" and verdict.id is not None:
+            self._not_before[verdict.id] = now + RETRY_LATER_SECONDS
+        elif verdict.kind == "refused" and verdict.id in self.changes.outbox:
+            # A change refused (its message not here yet, after a failover) is sent again later.
             self._not_before[verdict.id] = now + RETRY_LATER_SECONDS
         elif verdict.kind == "refused" and verdict.id in self._outbox:
             self.rejected[verdict.id] = verdict.reason
@@ -214,7 +221,8 @@ class SyntheticClient:
         and asks the rule what the deadlines that passed decide."""
         while True:
             now = time.time()
-            for message_id in [m for m in self._outbox if m not in judge.in_flight]:
+            owed = [*self._outbox, *self.changes.outbox]
+            for message_id in [m for m in owed if m not in judge.in_flight]:
                 if len(judge.in_flight) >= MAX_IN_FLIGHT:
                     break
                 if now >= self._not_before.get(message_id, 0.0):
@@ -293,10 +301,18 @@ class SyntheticClient:
         raise error
 
     async def _send(self, socket: Any, judge: Judge, message_id: str) -> None:
-        frame = {"action": "sendMessage", "room": self.room, "id": message_id}
+        if message_id in self._outbox:
+            frame = {
+                "action": "sendMessage",
+                "room": self.room,
+                "id": message_id,
+                "text": self._outbox[message_id],
+            }
+        else:
+            frame = Changes.frame(self.room, message_id, self.changes.outbox[message_id])
         judge.sent(message_id)
         with contextlib.suppress(websockets.WebSocketException):  # stays in the outbox
-            await socket.send(json.dumps(frame | {"text": self._outbox[message_id]}))
+            await socket.send(json.dumps(frame))
 
     async def send_steadily(self, stop_sending: asyncio.Event) -> None:
         """A new message every 1/rate s (±20%); the connection's pump sends it."""
@@ -307,6 +323,7 @@ class SyntheticClient:
             message_id = ulid.new()
             self._outbox[message_id] = f"{self.name} #{sequence}"
             self.sent[message_id] = time.time()
+            self.changes.plan(message_id, sequence, self._outbox[message_id])
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311
 
     @property

@@ -1,6 +1,7 @@
-"""After the restore, whether every region holds the same history of the drill's room: each read
-from the region's own endpoint, page by page, until they agree or the time is up (replication
-into a region that was failing catches up after the restore)."""
+"""After the restore, whether every region holds the same history of the drill's room, each
+message in the same state, with every edit and delete the senders asked for (drill/changes.py):
+each read from the region's own endpoint, page by page, until they agree or the time is up
+(replication into a region that was failing catches up after the restore)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from typing import Any
 import aiohttp
 
 from chat import ulid
+from drill.changes import HasChanges, check
 
 PAGE = 100
 
 
-async def history(session: aiohttp.ClientSession, http_url: str, room: str, token: str) -> list[str]:
-    """Every message id of `room` in the region behind `http_url`, oldest first."""
-    ids: list[str] = []
+async def history(
+    session: aiohttp.ClientSession, http_url: str, room: str, token: str
+) -> list[dict[str, Any]]:
+    """Every message of `room` in the region behind `http_url`, oldest first."""
+    messages: list[dict[str, Any]] = []
     after: str | None = ulid.lowest(0)
     while after:
         async with session.get(
@@ -29,9 +33,13 @@ async def history(session: aiohttp.ClientSession, http_url: str, room: str, toke
             if response.status != 200:
                 raise ConnectionError(f"{http_url} answered {response.status}")
             page = await response.json()
-        ids += [message["id"] for message in page["messages"]]
+        messages += page["messages"]
         after = page["next"]
-    return ids
+    return messages
+
+
+def state(message: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(message.get(field) for field in ("id", "authorId", "version", "deleted", "text"))
 
 
 async def compare(
@@ -40,11 +48,13 @@ async def compare(
     room: str,
     token: str,
     deadline: float,
+    clients: list[HasChanges],
 ) -> dict[str, Any]:
     """{"equal", "messages": {region: count}, "only_in": {region: [a few ids]}, "unread": [regions
-    whose history could not be read]}; looks again every second until every history was read and
-    they agree, or `deadline` (time.time()) has passed. A history not read is not equal."""
-    held: dict[str, list[str]] = {}
+    whose history could not be read], "changes": drill.changes.check's}; looks again every second
+    until every history was read, they agree and hold every change asked for, or `deadline`
+    (time.time()) has passed. A history not read is not equal."""
+    held: dict[str, list[dict[str, Any]]] = {}
     while True:
         unread = []
         for region, (_, http_url) in endpoints.items():
@@ -54,15 +64,16 @@ async def compare(
                 print(f"  history of {region} not read: {error!r}", flush=True)
                 unread.append(region)
                 held.setdefault(region, [])
-        everywhere = set.intersection(*(set(ids) for ids in held.values())) if held else set()
-        equal = not unread and len({tuple(ids) for ids in held.values()}) <= 1
-        if equal or time.time() >= deadline:
+        ids = {region: [m["id"] for m in messages] for region, messages in held.items()}
+        everywhere = set.intersection(*(set(i) for i in ids.values())) if ids else set()
+        equal = not unread and len({tuple(map(state, messages)) for messages in held.values()}) <= 1
+        changes = check(held, clients)
+        if (equal and changes["ok"]) or time.time() >= deadline:
             return {
                 "equal": equal,
                 "unread": unread,
-                "messages": {region: len(ids) for region, ids in held.items()},
-                "only_in": {
-                    region: [i for i in ids if i not in everywhere][:5] for region, ids in held.items()
-                },
+                "messages": {region: len(i) for region, i in ids.items()},
+                "only_in": {region: [m for m in i if m not in everywhere][:5] for region, i in ids.items()},
+                "changes": changes,
             }
         await asyncio.sleep(1.0)

@@ -163,6 +163,8 @@ def build(
             f"the regions' histories differ after the restore: {histories['messages']}"
             + (f", not read from {histories['unread']}" if histories.get("unread") else "")
         )
+    if histories is not None and not histories.get("changes", {"ok": True})["ok"]:
+        failures.append(f"an edit or delete is not in every region as asked: {histories['changes']['wrong']}")
     if failures and warnings:
         failures.append("the drill asked for more than the stack can serve (see the warning)")
     delays = [
@@ -306,4 +308,10 @@ def _histories_line(histories: dict[str, Any] | None) -> str:
     counts = ", ".join(f"{region} {n}" for region, n in histories["messages"].items())
     if histories.get("unread"):
         counts += f"; not read from {', '.join(histories['unread'])}"
-    return f"  histories                 {'equal' if histories['equal'] else 'DIFFER'} ({counts} messages)"
+    line = f"  histories                 {'equal' if histories['equal'] else 'DIFFER'} ({counts} messages)"
+    changes = histories.get("changes")
+    if changes is not None:
+        verdict = "as asked in every region" if changes["ok"] else "NOT as asked"
+        counted = f"{changes['edits']} edited, {changes['deletes']} deleted"
+        line += f"\n  edits and deletes         {counted}: {verdict}"
+    return line

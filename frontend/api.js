@@ -95,6 +95,17 @@ export async function postMessage(baseUrl, room, { id, text }, token) {
   return { message: result.body, region: result.region ?? result.body?.acceptedRegion ?? null };
 }
 
+/** PATCH (an edit, `text`) or DELETE one of our messages: the stored message after it (200). */
+export async function changeMessage(baseUrl, room, { id, action, text }, token) {
+  const edit = action === "editMessage";
+  const result = await request(`${baseUrl}/rooms/${encodeURIComponent(room)}/messages/${encodeURIComponent(id)}`, {
+    method: edit ? "PATCH" : "DELETE",
+    headers: { "Content-Type": "application/json", ...bearer(token) },
+    body: edit ? JSON.stringify({ text }) : undefined,
+  });
+  return { message: result.body, region: result.region ?? result.body?.acceptedRegion ?? null };
+}
+
 /** POST /session: `{name}` signs a guest in; with the current token, `{}` renews it (same user id).
  * `{token, user: {id, name}, expiresAt}`. */
 export async function createSession(baseUrl, body, token) {

@@ -135,6 +135,7 @@ async function main() {
   setUpLocalControls(config, chat);
   setUpJoin(config, chat);
   setUpCompose(chat);
+  ui.onChange = (id, text) => chat.current?.change(id, text) ?? "";
   ui.setConnection("not connected", "");
   document.body.dataset.ready = "true";
 }

@@ -12,25 +12,25 @@
 // - the list holds one entry per (id, author's user id): live frames (one per region's stream),
 //   history pages and HTTP replies that repeat one are dropped. Another author's message with the
 //   same id is another message.
+// - edits and deletes of our own messages go through the same outbox, under the message's id, and
+//   the list keeps the greatest state of each message it is given (edits.js): a deleted one is final.
 
-import { ApiError, fetchHistory, httpBases, postMessage } from "./api.js";
+import { ApiError, changeMessage, httpBases, postMessage } from "./api.js";
 import { Connection } from "./connection.js";
+import { outranks, settles } from "./edits.js";
+import { History } from "./history.js";
+import { Outbox } from "./outbox.js";
 import { ui } from "./ui.js";
-import { lowestUlid, ulid, ulidTime } from "./ulid.js";
+import { ulid, ulidTime } from "./ulid.js";
 
 // Over the WebSocket the judge decides when a send is sent again; this only catches a send it
 // somehow lost track of.
 const UNJUDGED_RESEND_MS = 15000;
 const RETRY_AFTER_ERROR_MS = 1000; // after a failed HTTP round, or a frame the stage's throttle dropped
-const HISTORY_WINDOW_MS = 60 * 60 * 1000; // on join: the last hour
-// The server accepts an id up to 5 minutes from its clock, so a message stored after we last heard
-// from the room can carry an id up to 5 minutes older than the newest one we saw: catch-ups read
-// from there (and the list drops the copies).
-const ID_WINDOW_MS = 5 * 60 * 1000;
 const OFFLINE_POLL_MS = 3000; // with no WebSocket, read history this often
 const REGION_FAILURES = new Set(["unavailable", "internal_error"]); // the judge's to count
-const RATE_LIMIT_FLOOR_MS = 200; // rate_limited without a usable retryAfterMs
 const MAX_TEXT_CHARS = 4000;
+const CHANGE_NOTES = { editMessage: "saving edit…", deleteMessage: "deleting…" };
 
 /** One list entry per message: the same id from two authors is two messages. */
 function keyOf(id, authorId) {
@@ -43,14 +43,14 @@ export class Chat {
     this.room = room;
     this.session = session;
     this.messages = new Map(); // keyOf(id, authorId) → what the list shows for it
-    this.outbox = new Map(); // id → {id, text, sentAt, wait, sending}
+    this.outbox = new Outbox(`rc-outbox:${room}:${session.name}`, (count) => ui.setOutboxCount(count));
     this.unsent = new Map(); // id → the list key of our own message not yet seen stored
     this.lastSeenId = null; // the highest id the server has shown us
     this.offline = false; // no WebSocket could be opened: send over HTTP, poll history
-    this.lastPoll = 0;
-    this.catchingUp = null;
-    // By name, not user id: a new sign-in (after a 401) keeps the same outbox.
-    this.outboxKey = `rc-outbox:${room}:${session.name}`;
+    this.history = new History(config, room, session, {
+      since: () => this.lastSeenId,
+      read: (messages, region, userId) => this.#read(messages, region, userId),
+    });
     this.connection = new Connection(config, () => ({ room, token: session.token }), {
       onState: (state, detail) => {
         ui.setConnection(state, detail);
@@ -67,8 +67,13 @@ export class Chat {
   }
 
   start() {
-    for (const { id, text, userId } of JSON.parse(localStorage.getItem(this.outboxKey) ?? "[]")) {
-      this.#queue(id, text, userId ?? this.session.userId);
+    for (const { id, text, userId, action } of this.outbox.saved()) {
+      // A change only our current user id can make (a guest signed in again is another user).
+      if (action && action !== "sendMessage") {
+        if (userId === this.session.userId) this.#queueChange(id, action, text, userId);
+      } else {
+        this.#queue(id, text, userId ?? this.session.userId);
+      }
     }
     this.catchUp();
     this.connection.start();
@@ -84,12 +89,36 @@ export class Chat {
     return "";
   }
 
+  /** Edit (`text`) or delete (`text` null) our stored message `id`; a problem to show, or "". */
+  change(id, text) {
+    const view = this.messages.get(keyOf(id, this.session.userId));
+    if (!view || view.state !== "delivered") return "Only a message that is stored can be changed.";
+    if (view.deleted) return "This message was deleted.";
+    if (text === null) {
+      this.#queueChange(id, "deleteMessage", null, this.session.userId);
+    } else {
+      const trimmed = text.trim();
+      if (!trimmed) return "A message cannot be empty: delete it instead.";
+      if ([...trimmed].length > MAX_TEXT_CHARS) return `A message holds at most ${MAX_TEXT_CHARS} characters.`;
+      if (trimmed === view.text) return "";
+      this.#queueChange(id, "editMessage", trimmed, this.session.userId);
+    }
+    this.#pump();
+    return "";
+  }
+
+  /** A later change of one message replaces an earlier one not yet stored (a delete, an edit). */
+  #queueChange(id, action, text, userId) {
+    this.outbox.put(id, action, text, userId);
+    const view = this.messages.get(keyOf(id, userId));
+    if (view) this.#show({ ...view, change: CHANGE_NOTES[action], problem: null });
+  }
+
   /** `userId`: the user the message is sent as. The server's idempotency is per (id, user): a
    * message first sent under an earlier session of ours is resent under the current one only once
    * history shows it was not stored (#adopt). */
   #queue(id, text, userId) {
-    this.outbox.set(id, { id, text, userId, sentAt: 0, wait: 0, sending: false });
-    this.#saveOutbox();
+    this.outbox.put(id, "sendMessage", text, userId);
     const key = keyOf(id, userId);
     this.unsent.set(id, key);
     const { tag, kind } = this.session.current?.user ?? {}; // absent from a session kept from before tags
@@ -99,23 +128,21 @@ export class Chat {
   /** After a history read as `userId`: what it did not show stored is ours to send as `userId`. */
   #adopt(userId) {
     if (userId !== this.session.userId) return;
-    for (const item of this.outbox.values()) item.userId = userId;
-    this.#saveOutbox();
-  }
-
-  #saveOutbox() {
-    const items = [...this.outbox.values()].map(({ id, text, userId }) => ({ id, text, userId }));
-    localStorage.setItem(this.outboxKey, JSON.stringify(items));
-    ui.setOutboxCount(items.length);
+    for (const item of this.outbox.values()) if (item.action === "sendMessage") item.userId = userId;
+    this.outbox.save();
   }
 
   #settle(id) {
-    if (this.outbox.delete(id)) this.#saveOutbox();
+    const item = this.outbox.take(id);
+    const view = item && item.action !== "sendMessage" && this.messages.get(keyOf(id, item.userId));
+    if (view) this.#show({ ...view, change: null });
   }
 
   #show(view) {
     this.messages.set(view.key, view);
-    ui.renderMessage(view, this.session.isMine(view.authorId));
+    // Only our current user id can change a message (the server finds it by id and author).
+    const changeable = view.authorId === this.session.userId && view.state === "delivered" && !view.deleted;
+    ui.renderMessage(view, this.session.isMine(view.authorId), changeable);
   }
 
   /** A stored message from any source; false when the list already shows it delivered. */
@@ -123,9 +150,15 @@ export class Chat {
     if (typeof message?.id !== "string" || typeof message.authorId !== "string") return false;
     if (!this.lastSeenId || message.id > this.lastSeenId) this.lastSeenId = message.id;
     const key = keyOf(message.id, message.authorId);
+    const shown = this.messages.get(key);
+    const stale = shown?.state === "delivered" && !outranks(message, shown); // an older state, or a copy
     if (this.session.isMine(message.authorId)) {
-      this.#settle(message.id); // stored: nothing left to retry, even if its ack was lost
-      this.connection.delivered(message.id);
+      // Any copy shows a send stored; only a state newer than the one shown can show a change.
+      const item = this.outbox.get(message.id);
+      if (!item || item.action === "sendMessage" || (!stale && settles(message, item))) {
+        this.#settle(message.id); // stored: nothing left to retry, even if its ack was lost
+        this.connection.delivered(message.id);
+      }
       // Its pending entry may carry the user id we had before signing in again.
       const pending = this.unsent.get(message.id);
       this.unsent.delete(message.id);
@@ -134,8 +167,10 @@ export class Chat {
         ui.removeMessage(pending);
       }
     }
-    if (this.messages.get(key)?.state === "delivered") return false;
+    if (stale) return false;
+    const waiting = this.session.isMine(message.authorId) && this.outbox.get(message.id);
     this.#show({
+      change: waiting ? (CHANGE_NOTES[waiting.action] ?? null) : null, // a change of ours still on its way
       key,
       id: message.id,
       authorId: message.authorId,
@@ -146,6 +181,9 @@ export class Chat {
       time: Date.parse(message.sentAt) || ulidTime(message.id),
       acceptedRegion: message.acceptedRegion,
       transport: message.transport,
+      version: message.version ?? 1,
+      editedAt: message.editedAt ?? null,
+      deleted: Boolean(message.deleted),
       delivered,
       state: "delivered",
     });
@@ -153,15 +191,20 @@ export class Chat {
   }
 
   #fail(id, problem) {
+    const item = this.outbox.get(id);
     this.#settle(id);
+    if (item && item.action !== "sendMessage") {
+      const view = this.messages.get(keyOf(id, item.userId));
+      if (view) this.#show({ ...view, change: null, problem });
+      return;
+    }
     const view = this.messages.get(this.unsent.get(id));
     if (view && view.state !== "delivered") this.#show({ ...view, state: "failed", problem });
   }
 
-  /** Over the per-user rate: nothing was stored; resend the same id when the server says. */
-  #rateLimited(item, retryAfterMs) {
-    const wait = Math.max(RATE_LIMIT_FLOOR_MS, retryAfterMs || 0) * (1 + Math.random() * 0.2);
-    Object.assign(item, { sentAt: Date.now(), wait });
+  /** A change the answering region cannot find the message for: it may not be there yet. */
+  #notFound(item, problem) {
+    if (this.outbox.notFound(item)) this.#fail(item.id, problem);
   }
 
   #frame(frame, link) {
@@ -172,14 +215,20 @@ export class Chat {
       }
       this.receive(frame.message, frame.deliveredBy);
     } else if (frame.type === "ack") {
+      const item = this.outbox.get(frame.id);
       this.#settle(frame.id);
+      if (item && item.action !== "sendMessage") return; // a change: its new state comes pushed
       const view = this.messages.get(this.unsent.get(frame.id));
       if (view && view.state !== "delivered") {
         this.#show({ ...view, state: "accepted", acceptedRegion: frame.acceptedRegion, transport: "websocket" });
       }
-    } else if (frame.type === "error" && frame.id && this.outbox.has(frame.id)) {
+    } else if (frame.type === "error" && frame.id && this.outbox.get(frame.id)) {
       if (frame.code === "rate_limited") {
-        this.#rateLimited(this.outbox.get(frame.id), frame.retryAfterMs);
+        this.outbox.rateLimited(this.outbox.get(frame.id), frame.retryAfterMs);
+      } else if (frame.code === "message_deleted") {
+        this.#settle(frame.id); // deleted meanwhile: the deleted state is coming
+      } else if (frame.code === "not_found") {
+        this.#notFound(this.outbox.get(frame.id), `${frame.code}: ${frame.message}`);
       } else if (!REGION_FAILURES.has(frame.code)) {
         this.#fail(frame.id, `${frame.code}: ${frame.message}`);
       }
@@ -191,7 +240,7 @@ export class Chat {
   #sendAgain(id, afterMs) {
     const item = this.outbox.get(id);
     if (!item) return; // stored meanwhile
-    Object.assign(item, { sentAt: Date.now(), wait: afterMs });
+    this.outbox.later(item, afterMs);
     setTimeout(() => this.#pump(), afterMs);
   }
 
@@ -199,7 +248,7 @@ export class Chat {
     if (this.offline) ui.log("WebSocket open again: back from HTTP to WebSocket");
     this.offline = false;
     ui.setRegion(link.region, link.via);
-    for (const item of this.outbox.values()) item.sentAt = 0; // sends on the old socket may be lost
+    this.outbox.resendAll(); // sends on the old socket may be lost
     this.#pump();
     this.catchUp(link.httpUrl);
   }
@@ -207,7 +256,7 @@ export class Chat {
   #unreachable() {
     if (!this.offline) {
       ui.log("no WebSocket can be opened: sending over HTTP until one can");
-      for (const item of this.outbox.values()) item.sentAt = 0; // waiting for an ack that cannot come
+      this.outbox.resendAll(); // waiting for an ack that cannot come
     }
     this.offline = true;
     this.#pump();
@@ -216,7 +265,7 @@ export class Chat {
 
   #tick() {
     this.#pump();
-    if (this.offline && Date.now() - this.lastPoll > OFFLINE_POLL_MS) this.catchUp();
+    if (this.offline && Date.now() - this.history.lastPoll > OFFLINE_POLL_MS) this.catchUp();
   }
 
   #pump() {
@@ -225,8 +274,9 @@ export class Chat {
       if (item.sending || now - item.sentAt < item.wait) continue;
       if (item.userId !== this.session.userId) continue; // first: was it stored as our earlier self?
       if (this.connection.isOpen) {
-        this.connection.send({ action: "sendMessage", room: this.room, id: item.id, text: item.text });
-        Object.assign(item, { sentAt: now, wait: UNJUDGED_RESEND_MS });
+        const text = item.action === "deleteMessage" ? {} : { text: item.text };
+        this.connection.send({ action: item.action, room: this.room, id: item.id, ...text });
+        this.outbox.later(item, UNJUDGED_RESEND_MS);
       } else if (this.offline) {
         this.#postOverHttp(item);
       }
@@ -235,11 +285,13 @@ export class Chat {
 
   async #postOverHttp(item) {
     item.sending = true;
+    let notFound = null; // a region without the message: another may have it already
     try {
       for (const base of httpBases(this.config)) {
         const token = this.session.token;
         try {
-          const { message, region } = await postMessage(base, this.room, item, token);
+          const write = item.action === "sendMessage" ? postMessage : changeMessage;
+          const { message, region } = await write(base, this.room, item, token);
           this.receive(message, `HTTP reply (${region ?? message.acceptedRegion})`);
           return;
         } catch (error) {
@@ -249,8 +301,17 @@ export class Chat {
             break;
           }
           if (error instanceof ApiError && error.status === 429) {
-            this.#rateLimited(item, error.retryAfterMs); // per user: another region is no way round
+            this.outbox.rateLimited(item, error.retryAfterMs); // per user: another region is no way round
             return;
+          }
+          if (error instanceof ApiError && error.code === "message_deleted") {
+            this.#settle(item.id);
+            this.catchUp();
+            return;
+          }
+          if (error instanceof ApiError && error.code === "not_found") {
+            notFound = `${error.code}: ${error.message}`;
+            continue;
           }
           if (error instanceof ApiError && !error.retriable) {
             this.#fail(item.id, `${error.code}: ${error.message}`);
@@ -258,7 +319,8 @@ export class Chat {
           }
         }
       }
-      Object.assign(item, { sentAt: Date.now(), wait: RETRY_AFTER_ERROR_MS }); // nobody answered
+      if (notFound) this.#notFound(item, notFound);
+      else this.outbox.later(item, RETRY_AFTER_ERROR_MS); // nobody answered
     } finally {
       item.sending = false;
     }
@@ -266,49 +328,16 @@ export class Chat {
 
   /** Read what we missed (everything since the last hour on join), from the first region that answers. */
   catchUp(preferred) {
-    this.lastPoll = Date.now();
-    // One read at a time; a request during a read runs once after it (it may have a newer `after`).
-    if (this.catchingUp) {
-      this.catchUpAgain = preferred ?? true;
-      return this.catchingUp;
-    }
-    this.catchingUp = this.#readHistory(preferred).finally(() => {
-      this.catchingUp = null;
-      const again = this.catchUpAgain;
-      this.catchUpAgain = null;
-      if (again) this.catchUp(typeof again === "string" ? again : undefined);
-    });
-    return this.catchingUp;
+    return this.history.catchUp(preferred);
   }
 
-  async #readHistory(preferred) {
-    const since = this.lastSeenId
-      ? Math.min(ulidTime(this.lastSeenId), Date.now()) - ID_WINDOW_MS
-      : Date.now() - HISTORY_WINDOW_MS;
-    const firstRead = !this.historyRead;
-    const userId = this.session.userId;
-    for (const base of httpBases(this.config, preferred)) {
-      const token = this.session.token;
-      try {
-        const { messages, region } = await fetchHistory(base, this.room, lowestUlid(since), token);
-        const fresh = messages.filter((message) => this.receive(message, `history (${region})`)).length;
-        // A message written in the last minutes makes the room active: the heartbeat is short.
-        if (messages.length) this.connection.noteActivity(Math.min(ulidTime(messages.at(-1).id), Date.now()));
-        this.#adopt(userId);
-        this.historyRead = true;
-        if (firstRead) ui.log(`history: ${messages.length} message(s) from ${region}`);
-        else if (fresh) ui.log(`caught up ${fresh} missed message(s) from ${region}`);
-        return;
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 401) {
-          await this.session.refused(token);
-          this.catchUpAgain = preferred ?? true; // with the new session
-          return;
-        }
-        // the next region may answer
-      }
-    }
-    ui.log("history: no region answered; will try again");
+  /** After a history read as `userId` that gave us `messages`: how many were news. */
+  #read(messages, region, userId) {
+    const fresh = messages.filter((message) => this.receive(message, `history (${region})`)).length;
+    // A message written in the last minutes makes the room active: the heartbeat is short.
+    if (messages.length) this.connection.noteActivity(Math.min(ulidTime(messages.at(-1).id), Date.now()));
+    this.#adopt(userId);
+    return fresh;
   }
 
   setLocation(location) {

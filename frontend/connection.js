@@ -25,6 +25,8 @@ const BACKOFF_CAP_MS = 5000;
 const CONNECT_TIMEOUT_MS = 4000;
 const TICK_MS = 250; // how often the judge looks at its clocks
 const DELIBERATE = 4000; // our own close code: a restart or a leave we chose, not a failure
+// Frames the region must store and acknowledge: the judge watches their acks.
+const MESSAGE_ACTIONS = new Set(["sendMessage", "editMessage", "deleteMessage"]);
 const LEAVING_WORDS = { backend: "its backend is failing", silent: "it does not answer" };
 
 export function backoffDelay(attempt) {
@@ -97,7 +99,7 @@ export class Connection {
   send(frame) {
     if (!this.isOpen) return false;
     this.socket.send(JSON.stringify(frame));
-    if (frame.action === "sendMessage") {
+    if (MESSAGE_ACTIONS.has(frame.action)) {
       this.judge?.sent(frame.id, Date.now());
       this.noteActivity(Date.now());
     }

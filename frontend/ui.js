@@ -15,6 +15,10 @@ function clock(ms) {
 }
 
 export const ui = {
+  /** Set by the page: `change(id, text)` edits (text) or deletes (null) one of our messages;
+   * returns a problem to show, or "". */
+  onChange: () => "",
+
   showChat(room, user) {
     $("#join").hidden = true;
     $("#chat").hidden = false;
@@ -67,11 +71,13 @@ export const ui = {
 
   /**
    * Draw (or redraw) one message. `view`: {key, id, authorId, author, authorTag, authorKind, text, time (ms),
-   * acceptedRegion, delivered, transport, state: pending | accepted | delivered | failed, problem}.
+   * acceptedRegion, delivered, transport, state: pending | accepted | delivered | failed, problem,
+   * version, editedAt, deleted, change (a note while our edit or delete is on its way)}.
    * One element per key (id and author's user id), kept in id (= time) order, whatever order the
-   * copies arrive in. `isMine`: written by this browser's user, known by user id, not by name.
+   * copies arrive in. `isMine`: written by this browser's user, known by user id, not by name;
+   * `changeable`: ours to edit and delete (stored, not deleted, under our current user id).
    */
-  renderMessage(view, isMine) {
+  renderMessage(view, isMine, changeable = false) {
     const list = $("#messages");
     let item = list.querySelector(`li[data-key="${CSS.escape(view.key)}"]`);
     if (!item) {
@@ -81,7 +87,7 @@ export const ui = {
       const head = el("p", "head");
       const who = el("span", "who");
       who.append(el("span", "author"), " ", el("span", "tag"), " ", el("span", "kind"));
-      head.append(who, " ", el("time", "time"));
+      head.append(who, " ", el("time", "time"), " ", el("span", "edited"), " ", el("span", "change"));
       const route = el("p", "route");
       route.append(
         el("span", "accepted"),
@@ -90,7 +96,7 @@ export const ui = {
         " · ",
         el("span", "transport"),
       );
-      item.append(head, el("p", "text"), route, el("p", "problem"));
+      item.append(head, el("p", "text"), actions(item), route, el("p", "problem"));
       // Nearly always the newest: check the end first, and only search when a late copy arrives.
       const last = list.lastElementChild;
       const later = !last || last.dataset.key < view.key ? null : [...list.children].find((other) => other.dataset.key > view.key);
@@ -108,7 +114,16 @@ export const ui = {
     const time = item.querySelector(".time");
     time.textContent = clock(view.time);
     time.dateTime = new Date(view.time).toISOString();
-    item.querySelector(".text").textContent = view.text;
+    // A deleted message has no text anywhere: the list says so instead.
+    item.dataset.deleted = view.deleted ? "true" : "false";
+    item.querySelector(".text").textContent = view.deleted ? "This message was deleted." : view.text;
+    const edited = item.querySelector(".edited");
+    edited.textContent = view.deleted ? "deleted" : view.editedAt ? "edited" : "";
+    edited.title = view.editedAt ? `edited at ${new Date(view.editedAt).toLocaleString()}` : "";
+    item.querySelector(".change").textContent = view.change ?? "";
+    item.dataset.version = String(view.version ?? "");
+    item.querySelector(".actions").hidden = !changeable;
+    if (!changeable) item.querySelector(".editor")?.remove();
     item.querySelector(".accepted").textContent = `accepted: ${view.acceptedRegion ?? "…"}`;
     item.querySelector(".delivered").textContent = `delivered: ${view.delivered ?? stateLabel(view.state)}`;
     item.querySelector(".transport").textContent = view.transport ?? "…";
@@ -120,6 +135,61 @@ export const ui = {
     $("#messages").querySelector(`li[data-key="${CSS.escape(key)}"]`)?.remove();
   },
 };
+
+/** The Edit and Delete buttons of one of our messages (shown only while it is ours to change). */
+function actions(item) {
+  const bar = el("p", "actions");
+  bar.hidden = true;
+  const edit = el("button", "edit", "Edit");
+  edit.type = "button";
+  edit.setAttribute("aria-label", "Edit this message");
+  edit.addEventListener("click", () => openEditor(item, edit));
+  const remove = el("button", "delete", "Delete");
+  remove.type = "button";
+  remove.setAttribute("aria-label", "Delete this message");
+  remove.addEventListener("click", () => {
+    item.querySelector(".problem").textContent = ui.onChange(item.dataset.id, null);
+  });
+  bar.append(edit, " ", remove);
+  return bar;
+}
+
+/** An editor under the message's text: Enter (or Save) saves, Escape (or Cancel) closes it. */
+function openEditor(item, opener) {
+  item.querySelector(".editor")?.remove();
+  const form = el("form", "editor");
+  const box = el("textarea");
+  box.rows = 2;
+  box.maxLength = 4000;
+  box.setAttribute("aria-label", "Edited message");
+  box.value = item.querySelector(".text").textContent;
+  const save = el("button", null, "Save");
+  save.type = "submit";
+  const cancel = el("button", null, "Cancel");
+  cancel.type = "button";
+  const close = () => {
+    form.remove();
+    opener.focus();
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const problem = ui.onChange(item.dataset.id, box.value);
+    item.querySelector(".problem").textContent = problem;
+    if (!problem) close();
+  });
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    } else if (event.key === "Escape") {
+      close();
+    }
+  });
+  cancel.addEventListener("click", close);
+  form.append(box, " ", save, " ", cancel);
+  item.querySelector(".actions").after(form);
+  box.focus();
+}
 
 /** A name's tag ("#k3f9") and kind ("guest" / "account") into `who`'s .tag and .kind. */
 function showWho(who, tag, kind) {

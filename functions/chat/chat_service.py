@@ -9,12 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chat import service
+from chat import edits, service
 from chat.model import Author, Connection, Message, Transport
 from chat.ports import (
     AccountVerifier,
     ConnectionStore,
     KeySource,
+    MessageChanges,
     MessageStore,
     RateLimiter,
     SessionRevocations,
@@ -28,6 +29,7 @@ class ChatService:
     settings: Settings
     clock: Callable[[], float]  # seconds since the epoch
     messages: Callable[[], MessageStore]
+    changes: Callable[[], MessageChanges]
     connections: Callable[[], ConnectionStore]
     limiter: Callable[[], RateLimiter]
     keys: Callable[[], KeySource]
@@ -102,6 +104,28 @@ class ChatService:
             limiter=self.limiter(),
             settings=self.settings,
             now_ms=self._now_ms(),
+        )
+
+    def change_message(
+        self,
+        payload: Any,
+        *,
+        edit: bool,
+        author: Author,
+        room: str | None = None,
+        message_id: str | None = None,
+    ) -> tuple[Message, bool]:
+        """Edit (`edit`) or delete the author's own message (chat/edits.py)."""
+        return edits.change_message(
+            payload,
+            edit=edit,
+            author=author,
+            changes=self.changes(),
+            limiter=self.limiter(),
+            settings=self.settings,
+            now_ms=self._now_ms(),
+            room=room,
+            message_id=message_id,
         )
 
     def open_connection(

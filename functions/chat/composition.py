@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
+    from chat.changes_store import DynamoMessageChanges
     from chat.chat_service import ChatService
     from chat.fanout_service import FanoutService
     from chat.keyring import SecretsManagerKeySource
@@ -87,6 +88,14 @@ def pusher() -> ManagementApiPusher:
 @functools.cache
 def message_store() -> DynamoMessageStore:
     return DynamoMessageStore(dynamodb(), get_settings().messages_table)
+
+
+@functools.cache
+def message_changes() -> DynamoMessageChanges:
+    """Edits, deletes and the stream's repairs of them (chat/edits.py)."""
+    from chat.changes_store import DynamoMessageChanges
+
+    return DynamoMessageChanges(dynamodb(), get_settings().messages_table)
 
 
 @functools.cache
@@ -161,6 +170,7 @@ def service() -> ChatService:
         settings=get_settings(),
         clock=_wall_clock,
         messages=message_store,
+        changes=message_changes,
         connections=connection_store,
         limiter=rate_limiter,
         keys=session_keys,
@@ -178,6 +188,7 @@ def fanout_service() -> FanoutService:
     return FanoutService(
         settings=get_settings(),
         connections=connection_store,
+        changes=message_changes,
         pusher=lambda time_left: pusher().until(time_left),
         pages=page_queue,
         closer=socket_closer,
@@ -195,6 +206,7 @@ def reset() -> None:
         page_queue,
         pusher,
         message_store,
+        message_changes,
         connection_store,
         rate_limiter,
         session_keys,

@@ -59,6 +59,25 @@ class RateLimited(ChatError):
         return body
 
 
+class NotFound(ChatError):
+    """An edit or delete of a message the caller does not have (that id, that room, that
+    author) in the region that answers."""
+
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("not_found", "you have no message with that id in this room")
+
+
+class MessageDeleted(ChatError):
+    """An edit of a deleted message: nothing changed."""
+
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__("message_deleted", "that message was deleted: it cannot be edited")
+
+
 class StoreError(Exception):
     """A store could not do what we asked (throttled, unavailable, misconfigured). Adapters raise
     it with their own error code (chat/aws_errors.py)."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chat import fanout
+from chat import change_stream, fanout
 from chat.fanout_pages import Page
-from chat.ports import ConnectionCloser, ConnectionStore, PageQueue, Pusher
+from chat.ports import ConnectionCloser, ConnectionStore, MessageChanges, PageQueue, Pusher
 from chat.posting import TimeLeft, time_to_post
 from chat.settings import Settings
 
@@ -19,10 +19,17 @@ from chat.settings import Settings
 class FanoutService:
     settings: Settings
     connections: Callable[[], ConnectionStore]
+    changes: Callable[[], MessageChanges]
     pusher: Callable[[TimeLeft], Pusher]  # one that starts no post once the time left is up
     pages: Callable[[], PageQueue]
     closer: Callable[[], ConnectionCloser]
     posting_margin_seconds: float  # what the posts in flight and the hand-back need
+
+    def apply_writes(
+        self, records: Sequence[change_stream.MessageWrite | change_stream.TombstoneArrived]
+    ) -> change_stream.Applied:
+        """The stream's part in edits and deletes: what to push, and the repairs and tombstones."""
+        return change_stream.apply_writes(records, changes=self.changes(), region=self.settings.region)
 
     def fan_out(
         self, records: Sequence[fanout.StreamRecord], *, remaining_ms: Callable[[], int]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 Transport = Literal["websocket", "http"]
 
@@ -58,12 +58,16 @@ class Message:
     room: str
     author: str  # the session's display name
     authorId: str  # the session's user id: with the id, what makes a message unique
-    text: str
+    text: str | None  # None once deleted
     sentAt: str
-    acceptedRegion: str
+    acceptedRegion: str  # the region that accepted its latest change
     transport: str
+    # 1 when posted, one more after each accepted edit or delete (chat/edits.py).
+    version: int = 1
+    editedAt: str | None = None
+    deleted: bool = False
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "room": self.room,
@@ -75,7 +79,20 @@ class Message:
             "sentAt": self.sentAt,
             "acceptedRegion": self.acceptedRegion,
             "transport": self.transport,
+            "version": self.version,
+            "editedAt": self.editedAt,
+            "deleted": self.deleted,
         }
+
+
+@dataclass(frozen=True)
+class Change:
+    """The part of a message that edits and deletes change (their rules: chat/edits.py)."""
+
+    version: int = 1
+    text: str | None = None
+    editedAt: str | None = None
+    deleted: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from chat.model import Message
+from chat.model import Change, Message
 
 if TYPE_CHECKING:
     from chat.fanout_pages import Page
@@ -29,6 +29,30 @@ class MessageStore(Protocol):
 
     def probe(self) -> None:
         """Raise StoreError unless this region's replica accepts reads and writes."""
+        ...
+
+
+class MessageChanges(Protocol):
+    """Edits and deletes of one author's message, each one conditional write (chat/edits.py)."""
+
+    def edit(
+        self, room: str, message_id: str, author_id: str, *, text: str, edited_at: str, region: str
+    ) -> tuple[Message, bool]:
+        """(the edited message, True), or (the stored one, False) when it holds `text` already;
+        NotFound, or MessageDeleted for a deleted message."""
+        ...
+
+    def delete(self, room: str, message_id: str, author_id: str, *, region: str) -> tuple[Message, bool]:
+        """(the deleted message, True), or (the stored one, False) when deleted already; NotFound."""
+        ...
+
+    def rewrite(self, message: Message, *, expires_at: int, over: Change) -> bool:
+        """Write `message` over a state it outranks, `over` or a later one (the stream's repair
+        of a conflict); False when the item is gone or holds a state at least as great."""
+        ...
+
+    def record_delete(self, message: Message, *, expires_at: int) -> None:
+        """Make the deleted message's tombstone (once; no edit ever writes one)."""
         ...
 
 

@@ -160,15 +160,7 @@ def accept_message(
     new = parse_new_message(
         payload, room=room, now_ms=now_ms, max_skew_ms=settings.max_clock_skew_seconds * 1000
     )
-    rate = settings.message_rate
-    wait_ms = rate.admit(limiter, author.user_id, now_ms=now_ms)
-    if wait_ms is not None:
-        raise RateLimited(
-            f"over {rate.rate:g} messages a second (bursts of {rate.burst}): resend in {wait_ms} ms",
-            retry_after_ms=wait_ms,
-        )
-    if author.user_id.startswith(GUEST_PREFIX):
-        admit_guest_message(new.room, limiter=limiter, settings=settings, now_ms=now_ms)
+    admit_message(author, new.room, limiter=limiter, settings=settings, now_ms=now_ms)
     check_look_alikes(author, new.room, store=store, now_ms=now_ms)
     message = Message(
         id=new.id,
@@ -182,6 +174,22 @@ def accept_message(
     )
     expires_at = now_ms // 1000 + settings.message_ttl_days * 86400
     return store.put_message(message, expires_at=expires_at)
+
+
+def admit_message(
+    author: Author, room: str, *, limiter: RateLimiter, settings: Settings, now_ms: int
+) -> None:
+    """A message, edit or delete counts against its author's rate, and a guest's against the
+    room's guests' too: RateLimited, with nothing stored, beyond them."""
+    rate = settings.message_rate
+    wait_ms = rate.admit(limiter, author.user_id, now_ms=now_ms)
+    if wait_ms is not None:
+        raise RateLimited(
+            f"over {rate.rate:g} messages a second (bursts of {rate.burst}): resend in {wait_ms} ms",
+            retry_after_ms=wait_ms,
+        )
+    if author.user_id.startswith(GUEST_PREFIX):
+        admit_guest_message(room, limiter=limiter, settings=settings, now_ms=now_ms)
 
 
 def open_connection(

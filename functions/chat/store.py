@@ -32,31 +32,42 @@ def message_key(room: str, message_id: str, author_id: str) -> Item:
 
 
 def message_to_item(message: Message, expires_at: int) -> Item:
-    return {
+    """A deleted message's item has no `text` (and an unedited one no `editedAt`)."""
+    item: Item = {
         **message_key(message.room, message.id, message.authorId),
         "id": {"S": message.id},
         "room": {"S": message.room},
         "author": {"S": message.author},
         "authorId": {"S": message.authorId},
-        "text": {"S": message.text},
         "sentAt": {"S": message.sentAt},
         "acceptedRegion": {"S": message.acceptedRegion},
         "transport": {"S": message.transport},
         "expiresAt": {"N": str(expires_at)},
+        "version": {"N": str(message.version)},
+        "deleted": {"BOOL": message.deleted},
     }
+    if message.text is not None:
+        item["text"] = {"S": message.text}
+    if message.editedAt is not None:
+        item["editedAt"] = {"S": message.editedAt}
+    return item
 
 
 def message_from_item(item: Mapping[str, Any]) -> Message:
-    """Read a message from a DynamoDB item or stream image (the same wire format)."""
+    """Read a message from a DynamoDB item or stream image (the same wire format). Items stored
+    before edits existed read as version 1, not edited, not deleted."""
     return Message(
         id=item["id"]["S"],
         room=item["room"]["S"],
         author=item["author"]["S"],
         authorId=item["authorId"]["S"],
-        text=item["text"]["S"],
+        text=item["text"]["S"] if "text" in item else None,
         sentAt=item["sentAt"]["S"],
         acceptedRegion=item["acceptedRegion"]["S"],
         transport=item["transport"]["S"],
+        version=int(item["version"]["N"]) if "version" in item else 1,
+        editedAt=item["editedAt"]["S"] if "editedAt" in item else None,
+        deleted=bool(item["deleted"]["BOOL"]) if "deleted" in item else False,
     )
 
 

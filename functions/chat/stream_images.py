@@ -1,28 +1,42 @@
-"""What a DynamoDB stream batch of the messages table carries: new messages, and sign-outs."""
+"""What a DynamoDB stream batch of the messages table carries: messages and their changes, deletes'
+tombstones, and sign-outs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chat.fanout import StreamRecord
+from chat.change_stream import MessageWrite, TombstoneArrived
+from chat.changes_store import TOMBSTONE, tombstone_from_image
 from chat.observability import logger
 from chat.revocations import signed_out_user
 from chat.store import message_from_item
 
 
-def parse_records(event: dict[str, Any]) -> list[StreamRecord]:
-    """The batch's new messages. Only inserts are new messages: a MODIFY is replication settling
-    a same-id race. An image that is not a message is skipped, never reported: retrying cannot
-    fix it, and reporting it would block the shard."""
-    records = []
+def parse_records(event: dict[str, Any]) -> list[MessageWrite | TombstoneArrived]:
+    """The batch's writes of messages (new ones, and their edits and deletes, with the image each
+    replaced: chat/change_stream.py) and deletes' tombstones. An image that is neither is skipped,
+    never reported: retrying cannot fix it, and reporting it would block the shard."""
+    records: list[MessageWrite | TombstoneArrived] = []
     for record in event.get("Records", []):
         image = record["dynamodb"].get("NewImage")
         sequence = record["dynamodb"]["SequenceNumber"]
-        if record["eventName"] != "INSERT" or image is None or signed_out_user(image) is not None:
+        if record["eventName"] == "REMOVE" or image is None or signed_out_user(image) is not None:
             continue
         try:
-            records.append(StreamRecord(sequence, message_from_item(image)))
-        except (KeyError, TypeError):
+            if image.get("sk") == {"S": TOMBSTONE}:  # an image holds its item's key
+                if record["eventName"] == "INSERT":
+                    records.append(tombstone_from_image(sequence, image))
+                continue
+            old = record["dynamodb"].get("OldImage")
+            records.append(
+                MessageWrite(
+                    sequence,
+                    message_from_item(old) if old else None,
+                    message_from_item(image),
+                    int(image["expiresAt"]["N"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError):
             logger.error("skipping a record that is not a message", sequence=sequence)
     return records
 

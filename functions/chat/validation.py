@@ -18,7 +18,7 @@ DEFAULT_PAGE = 50
 _LIMIT_PATTERN = re.compile(r"0*([0-9]{1,3})")  # ASCII digits: str.isdigit() accepts '²'
 
 
-def _string(payload: dict[str, Any], field: str) -> str:
+def string_field(payload: dict[str, Any], field: str) -> str:
     if field not in payload or payload[field] is None:
         raise InvalidInput("missing_field", f"'{field}' is required")
     value = payload[field]
@@ -72,9 +72,9 @@ def parse_new_message(payload: Any, *, room: str | None = None, now_ms: int, max
     A body's `author` is ignored: the author is the session's."""
     if not isinstance(payload, dict):
         raise InvalidInput("invalid_message", "the message must be a JSON object")
-    message_id = _string(payload, "id")
-    text = _string(payload, "text")
-    room = validate_room(_string(payload, "room") if room is None else room)
+    message_id = string_field(payload, "id")
+    text = string_field(payload, "text")
+    room = validate_room(string_field(payload, "room") if room is None else room)
     return NewMessage(
         id=validate_id(message_id, now_ms=now_ms, max_skew_ms=max_skew_ms),
         room=room,

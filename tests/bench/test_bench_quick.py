@@ -33,9 +33,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 
 
 def test_every_benchmark_writes_its_results_and_the_figures(results: dict[str, dict[str, Any]]) -> None:
-    assert {"latency", "fanout", "coldstart", "cost", "capacity"} <= set(results)
+    assert {"latency", "fanout", "coldstart", "cost", "capacity", "changes"} <= set(results)
     assert results["_figures"]["names"] == ["fanout.png", "latency.png"]
-    for name in ("latency", "fanout", "coldstart", "cost", "capacity"):
+    for name in ("latency", "fanout", "coldstart", "cost", "capacity", "changes"):
         result = results[name]
         assert result["benchmark"] == name
         assert result["quick"] is True
@@ -51,6 +51,9 @@ def test_latency_reports_percentiles_and_the_floor_for_both_paths(results: dict[
         _positive(row["floorMs"])
         assert row["latencyMs"]["n"] == row["messages"] * row["clients"]
         assert all(row["ratioToFloor"][q] > 0 for q in ("p50", "p90", "p99"))
+        for kind in ("edit", "delete"):  # each measured message is then edited and deleted
+            _positive(row["changesMs"][kind])
+            assert row["changesMs"][kind]["n"] == row["latencyMs"]["n"]
         assert row["burst"]["messagesPerSecond"] > 0
     assert results["latency"]["replicationDelaySeconds"] > 0
 
@@ -106,6 +109,25 @@ def test_cost_counts_one_write_one_query_per_region_and_one_post_per_recipient(
         assert money["total"] > 0
         assert money["scanInstead"][1]["total"] > money["total"]  # scanning a busy table costs more
     assert result["prices"]["websocketMessagePerMillion"] > 0
+
+
+def test_changes_count_one_conditional_write_per_edit_and_per_delete_where_accepted(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    calls = results["changes"]["calls"]
+    accepting, other = REGIONS[0], REGIONS[1]
+    # a guest's two rate limiter writes, then the change's own conditional UpdateItem
+    assert calls["edit"][accepting]["dynamodb.UpdateItem"] == 3
+    assert "dynamodb.PutItem" not in calls["edit"][accepting]
+    assert calls["delete"][accepting]["dynamodb.UpdateItem"] == 3
+    # after it, off the request path: the tombstone, and the other region's delete on its arrival
+    assert calls["delete"][accepting]["dynamodb.PutItem"] == 1
+    assert calls["delete"][other]["dynamodb.UpdateItem"] == 1
+    for kind in ("message", "edit", "delete"):
+        for region in REGIONS:
+            assert calls[kind][region]["apigatewaymanagementapi.PostToConnection"] == 1
+        _positive(results["changes"]["latencyMs"][kind])
+    assert results["changes"]["dollarsPerMillion"]["delete"]["dynamodb"] > 0
 
 
 def test_capacity_measures_messages_and_deliveries_per_second_for_each_room_size(

@@ -1,7 +1,8 @@
 """Two chat regions on loopback, small enough to reason about, for driving the drill without the
 local stack: each serves `/health`, guest sign-in (`POST /session`: the token is the name, no more),
 the rooms' history and a WebSocket (`?room&token`) that answers a ping with a pong, acks every
-message and pushes it to every connection in both regions (instant replication). A region can be made to
+message (and edit or delete of one's own) and pushes it to every connection in both regions
+(instant replication). A region can be made to
 stall: it still accepts connections and requests, and never answers them. Or to fail gray, as a
 region whose DynamoDB fails: its sockets stay open, sends and pings are answered with
 `unavailable` error frames, nothing is pushed to its connections, its history answers 503."""
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 REGIONS = ("us-east-1", "eu-west-2")
+WRITES = ("sendMessage", "editMessage", "deleteMessage")
 
 
 @dataclass
@@ -64,7 +66,7 @@ class FakeRegions:
                     continue
                 frame = json.loads(raw.data)
                 if region in self.failing:  # the heartbeat's read and the send both fail
-                    failed = frame.get("id") if frame.get("action") == "sendMessage" else None
+                    failed = frame.get("id") if frame.get("action") in WRITES else None
                     await socket.send_json(
                         {"type": "error", "id": failed, "code": "unavailable", "message": "retry"}
                     )
@@ -74,15 +76,30 @@ class FakeRegions:
                     latest = max((m["id"] for m in self.messages if m["room"] == room), default="")
                     await socket.send_json({"type": "pong", "latest": latest, "region": region})
                     continue
-                message = {key: frame[key] for key in ("id", "room", "text")} | {
-                    "author": author,
-                    "authorId": f"g_{author}",
-                    "sentAt": "",
-                    "acceptedRegion": region,
-                    "transport": "websocket",
-                }
-                if all(m["id"] != message["id"] for m in self.messages):
-                    self.messages.append(message)
+                if frame.get("action") in ("editMessage", "deleteMessage"):
+                    mine = [
+                        m for m in self.messages if m["id"] == frame["id"] and m["authorId"] == f"g_{author}"
+                    ]
+                    if not mine:
+                        await socket.send_json({"type": "error", "id": frame["id"], "code": "not_found"})
+                        continue
+                    message = mine[0]
+                    edit = frame["action"] == "editMessage"
+                    message |= {"version": message["version"] + 1, "acceptedRegion": region}
+                    message |= {"text": frame["text"]} if edit else {"text": None, "deleted": True}
+                else:
+                    message = {key: frame[key] for key in ("id", "room", "text")} | {
+                        "author": author,
+                        "authorId": f"g_{author}",
+                        "sentAt": "",
+                        "acceptedRegion": region,
+                        "transport": "websocket",
+                        "version": 1,
+                        "editedAt": None,
+                        "deleted": False,
+                    }
+                    if all(m["id"] != message["id"] for m in self.messages):
+                        self.messages.append(message)
                 await socket.send_json({"type": "ack", "id": message["id"], "acceptedRegion": region})
                 if self.deliver:
                     for where, other in list(self.sockets):

@@ -95,6 +95,9 @@ def test_posting_a_message_returns_201_then_200_for_the_retry(
         "sentAt": stored["sentAt"],
         "acceptedRegion": "us-east-1",
         "transport": "http",
+        "version": 1,
+        "editedAt": None,
+        "deleted": False,
     }
     status, again = post("http-post", message, context, ada)
     assert (status, again) == (200, stored)

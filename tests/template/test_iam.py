@@ -35,6 +35,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
         ("dynamodb:Query", MESSAGES_TABLE_ARN),  # a guest's look-alike names among the room's speakers
+        ("dynamodb:UpdateItem", MESSAGES_TABLE_ARN),  # an edit or delete of the sender's own message
         ("dynamodb:UpdateItem", "ConnectionsTable"),  # the sender's rate limiter item
     },
     "DefaultRouteFunction": set(),
@@ -46,6 +47,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", MESSAGES_TABLE_ARN),
         ("dynamodb:GetItem", MESSAGES_TABLE_ARN),
         ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
+        ("dynamodb:UpdateItem", MESSAGES_TABLE_ARN),  # an edit or delete of the caller's own message
         ("dynamodb:PutItem", "ConnectionsTable"),
         ("dynamodb:GetItem", "ConnectionsTable"),
         ("dynamodb:UpdateItem", "ConnectionsTable"),
@@ -165,8 +167,16 @@ def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_c
     assert {r for a, r in grants if a == "dynamodb:ListStreams"} == {"*"}
     dynamodb = {(a, r) for a, r in grants if a.startswith("dynamodb:") and a != "dynamodb:ListStreams"}
     # user-index: a signed-out user's connections in this region, which it closes
-    allowed = {"${ConnectionsTable.Arn}/index/room-index", USER_INDEX_ARN, "ConnectionsTable", stream}
+    allowed = {
+        "${ConnectionsTable.Arn}/index/room-index",
+        USER_INDEX_ARN,
+        "ConnectionsTable",
+        stream,
+        MESSAGES_TABLE_ARN,
+    }
     assert {resource for _, resource in dynamodb} <= allowed
+    # the messages table: only the repairs of edits and deletes (chat/change_stream.py), never a read
+    assert {a for a, r in dynamodb if r == MESSAGES_TABLE_ARN} == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
     # DeleteItem: gone connections; UpdateItem: the slots they held
     assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {
         "dynamodb:DeleteItem",

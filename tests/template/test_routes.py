@@ -13,6 +13,8 @@ WEBSOCKET_ROUTES = {
     "$connect": "ConnectFunction",
     "$disconnect": "DisconnectFunction",
     "sendMessage": "SendMessageFunction",
+    "editMessage": "SendMessageFunction",
+    "deleteMessage": "SendMessageFunction",
     "$default": "DefaultRouteFunction",
 }
 HTTP_ROUTES = {
@@ -21,6 +23,8 @@ HTTP_ROUTES = {
     ("DELETE", "/session"),
     ("GET", "/rooms/{room}/messages"),
     ("POST", "/rooms/{room}/messages"),
+    ("PATCH", "/rooms/{room}/messages/{id}"),
+    ("DELETE", "/rooms/{room}/messages/{id}"),
 }
 
 
@@ -69,19 +73,22 @@ def test_given_a_websocket_route_when_it_is_called_then_its_function_is_invoked(
 def test_given_a_websocket_route_then_api_gateway_may_invoke_its_function_for_that_route_only(
     template: Template, route_key: str, function_name: str
 ) -> None:
+    # One permission per route: a function that serves several routes may be invoked for those only.
+    routes_of_function = sorted(key for key, name in WEBSOCKET_ROUTES.items() if name == function_name)
     permissions = [
         permission["Properties"]
         for permission in resources_of_type(template, "AWS::Lambda::Permission").values()
         if permission["Properties"]["FunctionName"] == {"Ref": function_name}
     ]
-    assert len(permissions) == 1, function_name
-    (permission,) = permissions
-    assert permission["Principal"] == "apigateway.amazonaws.com"
-    source_arn = permission["SourceArn"]["Fn::Sub"]
-    assert source_arn.endswith(f"${{WebSocketApi}}/*/{route_key}"), source_arn
+    assert len(permissions) == len(routes_of_function), function_name
+    assert all(permission["Principal"] == "apigateway.amazonaws.com" for permission in permissions)
+    source_arns = [permission["SourceArn"]["Fn::Sub"] for permission in permissions]
+    suffixes = sorted(arn[arn.index("${WebSocketApi}") :] for arn in source_arns)
+    assert suffixes == [f"${{WebSocketApi}}/*/{key}" for key in routes_of_function]
+    assert route_key in routes_of_function
 
 
-@pytest.mark.parametrize("route_key", ["sendMessage", "$default"])
+@pytest.mark.parametrize("route_key", ["sendMessage", "editMessage", "deleteMessage", "$default"])
 def test_given_a_two_way_route_when_the_function_answers_then_the_body_goes_back_to_the_sender(
     template: Template, route_key: str
 ) -> None:
@@ -131,7 +138,7 @@ def test_given_an_allowed_origin_then_cors_admits_only_that_origin_and_otherwise
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AllowedOrigin"}, ""]}]
     }
     assert with_origin["AllowOrigins"] == [{"Ref": "AllowedOrigin"}]
-    assert sorted(with_origin["AllowMethods"]) == ["DELETE", "GET", "OPTIONS", "POST"]
+    assert sorted(with_origin["AllowMethods"]) == ["DELETE", "GET", "OPTIONS", "PATCH", "POST"]
     assert sorted(header.lower() for header in with_origin["AllowHeaders"]) == [
         "authorization",
         "content-type",
@@ -154,12 +161,15 @@ def test_given_the_stream_when_messages_are_inserted_then_fanout_receives_them_i
     assert properties["MaximumBatchingWindowInSeconds"] <= 1
     assert properties["MaximumRetryAttempts"] >= 1
     assert "OnFailure" in properties["DestinationConfig"]
-    # inserts only: messages (they have a transport) and sign-outs (chat/revocations.py)
-    patterns = [json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"]]
-    assert all(p["eventName"] == ["INSERT"] for p in patterns)
-    assert {json.dumps(p["dynamodb"], sort_keys=True) for p in patterns} == {
-        '{"NewImage": {"transport": {"S": ["websocket", "http"]}}}',
-        '{"Keys": {"sk": {"S": ["revoked"]}}}',
+    # messages (they have a transport) and their changes (chat/edits.py); the inserts of sign-outs
+    # (chat/revocations.py) and of deletes' tombstones; never a TTL's REMOVE
+    patterns = {
+        json.dumps(p["dynamodb"], sort_keys=True): p["eventName"]
+        for p in (json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"])
+    }
+    assert patterns == {
+        '{"NewImage": {"transport": {"S": ["websocket", "http"]}}}': ["INSERT", "MODIFY"],
+        '{"Keys": {"sk": {"S": ["revoked", "deleted"]}}}': ["INSERT"],
     }
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
-from chat.errors import StoreError
+from chat import edits
+from chat.errors import NotFound, StoreError
 from chat.fanout_pages import Page
-from chat.model import Message
+from chat.model import Change, Message
 from chat.ports import Delivery
 from chat.sessions import SigningKeys
 
@@ -156,3 +158,53 @@ class FakeSessionRevocations:
         if self.fail:
             raise self.fail
         return session_id in self.revoked
+
+
+class FakeMessageChanges:
+    """The MessageChanges port over a dict, applying chat/edits.py's rules as the adapter's
+    conditions do; `fail` makes every write raise."""
+
+    def __init__(self, messages: Sequence[Message] = ()) -> None:
+        self.items: dict[tuple[str, str, str], Message] = {(m.room, m.id, m.authorId): m for m in messages}
+        self.tombstones: list[tuple[str, str, str]] = []
+        self.rewrites: list[Message] = []
+        self.fail: StoreError | None = None
+
+    def _item(self, room: str, message_id: str, author_id: str) -> Message:
+        if self.fail:
+            raise self.fail
+        if (room, message_id, author_id) not in self.items:
+            raise NotFound()
+        return self.items[(room, message_id, author_id)]
+
+    def _write(self, message: Message) -> Message:
+        self.items[(message.room, message.id, message.authorId)] = message
+        return message
+
+    def edit(
+        self, room: str, message_id: str, author_id: str, *, text: str, edited_at: str, region: str
+    ) -> tuple[Message, bool]:
+        stored = self._item(room, message_id, author_id)
+        after = edits.edited(edits.change_of(stored), text, now=edited_at)
+        if after is None:
+            return stored, False
+        return self._write(replace(edits.with_state(stored, after), acceptedRegion=region)), True
+
+    def delete(self, room: str, message_id: str, author_id: str, *, region: str) -> tuple[Message, bool]:
+        stored = self._item(room, message_id, author_id)
+        after = edits.deleted(edits.change_of(stored))
+        if after is None:
+            return stored, False
+        return self._write(replace(edits.with_state(stored, after), acceptedRegion=region)), True
+
+    def rewrite(self, message: Message, *, expires_at: int, over: Change) -> bool:
+        stored = self._item(message.room, message.id, message.authorId)
+        if not edits.regressed(edits.change_of(message), edits.change_of(stored)):
+            return False
+        self.rewrites.append(self._write(message))
+        return True
+
+    def record_delete(self, message: Message, *, expires_at: int) -> None:
+        if self.fail:
+            raise self.fail
+        self.tombstones.append((message.room, message.id, message.authorId))

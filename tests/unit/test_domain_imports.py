@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["chat.service", "chat.fanout"])
+@pytest.mark.parametrize("module", ["chat.service", "chat.fanout", "chat.edits", "chat.change_stream"])
 def test_importing_the_domain_loads_no_botocore(module: str) -> None:
     sdk = "('botocore', 'boto3')"
     probe = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in {sdk}))"

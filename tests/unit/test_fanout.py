@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chat import ulid
+from chat.change_stream import MessageWrite
 from chat.fanout import FanoutResult, StreamRecord, fan_out, post_page
 from chat.fanout_pages import MAX_PAGE_BYTES, Page, plan_pages
 from chat.model import Message
@@ -88,7 +89,7 @@ def test_one_connections_query_per_room_per_batch() -> None:
     assert sorted(connections.queries) == ["a", "b"]
 
 
-def test_only_inserts_are_new_messages() -> None:
+def test_inserts_and_modifies_of_messages_are_writes_to_judge_and_the_rest_is_skipped() -> None:
     new = message(4, "r")
     image = message_to_item(new, 0)
     event = {
@@ -99,7 +100,7 @@ def test_only_inserts_are_new_messages() -> None:
             stream_record(4, "INSERT", image),
         ]
     }
-    assert parse_records(event) == [StreamRecord("4", new)]
+    assert parse_records(event) == [MessageWrite("1", None, new, 0), MessageWrite("4", None, new, 0)]
 
 
 def test_gone_connections_are_removed_and_the_rest_still_delivered() -> None:
@@ -134,7 +135,7 @@ def test_a_malformed_image_is_skipped_not_retried_forever() -> None:
             stream_record(2, "INSERT", message_to_item(good, 0)),
         ]
     }
-    assert parse_records(event) == [StreamRecord("2", good)]
+    assert parse_records(event) == [MessageWrite("2", None, good, 0)]
 
 
 # ---- large rooms: bounded pages, handed to the workers -----------------------------------------

@@ -29,8 +29,14 @@ def close_signed_out(event: dict[str, Any]) -> None:
 @lambda_handler()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     close_signed_out(event)
-    result = fanout_service().fan_out(parse_records(event), remaining_ms=context.get_remaining_time_in_millis)
+    applied = fanout_service().apply_writes(parse_records(event))
+    result = fanout_service().fan_out(applied.push, remaining_ms=context.get_remaining_time_in_millis)
     count("MessagesFannedOut", result.messages)
+    count("ConflictsRepaired", applied.rewritten)
+    count("TombstonesMade", applied.tombstones)
+    count("DeletedOnTombstone", applied.deleted_on_arrival)
+    for message_id, error in applied.errors:
+        logger.warning("cannot repair a message's change; the stream retries it", id=message_id, error=error)
     count("Deliveries", result.delivered)
     count("StaleConnectionsRemoved", result.gone)
     count("FailedDeliveries", result.failed_posts)
@@ -41,13 +47,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning("cannot read the room's connections or queue its pages", room=room, error=error)
     for connection_id, error in result.kept_gone:
         logger.warning("cannot remove a gone connection", connection_id=connection_id, error=error)
+    failed = dict.fromkeys([*applied.failed, *result.failed])
     logger.info(
         "fan-out done",
         records=len(event.get("Records", [])),
-        failed=len(result.failed),
+        failed=len(failed),
         delivered=result.delivered,
         gone=result.gone,
         pages_queued=result.pages_queued,
         out_of_time=result.late,
     )
-    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in result.failed]}
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}

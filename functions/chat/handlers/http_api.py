@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from chat.composition import service
+from chat.edits import parse_change
 from chat.error_responses import error_answer
 from chat.errors import ChatError
 from chat.json_input import parse_json
@@ -100,6 +101,29 @@ def post_message(room: str) -> Response[str]:
     return _json(201 if created else 200, message.to_json())
 
 
+def _change(room: str, message_id: str, *, edit: bool) -> Response[str]:
+    """`PATCH` (edit) or `DELETE` of the caller's own message: 200 and the message after it."""
+    message, changed = service().change_message(
+        parse_json(_raw_body()) if edit else None,
+        edit=edit,
+        room=room,
+        message_id=message_id,
+        author=_author(),
+    )
+    count(("MessagesEdited" if edit else "MessagesDeleted") if changed else "UnchangedMessages")
+    return _json(200, message.to_json())
+
+
+@app.patch("/rooms/<room>/messages/<message_id>", middlewares=[require_session])
+def edit_message(room: str, message_id: str) -> Response[str]:
+    return _change(room, message_id, edit=True)
+
+
+@app.delete("/rooms/<room>/messages/<message_id>", middlewares=[require_session])
+def delete_message(room: str, message_id: str) -> Response[str]:
+    return _change(room, message_id, edit=False)
+
+
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def answer_error(error: Exception) -> Response[str]:
     # Every error gets the edge's answer in our JSON shape, a crashed function's too (rather
@@ -110,12 +134,15 @@ def answer_error(error: Exception) -> Response[str]:
 
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
-    # API Gateway routes `/rooms/{room}/messages` for any one segment, but the resolver matches only
-    # its own character class: such a segment is a bad room (400), not a missing route.
-    path = app.current_event.path
-    if path.startswith("/rooms/") and path.endswith("/messages") and path.count("/") == 3:
+    # API Gateway routes `/rooms/{room}/messages[/{id}]` for any one segment each, but the resolver
+    # matches only its own character class: such a segment is a bad room or id (400), not a
+    # missing route.
+    segments = app.current_event.path.split("/")
+    if segments[:2] == ["", "rooms"] and len(segments) in (4, 5) and segments[3] == "messages":
         try:
-            validate_room(path.split("/")[2])
+            validate_room(segments[2])
+            if len(segments) == 5:
+                parse_change(None, edit=False, room=segments[2], message_id=segments[4])
         except ChatError as error:
             return _json(error.status, {"error": error.to_json()})
     # Anything else never reaches a function in AWS: answer as API Gateway does for no route.

@@ -1,5 +1,6 @@
-"""WebSocket `sendMessage`: validate, admit under the sender's rate, store idempotently under the
-sender's identity, answer an ack or an error frame."""
+"""WebSocket `sendMessage`, `editMessage` and `deleteMessage` (the routes share one function):
+validate, admit under the sender's rate, make the one conditional write under the sender's
+identity, answer an ack or an error frame."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from chat.composition import service
 from chat.frames import frame, frame_route
 from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
 
+CHANGES = {"editMessage": "MessagesEdited", "deleteMessage": "MessagesDeleted"}  # route key -> metric
+
 
 @lambda_handler(API_REQUEST_ID)
 @frame_route
 def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     logger.append_keys(connection_id=event["requestContext"]["connectionId"])
-    message, created = service().accept_message(body, author=author_of(event), transport="websocket")
-    count("MessagesAccepted" if created else "DuplicateMessages")
+    route = event["requestContext"].get("routeKey")
+    author = author_of(event)
+    if route in CHANGES:
+        message, changed = service().change_message(body, edit=route == "editMessage", author=author)
+        count(CHANGES[route] if changed else "UnchangedMessages")
+    else:
+        message, created = service().accept_message(body, author=author, transport="websocket")
+        count("MessagesAccepted" if created else "DuplicateMessages")
     return frame({"type": "ack", "id": message.id, "acceptedRegion": message.acceptedRegion})
