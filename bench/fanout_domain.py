@@ -83,7 +83,7 @@ class CountingStore:
     def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
         pass
 
-    def delete_connection(self, connection_id: str) -> None:
+    def delete_connection(self, connection_id: str, *, connected_before: str | None = None) -> None:
         pass
 
     def connections_page(

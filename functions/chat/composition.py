@@ -193,6 +193,7 @@ def fanout_service() -> FanoutService:
         pages=page_queue,
         closer=socket_closer,
         posting_margin_seconds=POSTING_MARGIN_SECONDS,
+        clock=time.time,
     )
 
 

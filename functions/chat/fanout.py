@@ -39,6 +39,14 @@ from chat.posting import TimeLeft, by_frames, deliver, settle, unbounded
 # returns up to 1 MB (~25,000 keys-only entries), and fewer round trips queue the pages sooner.
 READ_CONNECTIONS = 10_000
 
+# A post answered 410 means the connection is gone, or not yet there: `$connect` writes the
+# connection's item before API Gateway holds the socket, and API Gateway answers 410 to a post to
+# a connection still in its `$connect`. Forgetting such a young connection would leave its client
+# connected but forgotten (nothing pushed to it until its heartbeat notices). No `$connect` lasts
+# longer than API Gateway's integration timeout (29 s), so a 410 forgets only older connections;
+# a younger gone one is forgotten by its `$disconnect`, a later post or its TTL.
+CONNECT_GRACE_SECONDS = 30
+
 
 @dataclass(frozen=True)
 class StreamRecord:
@@ -101,6 +109,7 @@ def fan_out(
     concurrency: int,
     page_posts: int,
     time_left: TimeLeft = unbounded,
+    connected_before: str | None = None,
 ) -> FanoutResult:
     result = FanoutResult()
     by_room: dict[str, list[tuple[str, Message]]] = defaultdict(list)
@@ -148,7 +157,7 @@ def fan_out(
             except StoreError as error:
                 result.unreadable_rooms.append((paged.room, str(error)))
                 result.failed.extend(paged.sequences)
-        posted = settle(inline, list(outbox), connections)
+        posted = settle(inline, list(outbox), connections, connected_before=connected_before)
     result.delivered, result.failed_posts, result.gone = posted.delivered, posted.failed_posts, posted.gone
     result.kept_gone = posted.kept_gone
     # Connections whose posts failed, or that the time to post ran out on, get the frames they
@@ -202,6 +211,7 @@ def post_page(
     pages: PageQueue,
     concurrency: int,
     time_left: TimeLeft = unbounded,
+    connected_before: str | None = None,
 ) -> PageResult:
     """A worker's page. What was not posted (posts that failed after the pusher's own retries,
     and posts the time ran out on) goes back to the queue as smaller pages holding only those
@@ -213,6 +223,7 @@ def post_page(
             pool.map(lambda c: deliver(pusher, c, page.frames, time_left), page.connections),
             page.connections,
             connections,
+            connected_before=connected_before,
         )
     result = PageResult(
         delivered=posted.delivered,

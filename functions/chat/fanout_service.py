@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from chat import change_stream, fanout
 from chat.fanout_pages import Page
+from chat.model import iso_time
 from chat.ports import ConnectionCloser, ConnectionStore, MessageChanges, PageQueue, Pusher
 from chat.posting import TimeLeft, time_to_post
 from chat.settings import Settings
@@ -24,6 +25,11 @@ class FanoutService:
     pages: Callable[[], PageQueue]
     closer: Callable[[], ConnectionCloser]
     posting_margin_seconds: float  # what the posts in flight and the hand-back need
+    clock: Callable[[], float]  # seconds since the epoch
+
+    def _connected_before(self) -> str:
+        """Connections younger than this may still be in their `$connect`: a 410 keeps them."""
+        return iso_time(int((self.clock() - fanout.CONNECT_GRACE_SECONDS) * 1000))
 
     def apply_writes(
         self, records: Sequence[change_stream.MessageWrite | change_stream.TombstoneArrived]
@@ -44,6 +50,7 @@ class FanoutService:
             concurrency=self.settings.fanout_concurrency,
             page_posts=self.settings.fanout_page_posts,
             time_left=time_left,
+            connected_before=self._connected_before(),
         )
 
     def post_page(self, page: Page, *, remaining_ms: Callable[[], int]) -> fanout.PageResult:
@@ -55,6 +62,7 @@ class FanoutService:
             pages=self.pages(),
             concurrency=self.settings.fanout_concurrency,
             time_left=time_left,
+            connected_before=self._connected_before(),
         )
 
     def close_user(self, user_id: str) -> int:

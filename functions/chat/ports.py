@@ -71,8 +71,9 @@ class ConnectionStore(Protocol):
         """Give back the slot `claim_slot` took (idempotent)."""
         ...
 
-    def delete_connection(self, connection_id: str) -> None:
-        """Forget the connection and release its user's slot."""
+    def delete_connection(self, connection_id: str, *, connected_before: str | None = None) -> None:
+        """Forget the connection and release its user's slot. With `connected_before` (a time as
+        model.iso_time writes it), only if it connected before then: a younger one is kept."""
         ...
 
     def connections_page(

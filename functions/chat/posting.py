@@ -86,9 +86,14 @@ def deliver(pusher: Pusher, connection_id: str, frames: Sequence[bytes], time_le
 
 
 def settle(
-    outcomes: Iterator[Outcome], connection_ids: Sequence[str], connections: ConnectionStore
+    outcomes: Iterator[Outcome],
+    connection_ids: Sequence[str],
+    connections: ConnectionStore,
+    *,
+    connected_before: str | None = None,
 ) -> Posted:
-    """Tally the outcomes as they come (in `connection_ids` order), removing gone connections."""
+    """Tally the outcomes as they come (in `connection_ids` order), removing gone connections
+    (with `connected_before`, only those that connected before then: fanout.CONNECT_GRACE_SECONDS)."""
     posted = Posted()
     for connection_id, outcome in zip(connection_ids, outcomes, strict=True):
         posted.outcomes[connection_id] = outcome
@@ -97,7 +102,7 @@ def settle(
         if outcome.gone:
             posted.gone += 1
             try:
-                connections.delete_connection(connection_id)
+                connections.delete_connection(connection_id, connected_before=connected_before)
             except StoreError as error:
                 # The item's TTL removes it later; the next post gets another 410 and retries.
                 posted.kept_gone.append((connection_id, str(error)))

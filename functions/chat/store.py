@@ -15,7 +15,7 @@ from chat.model import Message
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, QueryInputTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, DeleteItemInputTypeDef, QueryInputTypeDef
 
     Item = dict[str, AttributeValueTypeDef]
 
@@ -193,12 +193,24 @@ class DynamoConnectionStore:
         except AWS_ERRORS as error:
             raise store_error("PutItem", error) from error
 
-    def delete_connection(self, connection_id: str) -> None:
-        """Forget the connection and give its user's slot back (`$disconnect`, or a 410 from a post)."""
+    def delete_connection(self, connection_id: str, *, connected_before: str | None = None) -> None:
+        """Forget the connection and give its user's slot back (`$disconnect`, or a 410 from a
+        post). With `connected_before`, one conditional delete that keeps a connection that
+        connected at or after then (fanout.CONNECT_GRACE_SECONDS says why)."""
+        request: DeleteItemInputTypeDef = {
+            "TableName": self._table,
+            "Key": {"connectionId": {"S": connection_id}},
+            "ReturnValues": "ALL_OLD",
+        }
+        if connected_before is not None:
+            request["ConditionExpression"] = "attribute_not_exists(connectedAt) OR connectedAt < :before"
+            request["ExpressionAttributeValues"] = {":before": {"S": connected_before}}
         try:
-            gone = self._client.delete_item(
-                TableName=self._table, Key={"connectionId": {"S": connection_id}}, ReturnValues="ALL_OLD"
-            ).get("Attributes", {})
+            gone = self._client.delete_item(**request).get("Attributes", {})
+        except ClientError as error:
+            if is_condition_failure(error):
+                return  # still young: kept
+            raise store_error("DeleteItem", error) from error
         except AWS_ERRORS as error:
             raise store_error("DeleteItem", error) from error
         if "userId" in gone and "expiresAt" in gone:

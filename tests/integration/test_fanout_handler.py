@@ -4,6 +4,7 @@ out queues (in moto's SQS) only the connections it did not post."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from chat import composition, ulid
 from chat.fanout_pages import Page
 from chat.handlers import fanout_stream, fanout_worker, ws_connect, ws_send
-from chat.model import user_tag
+from chat.model import iso_time, user_tag
 from chat.push import POSTING_MARGIN_SECONDS
 from localcloud.apigateway.events import new_connection_id
 from localcloud.aws import provision
@@ -62,12 +63,26 @@ def test_every_connection_in_the_room_gets_the_message_and_gone_ones_are_removed
     tables: dict[str, Any],
     management_api: ManagementApiDouble,
 ) -> None:
+    """Given a room whose gone connections answer 410, some connected a minute ago and one a moment
+    ago (still in its `$connect`, as far as a 410 can tell), when the fan-out posts to the room,
+    then everyone else gets every message, the old gone ones are forgotten and the young one is
+    kept (its client is about to be there)."""
     in_region("us-east-1", management_api.url)
     room = "fan-room"
     members = [connect(room, context) for _ in range(30)]
     outsider = connect("fan-elsewhere", context)
     gone = set(members[::7])
-    management_api.gone.update(gone)
+    young = members[1]
+    management_api.gone.update(gone | {young})
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws_endpoint)
+    a_minute_ago = iso_time(int((time.time() - 60) * 1000))
+    for connection_id in gone:
+        dynamodb.update_item(
+            TableName=tables["us-east-1"]["connections"],
+            Key={"connectionId": {"S": connection_id}},
+            UpdateExpression="SET connectedAt = :then",
+            ExpressionAttributeValues={":then": {"S": a_minute_ago}},
+        )
     sent = [ulid.new() for _ in range(3)]
     for message_id in sent:
         frame_of(
@@ -85,19 +100,19 @@ def test_every_connection_in_the_room_gets_the_message_and_gone_ones_are_removed
     assert response == {"batchItemFailures": []}
     for member in members:
         frames = management_api.frames_for(member)
-        if member in gone:
+        if member in gone | {young}:
             assert frames == []
         else:
             assert [f["message"]["id"] for f in frames] == sent
             assert all(f["type"] == "message" and f["deliveredBy"] == "us-east-1" for f in frames)
     assert management_api.frames_for(outsider) == []
-    dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=aws_endpoint)
     remaining = {
         item["connectionId"]["S"]
         for item in dynamodb.scan(TableName=tables["us-east-1"]["connections"])["Items"]
     }
     assert not gone & remaining
     assert set(members) - gone <= remaining
+    assert young in remaining
 
 
 def test_a_replicated_message_is_pushed_with_the_region_that_accepted_it(

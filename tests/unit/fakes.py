@@ -51,12 +51,15 @@ class FakeConnectionStore:
         self.users: dict[str, list[str]] = {}
         self.slots: dict[str, dict[str, int]] = {}  # user -> {connection: expires at}
         self.fail_put: Exception | None = None
+        self.connected_at: dict[str, str] = {}
+        self.kept_young: list[str] = []  # 410s on connections too young to forget
 
     def put_connection(
         self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
     ) -> None:
         if self.fail_put:
             raise self.fail_put
+        self.connected_at[connection_id] = connected_at
         self.rooms.setdefault(room, []).append(connection_id)
         self.users.setdefault(user_id, []).append(connection_id)
 
@@ -72,7 +75,11 @@ class FakeConnectionStore:
     def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
         self.slots.get(user_id, {}).pop(connection_id, None)
 
-    def delete_connection(self, connection_id: str) -> None:
+    def delete_connection(self, connection_id: str, *, connected_before: str | None = None) -> None:
+        connected_at = self.connected_at.get(connection_id)
+        if connected_before is not None and connected_at is not None and connected_at >= connected_before:
+            self.kept_young.append(connection_id)
+            return
         self.deleted.append(connection_id)
         for held in self.slots.values():
             held.pop(connection_id, None)

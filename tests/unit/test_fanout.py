@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 
 from chat import ulid
 from chat.change_stream import MessageWrite
-from chat.fanout import FanoutResult, StreamRecord, fan_out, post_page
+from chat.fanout import CONNECT_GRACE_SECONDS, FanoutResult, StreamRecord, fan_out, post_page
 from chat.fanout_pages import MAX_PAGE_BYTES, Page, plan_pages
-from chat.model import Message
+from chat.fanout_service import FanoutService
+from chat.model import Message, iso_time
 from chat.ports import Delivery
+from chat.settings import Settings
 from chat.store import message_to_item
 from chat.stream_images import parse_records
 from chat.validation import MAX_TEXT_CHARS
@@ -617,3 +619,54 @@ def test_the_margin_leaves_each_fan_out_function_time_to_post() -> None:
     assert POSTING_MARGIN_SECONDS > ATTEMPT_SECONDS  # a post in flight ends inside the margin
     for name in ("FanoutFunction", "FanoutWorkerFunction"):
         assert resources[name]["Properties"]["Timeout"] > POSTING_MARGIN_SECONDS
+
+
+def young_and_old(now_ms: int) -> FakeConnectionStore:
+    """A room of two connections that both answer 410: one that connected a minute ago (gone) and
+    one that connected a second ago (still in its `$connect`: API Gateway answers 410 then too)."""
+    connections = FakeConnectionStore()
+    for connection_id, age_ms in (("old", 60_000), ("young", 1_000)):
+        connected_at = iso_time(now_ms - age_ms)
+        connections.put_connection(
+            connection_id, room="r", user_id=f"u-{connection_id}", connected_at=connected_at, expires_at=0
+        )
+    return connections
+
+
+def fanout_at(now_ms: int, connections: FakeConnectionStore, pages: FakePageQueue) -> FanoutService:
+    return FanoutService(
+        settings=Settings(region="us-east-1", messages_table="m", connections_table="c"),
+        connections=lambda: connections,
+        changes=lambda: pytest.fail("no change to apply"),
+        pusher=lambda _: FakePusher(gone={"old", "young"}),
+        pages=lambda: pages,
+        closer=lambda: pytest.fail("nobody to close"),
+        posting_margin_seconds=0.0,
+        clock=lambda: now_ms / 1000,
+    )
+
+
+def test_a_410_forgets_a_connection_older_than_a_connect_can_last_and_keeps_a_younger_one() -> None:
+    # given a room with a gone connection and one still in its $connect, both answering 410
+    connections = young_and_old(NOW)
+    # when the stream's fan-out posts a message to them
+    result = fanout_at(NOW, connections, FakePageQueue()).fan_out(
+        [record(1, "r")], remaining_ms=lambda: 60_000
+    )
+    # then only the old one is forgotten: the young one's client will be there in a moment
+    assert result.gone == 2
+    assert connections.deleted == ["old"]
+    assert connections.kept_young == ["young"]
+    # and once the young one is older than any $connect can last, a 410 forgets it too
+    later = NOW + (CONNECT_GRACE_SECONDS + 1) * 1000
+    fanout_at(later, connections, FakePageQueue()).fan_out([record(2, "r")], remaining_ms=lambda: 60_000)
+    assert sorted(connections.deleted) == ["old", "old", "young"]
+
+
+def test_a_workers_page_keeps_a_young_connection_that_answered_410_as_well() -> None:
+    connections = young_and_old(NOW)
+    page = Page(("old", "young"), (b'{"n":1}',))
+    result = fanout_at(NOW, connections, FakePageQueue()).post_page(page, remaining_ms=lambda: 60_000)
+    assert result.gone == 2
+    assert connections.deleted == ["old"]
+    assert connections.kept_young == ["young"]
