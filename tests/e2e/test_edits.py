@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-import boto3
 import pytest
 
 from chat import ulid
+from localcloud.aws import provision
 from stack_definition.template import MESSAGES, load, table_names
 from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, TIMEOUT, Client, Session, history, join, sign_in
 
@@ -44,13 +44,7 @@ async def replication(stack: dict[str, Any], *, paused: bool) -> None:
 
 def stored(stack: dict[str, Any], region: str, key: dict[str, Any]) -> dict[str, Any] | None:
     """An item of the region's messages table, read at the AWS endpoint (moto), as it is stored."""
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=stack["awsEndpointUrl"],
-        region_name=region,
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    dynamodb = provision.client("dynamodb", stack["awsEndpointUrl"], region)
     table = table_names(load())[MESSAGES]
     item: dict[str, Any] | None = dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
     return item
