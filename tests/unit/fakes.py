@@ -48,7 +48,11 @@ class FakeConnectionStore:
     last connection to a room write, with the adapter's rules (chat/store.py)."""
 
     def __init__(
-        self, rooms: dict[str, list[str]] | None = None, *, presence: FakePresence | None = None, region: str = "r1"
+        self,
+        rooms: dict[str, list[str]] | None = None,
+        *,
+        presence: FakePresence | None = None,
+        region: str = "r1",
     ) -> None:
         self.rooms = rooms or {}
         self.deleted: list[str] = []
