@@ -266,12 +266,15 @@ def test_typing_goes_out_at_most_once_per_two_seconds_and_refuses_a_bad_room() -
 
 
 class FakeCloser:
-    def __init__(self, open_ids: set[str]) -> None:
+    def __init__(self, open_ids: set[str], unanswered: set[str] | None = None) -> None:
         self.open_ids = open_ids
+        self.unanswered = unanswered or set()
         self.asked: list[str] = []
 
     def is_open(self, connection_id: str) -> bool:
         self.asked.append(connection_id)
+        if connection_id in self.unanswered:
+            raise StoreError("GetConnection", "InternalServerErrorException")
         return connection_id in self.open_ids
 
     def close_user(self, user_id: str) -> int:
@@ -313,16 +316,17 @@ def test_a_region_back_from_the_dead_forgets_its_gone_connections_before_it_beat
     world = World()
     gone = world.connect("ada", "eu-west-2")
     kept = world.connect("bo", "eu-west-2")
+    unknown = world.connect("cy", "eu-west-2")  # API Gateway cannot say: kept
     world.presence.beat(Beat("eu-west-2", NOW_MS - 10 * 60_000))  # its last beat, ten minutes ago
     clock = Clock(now=NOW_MS / 1000 + 60, deadline=NOW_MS / 1000 + 60 + 58)  # a minute on: past the grace
-    closer = FakeCloser(open_ids={kept})
+    closer = FakeCloser(open_ids={kept}, unanswered={unknown})
     pushed: list[RoomFrame] = []
     report = keep(world, "eu-west-2", clock, closer, pushed)
     assert report.new_run
     assert report.repaired
-    assert sorted(closer.asked) == sorted([gone, kept])
+    assert sorted(closer.asked) == sorted([gone, kept, unknown])
     assert report.connections_forgotten == 1
-    assert [u for (_, u, _) in world.presence.memberships] == ["bo"]
+    assert sorted(u for (_, u, _) in world.presence.memberships) == ["bo", "cy"]
     # it beat every BEAT_SECONDS while the invocation had time for another
     assert report.beats == 4
     assert BEAT_SECONDS == 15
