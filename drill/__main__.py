@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 
 from chatclient.judge import RULE
-from drill import capacity, histories, report, timeline
+from drill import capacity, histories, presence, report, timeline
 from drill.aws import AwsTarget
 from drill.clients import SyntheticClient
 from drill.options import parse_args
@@ -28,8 +28,15 @@ SETTLE_CONCURRENCY = 4  # history reads in flight at once while settling
 
 
 class Drill:
-    def __init__(self, args: argparse.Namespace, target: Target, warnings: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        target: Target,
+        warnings: list[str] | None = None,
+        presence_deadline: float = presence.DEADLINE_AFTER_RESTORE,
+    ) -> None:
         self.args = args
+        self.presence_deadline = presence_deadline  # seconds after the restore
         self.target = target
         self.events: list[dict[str, Any]] = []
         self.started = time.time()
@@ -173,15 +180,27 @@ class Drill:
             self.event("stopped_sending")
             settled_by = time.time() + args.settle
             await self.settle(clients, session)
+            token = next((c.token for c in clients if c.token), "")
             compared = await histories.compare(
                 session,
                 self.target.direct_endpoints(),
                 room,
-                next((c.token for c in clients if c.token), ""),
+                token,
                 deadline=max(settled_by, time.time() + 5),
                 clients=list(clients),
             )
             self.event("histories", **compared)
+            restored = restored_at or time.time()
+            present = await presence.compare(
+                session,
+                self.target.direct_endpoints(),
+                room,
+                token,
+                clients,
+                restored_at=restored,
+                deadline=restored + self.presence_deadline,
+            )
+            self.event("presence", **present)
             stop.set()
             for task in [*tasks, *senders, watcher]:
                 task.cancel()
@@ -190,6 +209,7 @@ class Drill:
             mode=args.mode,
             fault=fault,
             histories=compared,
+            presence=present,
             region=args.region,
             target=self.target.name,
             clients=clients,

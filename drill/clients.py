@@ -83,6 +83,7 @@ class SyntheticClient:
     _read_url: str = ""
     _connected: asyncio.Event = field(default_factory=asyncio.Event)
     _token: str = ""
+    _user_id: str = ""  # the session's user.id: who the room's presence lists for this client
     _why_closed: str = ""  # set when we close the connection ourselves
 
     def __post_init__(self) -> None:
@@ -167,6 +168,12 @@ class SyntheticClient:
     @property
     def token(self) -> str:
         return self._token
+
+    @property
+    def user_id(self) -> str:
+        """The user of its current session ("" before the first sign-in); a new sign-in (after a
+        refused token) is a new guest, with a new id."""
+        return self._user_id
 
     @property
     def auth(self) -> dict[str, str]:
@@ -256,7 +263,9 @@ class SyntheticClient:
                         timeout=aiohttp.ClientTimeout(total=5),
                     ) as response:
                         if response.status == 201:
-                            token: str = (await response.json())["token"]
+                            answer = await response.json()
+                            self._user_id = answer["user"]["id"]
+                            token: str = answer["token"]
                             return token
                         if response.status == 429:
                             answer = await response.json()
@@ -329,6 +338,11 @@ class SyntheticClient:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def in_room(self) -> bool:
+        """Whether it holds an open WebSocket to the room, caught up or not: what presence counts."""
+        return self._socket is not None
 
     def outbox_empty(self) -> bool:
         return not self._outbox

@@ -106,6 +106,7 @@ def build(
     settings: dict[str, Any],
     ended: float,
     histories: dict[str, Any] | None = None,
+    presence: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     fault = fault or mode
 
@@ -165,6 +166,11 @@ def build(
         )
     if histories is not None and not histories.get("changes", {"ok": True})["ok"]:
         failures.append(f"an edit or delete is not in every region as asked: {histories['changes']['wrong']}")
+    if presence is not None and not presence["equal"]:
+        failures.append(
+            f"the regions' presence is not the {presence['connected']} connected clients after the "
+            f"restore: {_presence_faults(presence)}"
+        )
     if failures and warnings:
         failures.append("the drill asked for more than the stack can serve (see the warning)")
     delays = [
@@ -205,9 +211,11 @@ def build(
         "senders": roles["sender"],
         "listeners": roles["listener"],
         "histories": histories,
+        "presence": presence,
         "clients": [
             {
                 "name": c.name,
+                "user": c.user_id,
                 "location": c.location,
                 "role": c.role,
                 "leaves": [
@@ -271,6 +279,7 @@ def summary(report: dict[str, Any]) -> str:
         _role_line("senders", report["senders"], "acked by a healthy region, from their first failure,"),
         _role_line("listeners", report["listeners"], "shown every message since the fault, from the fault,"),
         _histories_line(report["histories"]),
+        _presence_line(report.get("presence")),
         f"  restored                  {restored}",
         *(f"  why it failed: {reason}" for reason in report["failures"]),
         *(f"  warning: {warning}" for warning in report["warnings"]),
@@ -315,3 +324,32 @@ def _histories_line(histories: dict[str, Any] | None) -> str:
         counted = f"{changes['edits']} edited, {changes['deletes']} deleted"
         line += f"\n  edits and deletes         {counted}: {verdict}"
     return line
+
+
+def _presence_faults(presence: dict[str, Any]) -> str:
+    """What each region got wrong, in a few words: "us-east-1 ghosts 1, count 7; eu-west-2 not read"."""
+    said = []
+    for region, verdict in presence["regions"].items():
+        wrong = [f"{kind} {len(verdict[kind])}" for kind in ("missing", "ghosts", "doubled") if verdict[kind]]
+        if verdict["count"] != presence["connected"]:
+            wrong.append(f"count {verdict['count']}")
+        if not verdict["exact"] and not wrong:
+            wrong.append(f"{verdict['listed']} members listed")
+        if wrong:
+            said.append(f"{region} {', '.join(wrong)}")
+    said += [f"{region} not read" for region in presence["unread"]]
+    return "; ".join(said)
+
+
+def _presence_line(presence: dict[str, Any] | None) -> str:
+    head = "  presence                  "
+    if presence is None:
+        return head + "not checked"
+    first = f"first read {presence['first_read_seconds']} s after the restore"
+    if presence["equal"]:
+        return (
+            f"{head}equal: every region lists the {presence['connected']} connected clients, each "
+            f"once, {presence['seconds']} s after the restore ({first})"
+        )
+    wrong = _presence_faults(presence)
+    return f"{head}DIFFER from the {presence['connected']} connected clients: {wrong} ({first})"

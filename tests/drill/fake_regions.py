@@ -5,7 +5,12 @@ message (and edit or delete of one's own) and pushes it to every connection in b
 (instant replication). A region can be made to
 stall: it still accepts connections and requests, and never answers them. Or to fail gray, as a
 region whose DynamoDB fails: its sockets stay open, sends and pings are answered with
-`unavailable` error frames, nothing is pushed to its connections, its history answers 503."""
+`unavailable` error frames, nothing is pushed to its connections, its history answers 503.
+
+Each region also serves the room's presence (`GET /rooms/{room}/presence` with a bearer token):
+every user with a socket open to the room in either region, once, sorted by name, as the contract
+says; `presence_faults` makes a region get it wrong (a ghost, a member left out, one listed twice,
+a wrong count, or no answer), as a backend that lost track of a failed region's sockets would."""
 
 from __future__ import annotations
 
@@ -24,6 +29,25 @@ WRITES = ("sendMessage", "editMessage", "deleteMessage")
 
 
 @dataclass
+class PresenceFaults:
+    """What one region's presence gets wrong."""
+
+    ghosts: set[str] = field(default_factory=set)  # user ids listed though no socket is open
+    hidden: set[str] = field(default_factory=set)  # user ids left out though connected
+    doubled: set[str] = field(default_factory=set)  # user ids listed twice
+    miscount: int = 0  # added to the count (which is otherwise right, whatever the listing says)
+    fails: bool = False  # answers 503
+
+
+@dataclass(frozen=True)
+class Member:
+    region: str
+    room: str
+    user_id: str
+    name: str
+
+
+@dataclass
 class FakeRegions:
     urls: dict[str, tuple[str, str]] = field(default_factory=dict)  # region -> (ws, http)
     stalled: set[str] = field(default_factory=set)
@@ -31,6 +55,10 @@ class FakeRegions:
     deliver: bool = True  # False: ack but never push (as if replication and fan-out were stuck)
     messages: list[dict[str, Any]] = field(default_factory=list)
     sockets: list[tuple[str, web.WebSocketResponse]] = field(default_factory=list)  # (region, socket)
+    members: dict[int, Member] = field(default_factory=dict)  # id(socket) -> who, while it is open
+    presence_faults: dict[str, PresenceFaults] = field(
+        default_factory=lambda: {region: PresenceFaults() for region in REGIONS}
+    )
 
     def app(self, region: str) -> web.Application:
         async def stall_if_asked() -> None:
@@ -50,6 +78,25 @@ class FakeRegions:
             found = [m for m in self.messages if m["room"] == room and m["id"] > after]
             return web.json_response({"messages": found, "region": region, "next": None})
 
+        async def presence(request: web.Request) -> web.Response:
+            await stall_if_asked()
+            faults = self.presence_faults[region]
+            if region in self.failing or faults.fails:
+                return web.json_response({"error": {"code": "unavailable"}}, status=503)
+            if not request.headers.get("Authorization", "").startswith("Bearer "):
+                return web.json_response({"error": {"code": "unauthorized"}}, status=401)
+            room = request.match_info["room"]
+            connected = {m.user_id: m.name for m in self.members.values() if m.room == room}
+            # The count comes from the sockets, apart from the listing: each fault shows in one place.
+            count = len(connected) + faults.miscount
+            present = connected | {
+                user: user for user in faults.ghosts | faults.doubled if user not in connected
+            }
+            listed = [(name, user) for user, name in present.items() if user not in faults.hidden]
+            listed += [(present[user], user) for user in faults.doubled]
+            members = [{"id": user, "name": name} for name, user in sorted(listed)]
+            return web.json_response({"count": count, "members": members, "region": region})
+
         async def session(request: web.Request) -> web.Response:
             await stall_if_asked()
             name = (await request.json())["name"]
@@ -61,6 +108,14 @@ class FakeRegions:
             socket.headers["X-Routed-Region"] = region  # as the front door says where it routed
             await socket.prepare(request)
             self.sockets.append((region, socket))
+            self.members[id(socket)] = Member(region, request.query["room"], f"g_{author}", author)
+            try:
+                await serve(socket, request, author)
+            finally:
+                del self.members[id(socket)]
+            return socket
+
+        async def serve(socket: web.WebSocketResponse, request: web.Request, author: str) -> None:
             async for raw in socket:
                 if raw.type != WSMsgType.TEXT or region in self.stalled:
                     continue
@@ -109,12 +164,12 @@ class FakeRegions:
                             await other.send_json(
                                 {"type": "message", "message": message, "deliveredBy": region}
                             )
-            return socket
 
         app = web.Application()
         app.router.add_get("/health", health)
         app.router.add_post("/session", session)
         app.router.add_get("/rooms/{room}/messages", history)
+        app.router.add_get("/rooms/{room}/presence", presence)
         app.router.add_get("/", websocket)
         return app
 

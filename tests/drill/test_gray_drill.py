@@ -86,6 +86,7 @@ def test_a_gray_failure_moves_senders_by_their_sends_and_listeners_by_their_hear
     assert senders["lost"] == listeners["lost"] == 0
     assert senders["duplicated"] == listeners["duplicated"] == 0
     assert report["histories"]["equal"] is True
+    assert report["presence"]["equal"] is True  # the healed region lists nobody who left it
     moved = {c["name"]: c for c in report["clients"] if c["leaves"]}
     assert sorted(moved) == ["listener-1", "sender-1"]  # the two in the drilled region
     assert all(c["regions"] == ["us-east-1", "eu-west-2"] for c in moved.values())

@@ -1,6 +1,6 @@
 """`make drill` against the local stack, in every mode: nothing lost, nothing shown twice, the
-regions' histories equal and the region restored, a timeline in a sensible order, and senders and
-listeners reported apart."""
+regions' histories equal, every region's presence exactly the connected clients, the region
+restored, a timeline in a sensible order, and senders and listeners reported apart."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def assert_nothing_lost_or_doubled_and_restored(report: dict[str, Any], mode: st
         assert report[role]["never_served"] == 0
     assert report["delivered_to_every_client"] == report["acked"]
     assert report["histories"]["equal"] is True
+    assert report["presence"]["equal"] is True, report["presence"]
     assert report["restored"] is True
     assert report["verdict"] == "PASS", report["failures"]
     assert report["failures"] == []
