@@ -102,7 +102,7 @@ export class Typists {
   /** A typing frame from `user` at `now`. */
   typed(user, now) {
     if (!validUser(user)) return;
-    this.entries.delete(user.id); // in order of their latest frame
+    // A Map keeps its first insertion's place: the sentence keeps the order they started in.
     this.entries.set(user.id, { name: user.name, until: now + TYPING_SHOWN_MS });
   }
 
