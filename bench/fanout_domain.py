@@ -8,9 +8,13 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stack_definition.template import region_names
+
+if TYPE_CHECKING:
+    from chat.ports import SlotChange
+    from chat.presence import Member
 
 POST_SECONDS = 0.020
 PAGE_POSTS = 1000  # the template's FANOUT_PAGE_POSTS
@@ -77,10 +81,23 @@ class CountingStore:
     ) -> None:
         self.rooms.setdefault(room, []).append(connection_id)
 
-    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
-        return True
+    def claim_slot(
+        self, user_id: str, connection_id: str, *, room: str, expires_at: int, cap: int, now: int
+    ) -> SlotChange | None:
+        from chat.ports import SlotChange
 
-    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+        return SlotChange(others_in_room=False, seq=1)
+
+    def release_slot(self, user_id: str, connection_id: str, *, room: str | None, expires_at: int) -> None:
+        pass
+
+    def enter_room(self, member: Member) -> None:
+        pass
+
+    def user_connections(self, user_id: str) -> tuple[list[tuple[str, str | None, int]], int | None]:
+        return [], None
+
+    def leave_room_if_empty(self, room: str, user_id: str, *, seq: int) -> None:
         pass
 
     def delete_connection(self, connection_id: str, *, connected_before: str | None = None) -> None:

@@ -17,6 +17,7 @@ from chat.ports import (
     KeySource,
     MessageChanges,
     MessageStore,
+    PresenceStore,
     RateLimiter,
     SessionRevocations,
 )
@@ -35,6 +36,7 @@ class ChatService:
     keys: Callable[[], KeySource]
     revocations: Callable[[], SessionRevocations]
     accounts: Callable[[], AccountVerifier | None]
+    presence: Callable[[], PresenceStore]
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -137,5 +139,20 @@ class ChatService:
             author=author,
             store=self.connections(),
             settings=self.settings,
+            now_ms=self._now_ms(),
+        )
+
+    def read_presence(self, room: str) -> dict[str, Any]:
+        return service.read_presence(
+            room, presence=self.presence(), region=self.settings.region, now_ms=self._now_ms()
+        )
+
+    def send_typing(self, payload: Any, *, author: Author, connection_id: str) -> bool:
+        return service.send_typing(
+            payload,
+            author=author,
+            connection_id=connection_id,
+            presence=self.presence(),
+            region=self.settings.region,
             now_ms=self._now_ms(),
         )

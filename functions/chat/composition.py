@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chat.keyring import SecretsManagerKeySource
     from chat.oidc import OidcVerifier
     from chat.page_queue import SqsPageQueue
+    from chat.presence_store import DynamoPresence
     from chat.push import ManagementApiPusher
     from chat.revocations import DynamoSessionRevocations, SocketCloser
 
@@ -99,8 +100,24 @@ def message_changes() -> DynamoMessageChanges:
 
 
 @functools.cache
+def presence_store() -> DynamoPresence:
+    """Memberships, beats and typing: items of the messages global table (chat/presence.py)."""
+    from chat.presence_store import DynamoPresence
+
+    return DynamoPresence(dynamodb(), get_settings().messages_table)
+
+
+@functools.cache
 def connection_store() -> DynamoConnectionStore:
-    return DynamoConnectionStore(dynamodb(), get_settings().connections_table)
+    """A connection's item and slot here, and the membership its first and last write."""
+    settings = get_settings()
+    return DynamoConnectionStore(
+        dynamodb(),
+        settings.connections_table,
+        presence=presence_store(),
+        region=settings.region,
+        clock=_wall_clock,
+    )
 
 
 @functools.cache
@@ -176,6 +193,7 @@ def service() -> ChatService:
         keys=session_keys,
         revocations=session_revocations,
         accounts=accounts,
+        presence=presence_store,
     )
 
 
@@ -194,6 +212,8 @@ def fanout_service() -> FanoutService:
         closer=socket_closer,
         posting_margin_seconds=POSTING_MARGIN_SECONDS,
         clock=time.time,
+        presence=presence_store,
+        limiter=rate_limiter,
     )
 
 
@@ -208,6 +228,7 @@ def reset() -> None:
         pusher,
         message_store,
         message_changes,
+        presence_store,
         connection_store,
         rate_limiter,
         session_keys,

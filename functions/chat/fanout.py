@@ -57,6 +57,18 @@ class StreamRecord:
 
 
 @dataclass(frozen=True)
+class RoomFrame:
+    """A frame for a room's connections that is not a message: presence and typing
+    (chat/presence.py). `skip` is a connection not to post it to (the typist's own); a large room's
+    pages post to all of them, and the page ignores its own user's typing."""
+
+    sequence_number: str
+    room: str
+    frame: bytes
+    skip: str | None = None
+
+
+@dataclass(frozen=True)
 class LargeRoom:
     """A room whose posts do not fit the invocation's inline budget: its pages go to the workers,
     starting with the connections already read (`first`) and reading on from `cursor`."""
@@ -100,7 +112,7 @@ def message_frame(message: Message, region: str) -> bytes:
 
 
 def fan_out(
-    records: Sequence[StreamRecord],
+    records: Sequence[StreamRecord | RoomFrame],
     *,
     connections: ConnectionStore,
     pusher: Pusher,
@@ -112,17 +124,23 @@ def fan_out(
     connected_before: str | None = None,
 ) -> FanoutResult:
     result = FanoutResult()
-    by_room: dict[str, list[tuple[str, Message]]] = defaultdict(list)
+    by_room: dict[str, list[RoomFrame]] = defaultdict(list)
+    messages_in: dict[str, int] = defaultdict(int)
     for record in records:
-        by_room[record.message.room].append((record.sequence_number, record.message))
+        if isinstance(record, StreamRecord):
+            messages_in[record.message.room] += 1
+            frame = message_frame(record.message, region)
+            by_room[record.message.room].append(RoomFrame(record.sequence_number, record.message.room, frame))
+        else:
+            by_room[record.room].append(record)
 
     outbox: dict[str, list[bytes]] = defaultdict(list)  # per connection, its frames in stream order
     room_of: dict[str, str] = {}
     inline_budget = page_posts
     large: list[LargeRoom] = []
     for room, entries in by_room.items():
-        sequences = [sequence for sequence, _ in entries]
-        frames = [message_frame(message, region) for _, message in entries]
+        sequences = [entry.sequence_number for entry in entries]
+        frames = [entry.frame for entry in entries]
         try:
             # One more than a page tells whether the room is one page: DynamoDB returns a cursor
             # whenever a page reaches its limit, even when nothing follows.
@@ -131,11 +149,11 @@ def fan_out(
             result.unreadable_rooms.append((room, str(error)))
             result.failed.extend(sequences)
             continue
-        result.messages += len(entries)
+        result.messages += messages_in[room]
         if cursor is None and len(first) * len(frames) <= inline_budget:
             inline_budget -= len(first) * len(frames)
             for connection_id in first:
-                outbox[connection_id].extend(frames)
+                outbox[connection_id].extend(e.frame for e in entries if e.skip != connection_id)
                 room_of[connection_id] = room
         else:
             if len(first) > page_posts:
@@ -174,7 +192,7 @@ def fan_out(
             # Nothing may be dropped: those rooms' records fail, and the stream retries them.
             for room in dict.fromkeys(room_of[c] for ids in groups.values() for c in ids):
                 result.unreadable_rooms.append((room, str(error)))
-                result.failed.extend(sequence for sequence, _ in by_room[room])
+                result.failed.extend(entry.sequence_number for entry in by_room[room])
         else:
             result.pages_queued += len(handed)
             result.handed_back = sum(len(ids) for ids in groups.values())

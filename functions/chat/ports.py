@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from chat.model import Change, Message
+from chat.model import Author, Change, Message
 
 if TYPE_CHECKING:
     from chat.fanout_pages import Page
+    from chat.presence import Beat, Member
     from chat.sessions import SigningKeys
 
 
@@ -56,24 +57,58 @@ class MessageChanges(Protocol):
         ...
 
 
-class ConnectionStore(Protocol):
+@dataclass(frozen=True)
+class SlotChange:
+    """What a claim or a release left: whether the user holds (after a claim: held before) another
+    live connection to the room in this region, and the user's slot sequence number, which
+    orders the room memberships the claims and releases write (chat/presence.py)."""
+
+    others_in_room: bool
+    seq: int
+
+
+class ConnectionRepair(Protocol):
+    """What the presence keeper repairs memberships with (chat/presence_keeper.py)."""
+
+    def user_connections(self, user_id: str) -> tuple[list[tuple[str, str | None, int]], int | None]:
+        """The user's unexpired connections here, (connection id, room, expiresAt), and the
+        slot's sequence number (None: the user has no slot here)."""
+        ...
+
+    def delete_connection(self, connection_id: str, *, connected_before: str | None = None) -> None: ...
+
+    def leave_room_if_empty(self, room: str, user_id: str, *, seq: int) -> None:
+        """Delete the user's membership of the room here unless written with `seq` or later."""
+        ...
+
+
+class ConnectionStore(ConnectionRepair, Protocol):
     def put_connection(
         self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
     ) -> None: ...
 
-    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
+    def claim_slot(
+        self, user_id: str, connection_id: str, *, room: str, expires_at: int, cap: int, now: int
+    ) -> SlotChange | None:
         """Atomically take one of the user's `cap` connection slots in this region for a
-        connection that ends by `expires_at` (s); False when all are held by connections that
-        have not expired by `now` (s). Slots past their expiry are freed on the way."""
+        connection to `room` that ends by `expires_at` (s); None when all are held by connections
+        that have not expired by `now` (s). Slots past their expiry are freed on the way. Says
+        whether the user held another live connection to the room here."""
         ...
 
-    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
-        """Give back the slot `claim_slot` took (idempotent)."""
+    def release_slot(self, user_id: str, connection_id: str, *, room: str | None, expires_at: int) -> None:
+        """Give back the slot `claim_slot` took (idempotent); if it was the user's last connection
+        to `room` here, the user's membership of the room in this region goes too."""
+        ...
+
+    def enter_room(self, member: Member) -> None:
+        """Write the user's membership of the room in this region (its first connection there)."""
         ...
 
     def delete_connection(self, connection_id: str, *, connected_before: str | None = None) -> None:
-        """Forget the connection and release its user's slot. With `connected_before` (a time as
-        model.iso_time writes it), only if it connected before then: a younger one is kept."""
+        """Forget the connection and release its user's slot (and membership, if it was the last).
+        With `connected_before` (a time as model.iso_time writes it), only if it connected
+        before then: a younger one is kept."""
         ...
 
     def connections_page(
@@ -84,6 +119,22 @@ class ConnectionStore(Protocol):
         ...
 
     def probe(self, region: str, now: int) -> None: ...
+
+
+class PresenceStore(Protocol):
+    """Memberships, beats and typing in the global table (chat/presence_store.py)."""
+
+    def members(self, room: str, *, limit: int | None = None) -> tuple[list[Member], bool]: ...
+
+    def region_members(self, region: str) -> list[tuple[str, str]]: ...
+
+    def beat(self, beat: Beat) -> None: ...
+
+    def beats(self) -> list[Beat]: ...
+
+    def typing(
+        self, room: str, author: Author, *, connection_id: str, region: str, now_ms: int, interval_ms: int
+    ) -> bool: ...
 
 
 class RateLimiter(Protocol):
@@ -150,6 +201,10 @@ class Pusher(Protocol):
 
 
 class ConnectionCloser(Protocol):
+    def is_open(self, connection_id: str) -> bool:
+        """Whether API Gateway still holds the connection."""
+        ...
+
     def close_user(self, user_id: str) -> int:
         """Close this region's connections of a user; how many were closed (StoreError when its
         connections cannot be read)."""

@@ -120,3 +120,15 @@ class SocketCloser:
                 continue
             closed += 1
         return closed
+
+    def is_open(self, connection_id: str) -> bool:
+        """Whether API Gateway still holds the connection (`GET @connections/{id}`; 410: gone)."""
+        try:
+            self._management.get_connection(ConnectionId=connection_id)
+        except ClientError as error:
+            if error_code(error) == "GoneException":
+                return False
+            raise store_error("GetConnection", error) from error
+        except AWS_ERRORS as error:
+            raise store_error("GetConnection", error) from error
+        return True

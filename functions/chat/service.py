@@ -16,12 +16,14 @@ from chat.ports import (
     ConnectionStore,
     KeySource,
     MessageStore,
+    PresenceStore,
     RateLimiter,
     SessionRevocations,
 )
+from chat.presence import TYPING_INTERVAL_MS, Member, live_regions, view
 from chat.settings import Settings
 from chat.ulid import timestamp_ms
-from chat.validation import parse_new_message, parse_page, validate_room
+from chat.validation import parse_new_message, parse_page, string_field, validate_room
 
 
 def sign_in(
@@ -203,7 +205,8 @@ def open_connection(
 ) -> Connection:
     """Register a WebSocket connection for `?room=<room>` (the authorizer checked `&token=`),
     unless its author already holds the most connections allowed in this region: a slot is
-    claimed atomically first, and given back if the connection cannot be registered."""
+    claimed atomically first, and given back if the connection cannot be registered. The user's
+    first connection to the room here makes them a member of it (chat/presence.py)."""
     query = query or {}
     if "room" not in query:
         raise InvalidInput("missing_field", "connect with ?room=<room>&token=<token>")
@@ -211,7 +214,8 @@ def open_connection(
     expires_at = now_ms // 1000 + settings.connection_ttl_seconds
     cap = settings.max_connections_per_user
     now = now_ms // 1000
-    if not store.claim_slot(author.user_id, connection_id, expires_at=expires_at, cap=cap, now=now):
+    slot = store.claim_slot(author.user_id, connection_id, room=room, expires_at=expires_at, cap=cap, now=now)
+    if slot is None:
         raise RateLimited(f"at most {cap} open connections per user: close one first", retry_after_ms=None)
     try:
         store.put_connection(
@@ -223,14 +227,56 @@ def open_connection(
         )
     except BaseException:
         # A refused handshake gives its slot back (if that fails too, the slot expires with it).
-        release_quietly(store, author.user_id, connection_id, expires_at=expires_at)
+        release_quietly(store, author.user_id, connection_id, room=room, expires_at=expires_at)
         raise
+    if not slot.others_in_room:
+        member = Member(room, author.user_id, author.name, settings.region, seq=slot.seq)
+        try:
+            store.enter_room(member)
+        except BaseException:
+            with contextlib.suppress(StoreError):
+                store.delete_connection(connection_id)
+            raise
     return Connection(connection_id=connection_id, room=room, user_id=author.user_id)
 
 
-def release_quietly(store: ConnectionStore, user_id: str, connection_id: str, *, expires_at: int) -> None:
+def release_quietly(
+    store: ConnectionStore, user_id: str, connection_id: str, *, room: str, expires_at: int
+) -> None:
     with contextlib.suppress(StoreError):
-        store.release_slot(user_id, connection_id, expires_at=expires_at)
+        store.release_slot(user_id, connection_id, room=room, expires_at=expires_at)
+
+
+def read_presence(room: str, *, presence: PresenceStore, region: str, now_ms: int) -> dict[str, Any]:
+    """`GET /rooms/{room}/presence`: the room's members in every live region, each once."""
+    room = validate_room(room)
+    live = live_regions(presence.beats(), own=region, now_ms=now_ms)
+    members, _ = presence.members(room)
+    return view(room, members, live, region=region)
+
+
+def send_typing(
+    payload: Any,
+    *,
+    author: Author,
+    connection_id: str,
+    presence: PresenceStore,
+    region: str,
+    now_ms: int,
+) -> bool:
+    """`{"action": "typing", "room"}`: tell the room's other connections, in every region, at most
+    once per TYPING_INTERVAL_MS per user and room (extra ones are dropped quietly: False)."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("invalid_message", "the body must be a JSON object")
+    room = validate_room(string_field(payload, "room"))
+    return presence.typing(
+        room,
+        author,
+        connection_id=connection_id,
+        region=region,
+        now_ms=now_ms,
+        interval_ms=TYPING_INTERVAL_MS,
+    )
 
 
 GUEST_PREFIX = "g_"  # sessions.new_guest_id; accounts are `o_`

@@ -4,18 +4,28 @@ rate_limiter.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from chat.aws_errors import AWS_ERRORS, is_condition_failure, old_item, store_error
-from chat.connection_slots import DynamoConnectionSlots
+from chat.connection_slots import (
+    DynamoConnectionSlots,
+    entry_connection,
+    entry_room,
+    expired_entries,
+)
 from chat.model import Message
+from chat.ports import SlotChange
+from chat.presence import Member
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, DeleteItemInputTypeDef, QueryInputTypeDef
+
+    from chat.presence_store import DynamoPresence
 
     Item = dict[str, AttributeValueTypeDef]
 
@@ -177,10 +187,25 @@ class DynamoMessageStore:
 
 
 class DynamoConnectionStore:
-    def __init__(self, client: DynamoDBClient, table: str) -> None:
+    """A connection's records: its item and its user's slot in this region's table, and, through
+    `presence`, the user's membership of the room in the global table (chat/presence.py), which
+    every way of forgetting a connection keeps true."""
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        *,
+        presence: DynamoPresence | None = None,
+        region: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
         self._table = table
         self._slots = DynamoConnectionSlots(client, table)
+        self._presence = presence
+        self._region = region
+        self._clock = clock
 
     def put_connection(
         self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
@@ -214,7 +239,29 @@ class DynamoConnectionStore:
         except AWS_ERRORS as error:
             raise store_error("DeleteItem", error) from error
         if "userId" in gone and "expiresAt" in gone:
-            self.release_slot(gone["userId"]["S"], connection_id, expires_at=int(gone["expiresAt"]["N"]))
+            user_id, room = gone["userId"]["S"], gone.get("room", {}).get("S")
+            self.release_slot(user_id, connection_id, room=room, expires_at=int(gone["expiresAt"]["N"]))
+
+    def enter_room(self, member: Member) -> None:
+        if self._presence is not None:
+            self._presence.enter(member)
+
+    def _left(self, room: str, user_id: str, slot: SlotChange) -> None:
+        if self._presence is not None and not slot.others_in_room:
+            self._presence.leave(room, user_id, self._region, seq=slot.seq)
+
+    def user_connections(self, user_id: str) -> tuple[list[tuple[str, str | None, int]], int | None]:
+        """The user's live connections here from its slot: (connection id, room, expiresAt), and
+        the slot's sequence number (None: no slot)."""
+        entries, seq = self._slots.held(user_id)
+        expired = set(expired_entries(entries, int(self._clock())))
+        live = [(*entry_connection(e), entry_room(e)) for e in entries if e not in expired]
+        return [(c, room, expires_at) for c, expires_at, room in live], seq
+
+    def leave_room_if_empty(self, room: str, user_id: str, *, seq: int) -> None:
+        """The keeper's repair: the user holds no connection to the room here (as of `seq`)."""
+        if self._presence is not None:
+            self._presence.leave(room, user_id, self._region, seq=seq)
 
     def connections_page(
         self, room: str, *, after: str | None, limit: int
@@ -237,11 +284,18 @@ class DynamoConnectionStore:
         last = page.get("LastEvaluatedKey")
         return ids, (last["connectionId"]["S"] if last else None)
 
-    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
-        return self._slots.claim(user_id, connection_id, expires_at=expires_at, cap=cap, now=now)
+    def claim_slot(
+        self, user_id: str, connection_id: str, *, room: str, expires_at: int, cap: int, now: int
+    ) -> SlotChange | None:
+        return self._slots.claim(user_id, connection_id, room=room, expires_at=expires_at, cap=cap, now=now)
 
-    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
-        self._slots.release(user_id, connection_id, expires_at=expires_at)
+    def release_slot(self, user_id: str, connection_id: str, *, room: str | None, expires_at: int) -> None:
+        """Give the slot back; the connection was the user's last to `room` here: leave it."""
+        slot = self._slots.release(
+            user_id, connection_id, room=room, expires_at=expires_at, now=int(self._clock())
+        )
+        if room is not None:
+            self._left(room, user_id, slot)
 
     def probe(self, region: str, now: int) -> None:
         """Write then read this region's health item (it lives in the regional table)."""

@@ -1,5 +1,5 @@
 """What a DynamoDB stream batch of the messages table carries: messages and their changes, deletes'
-tombstones, and sign-outs."""
+tombstones, sign-outs, and presence and typing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from typing import Any
 
 from chat.change_stream import MessageWrite, TombstoneArrived
 from chat.changes_store import TOMBSTONE, tombstone_from_image
+from chat.model import Author
 from chat.observability import logger
+from chat.presence import KIND_PRESENCE, KIND_TYPING
+from chat.presence_store import image_kind, member_from_image
+from chat.presence_stream import MembershipChanged, Typed
 from chat.revocations import signed_out_user
 from chat.store import message_from_item
 
@@ -22,6 +26,8 @@ def parse_records(event: dict[str, Any]) -> list[MessageWrite | TombstoneArrived
         sequence = record["dynamodb"]["SequenceNumber"]
         if record["eventName"] == "REMOVE" or image is None or signed_out_user(image) is not None:
             continue
+        if image_kind(image) is not None:
+            continue  # presence and typing (chat/presence_stream.py)
         try:
             if image.get("sk") == {"S": TOMBSTONE}:  # an image holds its item's key
                 if record["eventName"] == "INSERT":
@@ -50,3 +56,31 @@ def signed_out_users(event: dict[str, Any]) -> list[str]:
         and (user_id := signed_out_user(record["dynamodb"].get("NewImage"))) is not None
     }
     return sorted(users)
+
+
+def parse_changes(event: dict[str, Any]) -> list[MembershipChanged | Typed]:
+    """The batch's membership INSERTs and REMOVEs and typing writes, in stream order. Anything
+    else (and any image that is not whole) is skipped: retrying could not fix it."""
+    changes: list[MembershipChanged | Typed] = []
+    for record in event.get("Records", []):
+        data = record["dynamodb"]
+        sequence, name = data["SequenceNumber"], record["eventName"]
+        image = data.get("OldImage") if name == "REMOVE" else data.get("NewImage")
+        try:
+            kind = image_kind(image)
+            if image is None or kind is None:
+                continue
+            if kind == KIND_PRESENCE and name in ("INSERT", "REMOVE"):
+                changes.append(
+                    MembershipChanged(sequence, member_from_image(image), entered=name == "INSERT")
+                )
+            elif kind == KIND_TYPING and name in ("INSERT", "MODIFY"):
+                author = Author(user_id=image["userId"]["S"], name=image["name"]["S"])
+                changes.append(
+                    Typed(
+                        sequence, image["room"]["S"], author, image["region"]["S"], image["connectionId"]["S"]
+                    )
+                )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return changes

@@ -8,8 +8,9 @@ from dataclasses import replace
 from chat import edits
 from chat.errors import NotFound, StoreError
 from chat.fanout_pages import Page
-from chat.model import Change, Message
-from chat.ports import Delivery
+from chat.model import Author, Change, Message
+from chat.ports import Delivery, SlotChange
+from chat.presence import Beat, Member
 from chat.sessions import SigningKeys
 
 
@@ -43,16 +44,25 @@ class FakeMessageStore:
 
 
 class FakeConnectionStore:
-    def __init__(self, rooms: dict[str, list[str]] | None = None) -> None:
+    """Connections, their users' slots and, through `presence`, the memberships their first and
+    last connection to a room write, with the adapter's rules (chat/store.py)."""
+
+    def __init__(
+        self, rooms: dict[str, list[str]] | None = None, *, presence: FakePresence | None = None, region: str = "r1"
+    ) -> None:
         self.rooms = rooms or {}
         self.deleted: list[str] = []
         self.queries: list[str] = []
         self.unreadable: set[str] = set()
         self.users: dict[str, list[str]] = {}
-        self.slots: dict[str, dict[str, int]] = {}  # user -> {connection: expires at}
+        self.slots: dict[str, dict[str, tuple[int, str | None]]] = {}  # user -> {connection: (expires, room)}
+        self.seq: dict[str, int] = {}
         self.fail_put: Exception | None = None
         self.connected_at: dict[str, str] = {}
         self.kept_young: list[str] = []  # 410s on connections too young to forget
+        self.presence = presence
+        self.region = region
+        self.now = 0  # what the slots' expiry is judged against on a release
 
     def put_connection(
         self, connection_id: str, *, room: str, user_id: str, connected_at: str, expires_at: int
@@ -63,17 +73,43 @@ class FakeConnectionStore:
         self.rooms.setdefault(room, []).append(connection_id)
         self.users.setdefault(user_id, []).append(connection_id)
 
-    def claim_slot(self, user_id: str, connection_id: str, *, expires_at: int, cap: int, now: int) -> bool:
+    def _next_seq(self, user_id: str) -> int:
+        self.seq[user_id] = self.seq.get(user_id, 0) + 1
+        return self.seq[user_id]
+
+    def _others(self, user_id: str, room: str, now: int) -> bool:
+        return any(r == room and until > now for until, r in self.slots.get(user_id, {}).values())
+
+    def claim_slot(
+        self, user_id: str, connection_id: str, *, room: str, expires_at: int, cap: int, now: int
+    ) -> SlotChange | None:
         held = self.slots.setdefault(user_id, {})
-        for expired in [c for c, until in held.items() if until <= now]:
+        for expired in [c for c, (until, _) in held.items() if until <= now]:
             del held[expired]
         if len(held) >= cap:
-            return False
-        held[connection_id] = expires_at
-        return True
+            return None
+        others = self._others(user_id, room, now)
+        held[connection_id] = (expires_at, room)
+        return SlotChange(others_in_room=others, seq=self._next_seq(user_id))
 
-    def release_slot(self, user_id: str, connection_id: str, *, expires_at: int) -> None:
+    def release_slot(self, user_id: str, connection_id: str, *, room: str | None, expires_at: int) -> None:
         self.slots.get(user_id, {}).pop(connection_id, None)
+        seq = self._next_seq(user_id)
+        if room is not None and self.presence is not None and not self._others(user_id, room, self.now):
+            self.presence.leave(room, user_id, self.region, seq=seq)
+
+    def enter_room(self, member: Member) -> None:
+        if self.presence is not None:
+            self.presence.enter(member)
+
+    def user_connections(self, user_id: str) -> tuple[list[tuple[str, str | None, int]], int | None]:
+        held = self.slots.get(user_id, {})
+        live = [(c, room, until) for c, (until, room) in held.items() if until > self.now]
+        return live, self.seq.get(user_id)
+
+    def leave_room_if_empty(self, room: str, user_id: str, *, seq: int) -> None:
+        if self.presence is not None:
+            self.presence.leave(room, user_id, self.region, seq=seq)
 
     def delete_connection(self, connection_id: str, *, connected_before: str | None = None) -> None:
         connected_at = self.connected_at.get(connection_id)
@@ -81,8 +117,13 @@ class FakeConnectionStore:
             self.kept_young.append(connection_id)
             return
         self.deleted.append(connection_id)
-        for held in self.slots.values():
-            held.pop(connection_id, None)
+        for room, ids in self.rooms.items():
+            if connection_id in ids:
+                ids.remove(connection_id)
+        for user_id, held in self.slots.items():
+            if connection_id in held:
+                self.release_slot(user_id, connection_id, room=held[connection_id][1], expires_at=0)
+                return
 
     def connections_page(
         self, room: str, *, after: str | None, limit: int
@@ -99,6 +140,63 @@ class FakeConnectionStore:
 
     def probe(self, region: str, now: int) -> None:
         pass
+
+
+class FakePresence:
+    """The global table's memberships, beats and typing items, as replicated to one region: the
+    conditions on `seq` and on typing's interval as the adapter writes them."""
+
+    def __init__(self) -> None:
+        self.memberships: dict[tuple[str, str, str], Member] = {}  # (room, user, region)
+        self.beat_items: dict[str, Beat] = {}
+        self.typed: dict[tuple[str, str], int] = {}  # (room, user) -> at (ms)
+        self.typing_writes: list[tuple[str, str, str]] = []  # (room, user, connection)
+        self.fail: Exception | None = None
+
+    def enter(self, member: Member) -> None:
+        if self.fail:
+            raise self.fail
+        key = (member.room, member.user_id, member.region)
+        if key not in self.memberships or self.memberships[key].seq < member.seq:
+            self.memberships[key] = member
+
+    def leave(self, room: str, user_id: str, region: str, *, seq: int) -> None:
+        key = (room, user_id, region)
+        if key in self.memberships and self.memberships[key].seq < seq:
+            del self.memberships[key]
+
+    def members(self, room: str, *, limit: int | None = None) -> tuple[list[Member], bool]:
+        if self.fail:
+            raise self.fail
+        found = [m for (r, _, _), m in sorted(self.memberships.items()) if r == room]
+        if limit is not None and len(found) > limit:
+            return found[:limit], True
+        return found, False
+
+    def region_members(self, region: str) -> list[tuple[str, str]]:
+        return [(room, user) for (room, user, r) in sorted(self.memberships) if r == region]
+
+    def beat(self, beat: Beat) -> None:
+        if self.fail:
+            raise self.fail
+        self.beat_items[beat.region] = beat
+
+    def beats(self) -> list[Beat]:
+        if self.fail:
+            raise self.fail
+        return list(self.beat_items.values())
+
+    def typing(
+        self, room: str, author: Author, *, connection_id: str, region: str, now_ms: int, interval_ms: int
+    ) -> bool:
+        if self.fail:
+            raise self.fail
+        last = self.typed.get((room, author.user_id))
+        if last is not None and last > now_ms - interval_ms:
+            return False
+        self.typed[(room, author.user_id)] = now_ms
+        self.typing_writes.append((room, author.user_id, connection_id))
+        return True
 
 
 class FakePusher:

@@ -1,6 +1,7 @@
-"""DynamoDB stream → WebSocket fan-out (small rooms posted here, large rooms' pages queued for
-fanout_worker), with partial batch failures (ReportBatchItemFailures). Posts start only while
-the invocation has more than POSTING_MARGIN_SECONDS left; the connections whose posts failed or
+"""DynamoDB stream → WebSocket fan-out of messages, presence and typing (small rooms posted here,
+large rooms' pages queued for fanout_worker), with partial batch failures
+(ReportBatchItemFailures). Posts start only while the invocation has more than
+POSTING_MARGIN_SECONDS left; the connections whose posts failed or
 that the time ran out on are queued for the workers, and the batch succeeds (a failed batch is
 posted again to everyone)."""
 
@@ -11,7 +12,7 @@ from typing import Any
 from chat.composition import fanout_service
 from chat.errors import StoreError
 from chat.observability import count, lambda_handler, logger
-from chat.stream_images import parse_records, signed_out_users
+from chat.stream_images import parse_changes, parse_records, signed_out_users
 
 
 def close_signed_out(event: dict[str, Any]) -> None:
@@ -30,7 +31,13 @@ def close_signed_out(event: dict[str, Any]) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     close_signed_out(event)
     applied = fanout_service().apply_writes(parse_records(event))
-    result = fanout_service().fan_out(applied.push, remaining_ms=context.get_remaining_time_in_millis)
+    presence = fanout_service().presence_frames(parse_changes(event))
+    result = fanout_service().fan_out(
+        [*applied.push, *presence.frames], remaining_ms=context.get_remaining_time_in_millis
+    )
+    count("PresenceFrames", len(presence.frames))
+    for room, error in presence.errors:
+        logger.warning("cannot read the room's presence; the stream retries it", room=room, error=error)
     count("MessagesFannedOut", result.messages)
     count("ConflictsRepaired", applied.rewritten)
     count("TombstonesMade", applied.tombstones)
@@ -47,7 +54,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.warning("cannot read the room's connections or queue its pages", room=room, error=error)
     for connection_id, error in result.kept_gone:
         logger.warning("cannot remove a gone connection", connection_id=connection_id, error=error)
-    failed = dict.fromkeys([*applied.failed, *result.failed])
+    failed = dict.fromkeys([*applied.failed, *presence.failed, *result.failed])
     logger.info(
         "fan-out done",
         records=len(event.get("Records", [])),

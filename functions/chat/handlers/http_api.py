@@ -1,5 +1,6 @@
-"""HTTP API: deep health, sessions, paged history, and posting a message (the fallback when no
-WebSocket can be opened). Errors are `{"error": {"code", "message"}}` with a 4xx or 5xx status.
+"""HTTP API: deep health, sessions, paged history, posting a message (the fallback when no
+WebSocket can be opened), editing and deleting one, and a room's presence.
+Errors are `{"error": {"code", "message"}}` with a 4xx or 5xx status.
 
 The rooms' routes verify `Authorization: Bearer <session>` here, at the function's edge, not in an
 HTTP API Lambda authorizer: that authorizer can only answer API Gateway's own
@@ -85,6 +86,11 @@ def history(room: str) -> Response[str]:
     return _json(200, page)
 
 
+@app.get("/rooms/<room>/presence", middlewares=[require_session])
+def presence(room: str) -> Response[str]:
+    return _json(200, service().read_presence(room))
+
+
 def _raw_body() -> str | bytes:
     """The body as the client sent it: API Gateway base64-encodes bodies that are not text."""
     event = app.current_event
@@ -138,6 +144,11 @@ def not_found(_: Exception) -> Response[str]:
     # matches only its own character class: such a segment is a bad room or id (400), not a
     # missing route.
     segments = app.current_event.path.split("/")
+    if segments[:2] == ["", "rooms"] and len(segments) == 4 and segments[3] == "presence":
+        try:
+            validate_room(segments[2])
+        except ChatError as error:
+            return _json(error.status, {"error": error.to_json()})
     if segments[:2] == ["", "rooms"] and len(segments) in (4, 5) and segments[3] == "messages":
         try:
             validate_room(segments[2])

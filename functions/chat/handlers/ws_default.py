@@ -1,6 +1,6 @@
 """WebSocket `$default`: a frame that no route takes gets an error frame. API Gateway routes here
 every frame whose `action` is not a known route (`sendMessage`, `editMessage`, `deleteMessage`,
-`ping`), including JSON that is not an object (route selection on `$request.body.action` finds no
+`typing`, `ping`), including JSON that is not an object (route selection on `$request.body.action` finds no
 action in it)."""
 
 from __future__ import annotations
@@ -25,5 +25,5 @@ def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     raise ChatError(
         "unknown_action",
         f"unknown action {str(action)[:64]!r}; the actions are 'sendMessage', 'editMessage',"
-        " 'deleteMessage' and 'ping'",
+        " 'deleteMessage', 'typing' and 'ping'",
     )

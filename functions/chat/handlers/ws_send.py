@@ -1,6 +1,7 @@
-"""WebSocket `sendMessage`, `editMessage` and `deleteMessage` (the routes share one function):
-validate, admit under the sender's rate, make the one conditional write under the sender's
-identity, answer an ack or an error frame."""
+"""WebSocket `sendMessage`, `editMessage`, `deleteMessage` and `typing` (the routes share one
+function): validate, admit under the sender's rate, make the one conditional write under the
+sender's identity, answer an ack or an error frame. `typing` is never acknowledged (chat/presence.py):
+only a bad frame gets an answer, an error frame."""
 
 from __future__ import annotations
 
@@ -17,9 +18,14 @@ CHANGES = {"editMessage": "MessagesEdited", "deleteMessage": "MessagesDeleted"} 
 @lambda_handler(API_REQUEST_ID)
 @frame_route
 def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
-    logger.append_keys(connection_id=event["requestContext"]["connectionId"])
+    connection_id = event["requestContext"]["connectionId"]
+    logger.append_keys(connection_id=connection_id)
     route = event["requestContext"].get("routeKey")
     author = author_of(event)
+    if route == "typing":
+        sent = service().send_typing(body, author=author, connection_id=connection_id)
+        count("TypingSent" if sent else "TypingDropped")
+        return {"statusCode": 200}  # no body: no frame back
     if route in CHANGES:
         message, changed = service().change_message(body, edit=route == "editMessage", author=author)
         count(CHANGES[route] if changed else "UnchangedMessages")

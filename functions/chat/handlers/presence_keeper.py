@@ -1,0 +1,36 @@
+"""Scheduled every minute: this region's presence keeper (chat/presence_keeper.py). It beats every
+few seconds for most of the minute, pushes `enter`/`leave` frames when another region dies or
+comes back, and repairs this region's memberships. A failure is logged and raised: the next
+minute's invocation starts again, and a region that cannot beat is, rightly, dead to the others."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from chat.composition import fanout_service
+from chat.observability import count, lambda_handler, logger
+
+
+@lambda_handler()
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    report, pushed = fanout_service().keep_presence(
+        remaining_ms=context.get_remaining_time_in_millis, sleep=time.sleep
+    )
+    count("PresenceBeats", report.beats)
+    count("PresenceConnectionsForgotten", report.connections_forgotten)
+    count("PresenceMembershipsRemoved", report.memberships_removed)
+    count("PresenceFrames", report.frames)
+    for result in pushed:
+        for room, error in result.unreadable_rooms:
+            logger.warning("cannot push a presence change to the room", room=room, error=error)
+    logger.info(
+        "presence kept",
+        beats=report.beats,
+        new_run=report.new_run,
+        repaired=report.repaired,
+        forgotten=report.connections_forgotten,
+        removed=report.memberships_removed,
+        regions_changed=report.regions_changed,
+    )
+    return {"beats": report.beats, "regionsChanged": report.regions_changed}

@@ -1,0 +1,153 @@
+"""A region's presence keeper (chat/presence.py): invoked every minute, it beats every
+BEAT_SECONDS for most of the minute, so the other regions know its memberships are live; it
+tells this region's connections when another region dies or comes back (the users present only
+through it leave or enter); and it repairs this region's memberships.
+
+Repair: every membership this region holds is checked against the user's connection slots here
+(a membership whose connections have all expired or gone is deleted). After the region was dead
+to the others (its last beat older than STALE_MS: it was down, or its Lambda or DynamoDB failed),
+each connection is also asked of API Gateway before the region beats again, so the region comes
+back without ghosts: its clients have left by then, and no `$disconnect` deleted them. Else the
+repair runs once an hour (API Gateway's 2-hour limit, a `$disconnect` that failed)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from chat.fanout import CONNECT_GRACE_SECONDS, RoomFrame
+from chat.ports import ConnectionCloser, ConnectionRepair, PresenceStore
+from chat.presence import (
+    BEAT_SECONDS,
+    LARGE_ROOM,
+    STALE_MS,
+    Beat,
+    changed_users,
+    count_frame,
+    live_regions,
+    presence_frame,
+    roster,
+)
+
+REPAIR_EVERY_MS = 3_600_000
+KEEPER_RECORD = "presence-keeper"  # the sequence number its frames carry (nothing to retry)
+
+
+@dataclass
+class KeeperReport:
+    beats: int = 0
+    new_run: bool = False
+    repaired: bool = False
+    connections_forgotten: int = 0
+    memberships_removed: int = 0
+    frames: int = 0
+    regions_changed: list[str] = field(default_factory=list)
+
+
+def repair(
+    region: str,
+    *,
+    presence: PresenceStore,
+    connections: ConnectionRepair,
+    closer: ConnectionCloser | None,
+    connection_ttl_seconds: int,
+    now_ms: int,
+    report: KeeperReport,
+) -> None:
+    """Delete this region's memberships that no live connection holds. With `closer`, each
+    connection older than the connect grace is asked of API Gateway, and forgotten if gone."""
+    rooms_of: dict[str, set[str]] = defaultdict(set)
+    for room, user_id in presence.region_members(region):
+        rooms_of[user_id].add(room)
+    connected_before_s = now_ms // 1000 - CONNECT_GRACE_SECONDS
+    for user_id, rooms in rooms_of.items():
+        held, seq = connections.user_connections(user_id)
+        live_rooms: set[str] = set()
+        for connection_id, held_room, expires_at in held:
+            old = expires_at - connection_ttl_seconds < connected_before_s
+            if closer is not None and old and not closer.is_open(connection_id):
+                connections.delete_connection(connection_id)  # its membership too, if it was the last
+                report.connections_forgotten += 1
+                continue
+            if held_room is None:  # an entry from before entries named their room: keep them all
+                live_rooms |= rooms
+            else:
+                live_rooms.add(held_room)
+        # Memberships written before the slot was read carry at most its sequence number.
+        up_to = seq + 1 if seq is not None else now_ms + 1
+        for room in sorted(rooms - live_rooms):
+            connections.leave_room_if_empty(room, user_id, seq=up_to)
+            report.memberships_removed += 1
+
+
+def transition_frames(
+    changed: Sequence[str], before: set[str], after: set[str], *, presence: PresenceStore
+) -> list[RoomFrame]:
+    """When the live regions go from `before` to `after`: each room where one of the `changed`
+    regions holds memberships gets an `enter` or `leave` for every user that makes present or
+    absent (a `count` in a large room)."""
+    rooms = sorted({room for region in changed for room, _ in presence.region_members(region)})
+    frames: list[RoomFrame] = []
+    for room in rooms:
+        members, _ = presence.members(room)
+        changes = changed_users(members, before, after)
+        count = roster(members, after).count
+        if not changes:
+            continue
+        if count > LARGE_ROOM or len(changes) > LARGE_ROOM:
+            frames.append(RoomFrame(KEEPER_RECORD, room, count_frame(count)))
+            continue
+        for user_id, (event, name) in sorted(changes.items()):
+            frames.append(RoomFrame(KEEPER_RECORD, room, presence_frame(event, user_id, name, count)))
+    return frames
+
+
+def keep(
+    region: str,
+    *,
+    presence: PresenceStore,
+    connections: ConnectionRepair,
+    closer: ConnectionCloser,
+    push: Callable[[list[RoomFrame]], None],
+    connection_ttl_seconds: int,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    remaining_ms: Callable[[], int],
+) -> KeeperReport:
+    """One invocation: repair if due (before the first beat after a dead spell), then beat every
+    BEAT_SECONDS while the invocation has time for another, pushing the frames of every change
+    in which regions are live."""
+    report = KeeperReport()
+    now_ms = int(clock() * 1000)
+    own = next((b for b in presence.beats() if b.region == region), None)
+    report.new_run = own is None or now_ms - own.beat_at_ms > STALE_MS
+    reconciled_at = own.reconciled_at_ms if own is not None else 0
+    if report.new_run or now_ms - reconciled_at >= REPAIR_EVERY_MS:
+        repair(
+            region,
+            presence=presence,
+            connections=connections,
+            closer=closer if report.new_run else None,
+            connection_ttl_seconds=connection_ttl_seconds,
+            now_ms=now_ms,
+            report=report,
+        )
+        report.repaired, reconciled_at = True, now_ms
+    # After a dead spell this region's view of the others is stale: start from what it sees now.
+    previous: set[str] | None = None if report.new_run or own is None else set(own.live)
+    while True:
+        now_ms = int(clock() * 1000)
+        live = live_regions(presence.beats(), own=region, now_ms=now_ms)
+        if previous is not None and live != previous:
+            changed = sorted(live ^ previous)
+            report.regions_changed.extend(changed)
+            frames = transition_frames(changed, previous, live, presence=presence)
+            push(frames)
+            report.frames += len(frames)
+        presence.beat(Beat(region, now_ms, frozenset(live), reconciled_at))
+        report.beats += 1
+        previous = live
+        if remaining_ms() < (BEAT_SECONDS + 3) * 1000:
+            return report
+        sleep(BEAT_SECONDS)
