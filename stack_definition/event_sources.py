@@ -1,12 +1,14 @@
 """What template.yaml says about Lambda's event sources: the queues (with their redrive to a
-dead-letter queue) and the event source mappings that read a table's stream or a queue."""
+dead-letter queue), the event source mappings that read a table's stream or a queue, and the
+EventBridge rules that invoke a function on a schedule (SAM's `Schedule` events)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from stack_definition.cloudformation import Context, Raw, resources_of_type
+from stack_definition.cloudformation import Context, Raw, Unresolvable, resources_of_type
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,64 @@ def _queue(logical_id: str, props: dict[str, Any]) -> Queue:
         dead_letter_queue=target,
         max_receive_count=int(redrive.get("maxReceiveCount", 0)),
     )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An EventBridge rule that invokes a function at a fixed rate: what SAM makes of a function's
+    `Schedule` event (an `AWS::Events::Rule` named `<function><event>`)."""
+
+    function: str  # logical id
+    rule: str  # the rule's logical id, as SAM names it
+    name: str | None  # the rule's `Name`; None: CloudFormation makes one up
+    period: float  # seconds
+    input: str | None  # `Input`: the JSON EventBridge sends instead of its scheduled event
+
+
+# EventBridge's rate expression: a positive whole number and its unit, singular for 1 only.
+# Seconds are not EventBridge's (its shortest rate is a minute): they are read here for the
+# local stack's own tests and would be refused by a deploy.
+_RATE = re.compile(r"rate\((?P<value>[1-9][0-9]*) (?P<unit>second|minute|hour|day)(?P<plural>s?)\)")
+_UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedules(raw: Raw) -> list[Schedule]:
+    """Every function's enabled `Schedule` events. A cron expression or an EventBridge Scheduler
+    schedule (`ScheduleV2`) is refused (Unresolvable, naming the function): not played locally."""
+    found: list[Schedule] = []
+    for function, resource in resources_of_type(raw, "AWS::Serverless::Function").items():
+        for event_name, event in resource["Properties"].get("Events", {}).items():
+            where = f"{function}'s event {event_name}"
+            if event["Type"] == "ScheduleV2":
+                raise Unresolvable(f"{where}: EventBridge Scheduler (ScheduleV2) is not played locally")
+            if event["Type"] != "Schedule":
+                continue
+            try:  # a parameter may give a value: its default here (no region needed for it)
+                props = Context(raw, "", "").resolve(event.get("Properties", {}))
+            except Unresolvable as error:
+                raise Unresolvable(f"{where}: {error}") from error
+            if not props.get("Enabled", True) or props.get("State", "ENABLED") != "ENABLED":
+                continue  # the rule exists, and never fires
+            found.append(
+                Schedule(
+                    function=function,
+                    rule=f"{function}{event_name}",
+                    name=props.get("Name"),
+                    period=_period(str(props["Schedule"]), where),
+                    input=props.get("Input"),
+                )
+            )
+    return found
+
+
+def _period(expression: str, where: str) -> float:
+    """A rate expression's period in seconds."""
+    rate = _RATE.fullmatch(expression.strip())
+    if rate is None:
+        raise Unresolvable(
+            f"{where}: {expression!r} is not played locally, only rate(N second|minute|hour|day[s])"
+        )
+    value = int(rate["value"])
+    if (value == 1) == bool(rate["plural"]):  # EventBridge refuses rate(1 minutes) and rate(5 minute)
+        raise Unresolvable(f"{where}: {expression!r}: EventBridge wants the singular unit for 1 only")
+    return float(value * _UNIT_SECONDS[rate["unit"]])

@@ -1,7 +1,7 @@
 """Read template.yaml, the single source of truth, into what the local stack needs: the regions
 and the stack's name, functions with their handlers and environment, the WebSocket and HTTP
-routes, the tables, the queues, the event source mappings (a stream's, a queue's), and the
-Route 53 health check and latency records. Nothing here declares any of those again."""
+routes, the tables, the queues, the event source mappings (a stream's, a queue's), the functions'
+schedules, and the Route 53 health check and latency records. Nothing here declares any of those again."""
 
 from __future__ import annotations
 
@@ -20,7 +20,14 @@ from stack_definition.cloudformation import (
     resources_of_type,
     stack_name,
 )
-from stack_definition.event_sources import Queue, QueueMapping, StreamMapping, event_sources
+from stack_definition.event_sources import (
+    Queue,
+    QueueMapping,
+    Schedule,
+    StreamMapping,
+    event_sources,
+    schedules,
+)
 from stack_definition.integrations import AwsIntegration, Integration, MockIntegration
 from stack_definition.repository import TEMPLATE
 
@@ -107,6 +114,7 @@ class Template:
     stream: StreamMapping
     queues: dict[str, Queue]
     queue_mappings: list[QueueMapping]
+    schedules: list[Schedule]  # the EventBridge rules that invoke a function at a rate
     # The deploy's parameter overrides (`--parameter-overrides`): every stack of it gets them.
     parameters: Mapping[str, str] = field(default_factory=dict)
 
@@ -336,6 +344,7 @@ def load(path: Path = TEMPLATE) -> Template:
         stream=stream,
         queues=queues,
         queue_mappings=queue_mappings,
+        schedules=schedules(raw),
     )
 
 

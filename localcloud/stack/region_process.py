@@ -1,7 +1,7 @@
 """One region of the local stack, in its own process with that region's environment: its tables
 and queues, its Lambda functions, its HTTP API, its WebSocket API (with `@connections`) and the
 event source mappings (from its messages stream to the fan-out function, from the fan-out's page
-queue to its worker), built from template.yaml.
+queue to its worker) and the functions' schedules, built from template.yaml.
 
 Run by the supervisor: `python -m localcloud.stack.region_process --region <region> ...`.
 """
@@ -26,6 +26,7 @@ from localcloud.dynamodb.streams import StreamSource
 from localcloud.lambda_.event_source_mapping import EventSourceMapping
 from localcloud.lambda_.queue_mapping import QueueEventSourceMapping, QueueSource
 from localcloud.lambda_.runtime import LambdaRuntime, region_environment
+from localcloud.lambda_.schedule import ScheduledRule
 from stack_definition.state import StateDir
 from stack_definition.template import load
 
@@ -113,6 +114,12 @@ async def serve(args: argparse.Namespace) -> None:
         )
         for settings in template.queue_mappings
     ]
+    rules = [
+        ScheduledRule(
+            settings, runtime.invoke, region=region, account=ctx.account_id, stack_name=template.stack_name
+        )
+        for settings in template.schedules
+    ]
     ready = {
         "region": region,
         "http": http_socket.getsockname()[1],
@@ -121,7 +128,11 @@ async def serve(args: argparse.Namespace) -> None:
     }
     log.info("ready %s", ready)
     processes.announce_ready(args.ready_fd, ready)
-    polling = [asyncio.create_task(mapping.run()), *(asyncio.create_task(m.run()) for m in queue_mappings)]
+    polling = [
+        asyncio.create_task(mapping.run()),
+        *(asyncio.create_task(m.run()) for m in queue_mappings),
+        *(asyncio.create_task(rule.run()) for rule in rules),
+    ]
     await processes.parent_gone()
     log.warning("the stack supervisor is gone: stopping")
     for task in polling:

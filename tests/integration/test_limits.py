@@ -36,7 +36,7 @@ def connections(aws_endpoint: str, tables: dict[str, Any]) -> DynamoConnectionSt
 
 
 def claim(store: DynamoConnectionStore, user: str, connection_id: str, now: int, cap: int = 5) -> bool:
-    return store.claim_slot(user, connection_id, expires_at=now + TTL, cap=cap, now=now)
+    return store.claim_slot(user, connection_id, room="r", expires_at=now + TTL, cap=cap, now=now) is not None
 
 
 def test_given_thirty_simultaneous_claims_then_exactly_the_cap_succeed(
@@ -63,7 +63,7 @@ def test_given_a_full_cap_when_a_connection_is_deleted_then_its_slot_comes_back(
             f"{user}-c{n}", room="r", user_id=user, connected_at="t", expires_at=T0 + TTL
         )
     assert not claim(connections, user, "extra", T0)
-    connections.release_slot(user, "c0", expires_at=T0 + TTL)
+    connections.release_slot(user, "c0", room="r", expires_at=T0 + TTL)
     assert claim(connections, user, "extra", T0)
 
 

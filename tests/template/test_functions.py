@@ -20,6 +20,7 @@ EXPECTED_HANDLERS = {
     "FanoutFunction": "chat.handlers.fanout_stream.handler",
     "FanoutWorkerFunction": "chat.handlers.fanout_worker.handler",
     "AuthorizerFunction": "chat.handlers.ws_authorizer.handler",
+    "PresenceKeeperFunction": "chat.handlers.presence_keeper.handler",
 }
 
 # Stand-ins for the values CloudFormation fills in, so that settings read at import time resolve.
@@ -115,7 +116,8 @@ def test_given_each_function_then_it_logs_to_its_own_group_with_a_retention(
 def test_given_the_fanout_then_it_posts_to_the_apis_own_endpoint_never_the_custom_domain(
     functions: dict[str, dict[str, Any]],
 ) -> None:
-    posting = {"FanoutFunction", "FanoutWorkerFunction"}  # the stream handler (small rooms) and the worker
+    # the stream handler (small rooms), the worker, and the presence keeper (a region's coming or going)
+    posting = {"FanoutFunction", "FanoutWorkerFunction", "PresenceKeeperFunction"}
     for name in posting:
         variables = functions[name]["Properties"]["Environment"]["Variables"]
         endpoint = variables["WEBSOCKET_MANAGEMENT_ENDPOINT"]["Fn::Sub"]

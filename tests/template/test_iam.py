@@ -22,14 +22,20 @@ SESSION_SECRET_ARN = (
 
 # (action, resource) pairs each function needs, and nothing else.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
-    # UpdateItem: the user's connection slots (`slots#<userId>`), taken on connect, given back on close
+    # UpdateItem: the user's connection slots (`slots#<userId>`), taken on connect, given back on
+    # close; the messages table: the user's membership of the room (chat/presence.py), written by
+    # their first connection to it and deleted by their last (or by a connection refused after it)
     "ConnectFunction": {
         ("dynamodb:PutItem", "ConnectionsTable"),
         ("dynamodb:UpdateItem", "ConnectionsTable"),
+        ("dynamodb:DeleteItem", "ConnectionsTable"),
+        ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
+        ("dynamodb:DeleteItem", MESSAGES_TABLE_ARN),
     },
     "DisconnectFunction": {
         ("dynamodb:DeleteItem", "ConnectionsTable"),
         ("dynamodb:UpdateItem", "ConnectionsTable"),
+        ("dynamodb:DeleteItem", MESSAGES_TABLE_ARN),
     },
     "SendMessageFunction": {
         ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
@@ -64,10 +70,28 @@ EXPECTED_GRANTS["FanoutWorkerFunction"] = {
     ("sqs:SendMessage", PAGE_QUEUE),
     ("dynamodb:DeleteItem", "ConnectionsTable"),
     ("dynamodb:UpdateItem", "ConnectionsTable"),  # a gone connection's slot
+    ("dynamodb:DeleteItem", MESSAGES_TABLE_ARN),  # and its membership, if it was the user's last
     (
         "execute-api:ManageConnections",
         "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}/POST/@connections/*",
     ),
+}
+MANAGEMENT = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebSocketApi}/${StageName}"
+# The presence keeper (chat/presence_keeper.py): beats, reads memberships by room and by region,
+# deletes the ones no connection holds; asks API Gateway whether a connection is open, forgets
+# gone ones (their slots), pushes presence frames (large rooms through the page queue).
+EXPECTED_GRANTS["PresenceKeeperFunction"] = {
+    ("dynamodb:Query", MESSAGES_TABLE_ARN),
+    ("dynamodb:Query", f"{MESSAGES_TABLE_ARN}/index/presence-region-index"),
+    ("dynamodb:PutItem", MESSAGES_TABLE_ARN),
+    ("dynamodb:DeleteItem", MESSAGES_TABLE_ARN),
+    ("dynamodb:GetItem", "ConnectionsTable"),
+    ("dynamodb:DeleteItem", "ConnectionsTable"),
+    ("dynamodb:UpdateItem", "ConnectionsTable"),
+    ("dynamodb:Query", "${ConnectionsTable.Arn}/index/room-index"),
+    ("execute-api:ManageConnections", f"{MANAGEMENT}/GET/@connections/*"),
+    ("execute-api:ManageConnections", f"{MANAGEMENT}/POST/@connections/*"),
+    ("sqs:SendMessage", PAGE_QUEUE),
 }
 DATA_AND_MANAGEMENT_PREFIXES = ("dynamodb:", "execute-api:", "sqs:", "secretsmanager:")
 # Actions IAM cannot scope (no resource type): each alone in its statement, on "*" (docs/deploy.md).
@@ -175,8 +199,14 @@ def test_given_the_fanout_then_it_reads_only_the_messages_stream_and_its_rooms_c
         MESSAGES_TABLE_ARN,
     }
     assert {resource for _, resource in dynamodb} <= allowed
-    # the messages table: only the repairs of edits and deletes (chat/change_stream.py), never a read
-    assert {a for a, r in dynamodb if r == MESSAGES_TABLE_ARN} == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+    # the messages table: the repairs of edits and deletes (chat/change_stream.py); presence
+    # (chat/presence_stream.py) reads a room's memberships and deletes a gone connection's
+    assert {a for a, r in dynamodb if r == MESSAGES_TABLE_ARN} == {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+    }
     # DeleteItem: gone connections; UpdateItem: the slots they held
     assert not {a for a, r in dynamodb if r == "ConnectionsTable"} - {
         "dynamodb:DeleteItem",

@@ -15,6 +15,7 @@ WEBSOCKET_ROUTES = {
     "sendMessage": "SendMessageFunction",
     "editMessage": "SendMessageFunction",
     "deleteMessage": "SendMessageFunction",
+    "typing": "SendMessageFunction",  # never acknowledged, but a bad frame gets an error frame
     "$default": "DefaultRouteFunction",
 }
 HTTP_ROUTES = {
@@ -25,6 +26,7 @@ HTTP_ROUTES = {
     ("POST", "/rooms/{room}/messages"),
     ("PATCH", "/rooms/{room}/messages/{id}"),
     ("DELETE", "/rooms/{room}/messages/{id}"),
+    ("GET", "/rooms/{room}/presence"),
 }
 
 
@@ -88,7 +90,7 @@ def test_given_a_websocket_route_then_api_gateway_may_invoke_its_function_for_th
     assert route_key in routes_of_function
 
 
-@pytest.mark.parametrize("route_key", ["sendMessage", "editMessage", "deleteMessage", "$default"])
+@pytest.mark.parametrize("route_key", ["sendMessage", "editMessage", "deleteMessage", "typing", "$default"])
 def test_given_a_two_way_route_when_the_function_answers_then_the_body_goes_back_to_the_sender(
     template: Template, route_key: str
 ) -> None:
@@ -162,7 +164,9 @@ def test_given_the_stream_when_messages_are_inserted_then_fanout_receives_them_i
     assert properties["MaximumRetryAttempts"] >= 1
     assert "OnFailure" in properties["DestinationConfig"]
     # messages (they have a transport) and their changes (chat/edits.py); the inserts of sign-outs
-    # (chat/revocations.py) and of deletes' tombstones; never a TTL's REMOVE
+    # (chat/revocations.py) and of deletes' tombstones; never a TTL's REMOVE but a membership's:
+    # presence (chat/presence.py) is a membership's first write and its delete (never its
+    # rewrites, so a second tab or a page's 2-hour reconnect invokes nothing), and typing
     patterns = {
         json.dumps(p["dynamodb"], sort_keys=True): p["eventName"]
         for p in (json.loads(f["Pattern"]) for f in properties["FilterCriteria"]["Filters"])
@@ -170,6 +174,9 @@ def test_given_the_stream_when_messages_are_inserted_then_fanout_receives_them_i
     assert patterns == {
         '{"NewImage": {"transport": {"S": ["websocket", "http"]}}}': ["INSERT", "MODIFY"],
         '{"Keys": {"sk": {"S": ["revoked", "deleted"]}}}': ["INSERT"],
+        '{"NewImage": {"kind": {"S": ["presence", "typing"]}}}': ["INSERT"],
+        '{"NewImage": {"kind": {"S": ["typing"]}}}': ["MODIFY"],
+        '{"OldImage": {"kind": {"S": ["presence"]}}}': ["REMOVE"],
     }
 
 

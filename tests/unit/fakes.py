@@ -48,14 +48,19 @@ class FakeConnectionStore:
     last connection to a room write, with the adapter's rules (chat/store.py)."""
 
     def __init__(
-        self, rooms: dict[str, list[str]] | None = None, *, presence: FakePresence | None = None, region: str = "r1"
+        self,
+        rooms: dict[str, list[str]] | None = None,
+        *,
+        presence: FakePresence | None = None,
+        region: str = "r1",
     ) -> None:
         self.rooms = rooms or {}
         self.deleted: list[str] = []
         self.queries: list[str] = []
         self.unreadable: set[str] = set()
         self.users: dict[str, list[str]] = {}
-        self.slots: dict[str, dict[str, tuple[int, str | None]]] = {}  # user -> {connection: (expires, room)}
+        # user -> {connection: (expires at, room)}
+        self.slots: dict[str, dict[str, tuple[int, str | None]]] = {}
         self.seq: dict[str, int] = {}
         self.fail_put: Exception | None = None
         self.connected_at: dict[str, str] = {}
@@ -117,7 +122,7 @@ class FakeConnectionStore:
             self.kept_young.append(connection_id)
             return
         self.deleted.append(connection_id)
-        for room, ids in self.rooms.items():
+        for ids in self.rooms.values():
             if connection_id in ids:
                 ids.remove(connection_id)
         for user_id, held in self.slots.items():

@@ -1,0 +1,90 @@
+"""EventBridge's scheduled rules (SAM's `Schedule` events) for a region's functions: each rule
+invokes its function with a scheduled event (or the rule's `Input`) at the start, as soon as the
+region is up, and then once every period.
+
+The invocations go through the region's Lambda runtime, as the event source mappings' do, so a
+region whose Lambda fails throttles them too. EventBridge invokes asynchronously and does not wait
+for the function: a beat that comes while the previous invocation still runs starts another one,
+and a beat that fails (throttled, an error, a timeout) is logged and the schedule goes on. Lambda's
+asynchronous retries of a failed event (throttles for up to six hours, errors twice) are not
+played: the next beat comes within the period."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from localcloud.lambda_.event_source_mapping import Invoke
+from localcloud.lambda_.runtime import TooManyRequestsException
+from stack_definition.event_sources import Schedule
+
+log = logging.getLogger("schedule")
+
+
+class ScheduledRule:
+    """One rule in one region."""
+
+    def __init__(
+        self, settings: Schedule, invoke: Invoke, *, region: str, account: str, stack_name: str
+    ) -> None:
+        self.settings = settings
+        self._invoke = invoke
+        self._region = region
+        self._account = account
+        # CloudFormation names a rule without `Name` after the stack and its logical id (and a
+        # random suffix, left out here).
+        self.name = settings.name or f"{stack_name}-{settings.rule}"[:64]
+        self.in_flight: set[asyncio.Task[None]] = set()
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:events:{self._region}:{self._account}:rule/{self.name}"
+
+    async def run(self) -> None:
+        """Beat at the start and then every period, for as long as the task runs. A beat the loop
+        was too busy to start on time is not made up for: the next one keeps to the period."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            self._beat()
+            due += self.settings.period
+            now = loop.time()
+            while due <= now:  # beats missed while the loop was held up
+                due += self.settings.period
+            await asyncio.sleep(due - now)
+
+    def _beat(self) -> None:
+        task = asyncio.create_task(self._deliver(self.event()))
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    def event(self) -> dict[str, Any]:
+        """What the function gets: the rule's `Input` when it has one, else EventBridge's scheduled
+        event for now."""
+        if self.settings.input is not None:
+            given: dict[str, Any] = json.loads(self.settings.input)
+            return given
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self._account,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self._region,
+            "resources": [self.arn],
+            "detail": {},
+        }
+
+    async def _deliver(self, event: dict[str, Any]) -> None:
+        function = self.settings.function
+        try:
+            await self._invoke(function, event)
+        except TooManyRequestsException as error:
+            log.warning("%s: %s; this beat is dropped", self.name, error)
+        except Exception:
+            log.exception("%s: %s failed; the schedule goes on", self.name, function)
