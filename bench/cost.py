@@ -71,13 +71,15 @@ CONNECTION_ITEM = {  # a typical connections item, as ws_connect writes it
 INDEX_ENTRY = {k: CONNECTION_ITEM[k] for k in ("connectionId", "room")}  # KEYS_ONLY projection
 
 
-def region_calls(management_url: str, method: str = "GET") -> dict[str, int]:
-    """A region's counted AWS calls (GET /_local/aws-calls); DELETE also resets them."""
+def region_calls(management_url: str, method: str = "GET", *, scheduled: bool = False) -> dict[str, int]:
+    """A region's counted AWS calls (GET /_local/aws-calls); DELETE also resets them. The calls
+    of scheduled functions (`schedule.*`: the presence keeper's beats, a region's fixed cost that
+    runs on its own clock) only with `scheduled`."""
     base = management_url.rsplit("/", 1)[0]  # the WebSocket port's root, not the stage
     request = urllib.request.Request(f"{base}/_local/aws-calls", method=method)  # noqa: S310 - loopback
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
         calls: dict[str, int] = json.load(response)["calls"]
-        return calls
+        return {op: n for op, n in calls.items() if scheduled or not op.startswith("schedule.")}
 
 
 async def count_room(info: dict[str, Any], per_region: int, messages: int) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class Member:
     name: str
     region: str
     seq: int = 0
+    connection_id: str = ""  # the connection whose opening wrote it (its `enter` is not pushed to it)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from chat.errors import StoreError
 from chat.fanout import CONNECT_GRACE_SECONDS, RoomFrame
 from chat.ports import ConnectionCloser, ConnectionRepair, PresenceStore
 from chat.presence import (
@@ -66,7 +67,7 @@ def repair(
         live_rooms: set[str] = set()
         for connection_id, held_room, expires_at in held:
             old = expires_at - connection_ttl_seconds < connected_before_s
-            if closer is not None and old and not closer.is_open(connection_id):
+            if closer is not None and old and not _is_open(closer, connection_id):
                 connections.delete_connection(connection_id)  # its membership too, if it was the last
                 report.connections_forgotten += 1
                 continue
@@ -79,6 +80,16 @@ def repair(
         for room in sorted(rooms - live_rooms):
             connections.leave_room_if_empty(room, user_id, seq=up_to)
             report.memberships_removed += 1
+
+
+def _is_open(closer: ConnectionCloser, connection_id: str) -> bool:
+    """API Gateway's answer; a connection it cannot answer for is kept (the hourly repair, its
+    `$disconnect` or its expiry forget it later), so a failing management API never stops a
+    region from beating again."""
+    try:
+        return closer.is_open(connection_id)
+    except StoreError:
+        return True
 
 
 def transition_frames(

@@ -5,7 +5,7 @@ sees them. Their keys never collide with messages' (`room#<room>`) or sign-outs'
 | item | pk | sk | attributes |
 | --- | --- | --- | --- |
 | membership | `presence#<room>` | `<userId>#<region>` | kind=presence, room, userId, name, region, seq,
-  presenceRegion |
+  connectionId, presenceRegion |
 | beat | `presence-beats` | `<region>` | kind=beat, region, beatAt, live, reconciledAt |
 | typing | `typing#<room>` | `<userId>` | kind=typing, room, userId, name, region, connectionId, at,
   expiresAt |
@@ -46,6 +46,7 @@ def member_from_image(image: dict[str, Any]) -> Member:
         name=image["name"]["S"],
         region=image["region"]["S"],
         seq=int(image.get("seq", {}).get("N", "0")),
+        connection_id=image.get("connectionId", {}).get("S", ""),
     )
 
 
@@ -73,6 +74,7 @@ class DynamoPresence:
             "region": {"S": member.region},
             "presenceRegion": {"S": member.region},
             "seq": {"N": str(member.seq)},
+            "connectionId": {"S": member.connection_id},
         }
         try:
             self._client.put_item(

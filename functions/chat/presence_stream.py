@@ -91,5 +91,7 @@ def frames_for(
             out.errors.append((room, str(error)))
             continue
         if frame is not None:
-            out.frames.append(RoomFrame(change.sequence_number, room, frame))
+            # The connection that entered learns the room from GET presence, not its own `enter`.
+            own = change.member.region == region and change.entered and change.member.connection_id
+            out.frames.append(RoomFrame(change.sequence_number, room, frame, skip=own or None))
     return out

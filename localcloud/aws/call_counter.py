@@ -6,13 +6,19 @@ sends those itself, without boto3), and what else AWS bills that the region play
 WebSocket message to or from a client (`apigateway.WebSocketMessage`; a post is one too) and
 each Lambda invocation (`lambda.Invoke:<function>`). Registered on boto3's default session before any client
 exists, so every client inherits it. GET /_local/aws-calls on the WebSocket port reads the
-counts; DELETE resets them."""
+counts; DELETE resets them.
+
+A scheduled function runs on its own clock, not a user's: its invocations and the calls made in
+them are counted apart, as `schedule.<name>` (the presence keeper's beats are a region's fixed
+cost, never a message's or a connection's)."""
 
 from __future__ import annotations
 
 import os
 import threading
 from collections import Counter
+from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
@@ -20,10 +26,19 @@ from aiohttp import web
 ENABLED = os.environ.get("LOCALCLOUD_COUNT_AWS_CALLS") == "1"
 _calls: Counter[str] = Counter()
 _lock = threading.Lock()
+APART = "schedule."
+_apart: set[str] = set()  # functions whose calls are counted apart
+invoking: ContextVar[str | None] = ContextVar("invoking", default=None)  # the function running here
 
 
-def count(name: str) -> None:
+def count_apart(functions: Iterable[str]) -> None:
+    _apart.update(functions)
+
+
+def count(name: str, *, function: str | None = None) -> None:
     if ENABLED:
+        if (function or invoking.get()) in _apart:
+            name = f"{APART}{name}"
         with _lock:
             _calls[name] += 1
 

@@ -278,13 +278,14 @@ def keeps_invocation_in_module(handler: Handler) -> bool:
     return module is not None and any(isinstance(value, BaseRouter) for value in vars(module).values())
 
 
-def invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
+def invoke(handler: Handler, event: dict[str, Any], context: Any, function_id: str | None = None) -> Any:
     """Call a handler as one Lambda invocation, with log keys of its own."""
-    return contextvars.Context().run(_invoke, handler, event, context)
+    return contextvars.Context().run(_invoke, handler, event, context, function_id)
 
 
-def _invoke(handler: Handler, event: dict[str, Any], context: Any) -> Any:
+def _invoke(handler: Handler, event: dict[str, Any], context: Any, function_id: str | None) -> Any:
     _invocation_formatters.set({})
+    call_counter.invoking.set(function_id)
     return handler(event, context)
 
 
@@ -319,7 +320,8 @@ class LambdaRuntime:
         )
         if faults.failing("lambda"):
             raise TooManyRequestsException(function_id)  # not billed: nothing ran
-        call_counter.count(f"lambda.Invoke:{function_id}")  # billed per request, whatever it answers
+        # billed per request, whatever it answers
+        call_counter.count(f"lambda.Invoke:{function_id}", function=function_id)
         try:
             return await asyncio.wait_for(self._run(function_id, event, context), timeout=function.timeout)
         finally:
@@ -330,9 +332,9 @@ class LambdaRuntime:
         handler = self._handlers[function_id]
         containers = self._containers.get(function_id)
         if containers is None:
-            return await loop.run_in_executor(self._executor, invoke, handler, event, context)
+            return await loop.run_in_executor(self._executor, invoke, handler, event, context, function_id)
         container = await containers.acquire()
-        job = self._executor.submit(invoke, container, event, context)
+        job = self._executor.submit(invoke, container, event, context, function_id)
 
         def release(_: Any) -> None:
             # When the handler returns, not when its caller stops waiting: a timed-out

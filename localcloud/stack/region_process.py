@@ -114,6 +114,7 @@ async def serve(args: argparse.Namespace) -> None:
         )
         for settings in template.queue_mappings
     ]
+    call_counter.count_apart(settings.function for settings in template.schedules)
     rules = [
         ScheduledRule(
             settings, runtime.invoke, region=region, account=ctx.account_id, stack_name=template.stack_name

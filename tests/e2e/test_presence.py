@@ -109,7 +109,6 @@ def test_presence_is_both_regions_once_per_user_and_typing_crosses_to_the_others
             "user": {"id": ada.session.user_id, "name": "Ada"},
             "count": 2,
         }
-        await ada.next(presence_event("enter", bo))
 
         await ada.socket.send(json.dumps({"action": "typing", "room": room}))
         typed = {"type": "typing", "user": {"id": ada.session.user_id, "name": "Ada"}}

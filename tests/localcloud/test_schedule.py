@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from localcloud.aws import faults
+from localcloud.aws import call_counter, faults
 from localcloud.lambda_.runtime import LambdaRuntime, TooManyRequestsException
 from localcloud.lambda_.schedule import ScheduledRule
 from stack_definition.cloudformation import Raw, Unresolvable, load_raw
@@ -314,3 +314,35 @@ def test_while_the_regions_lambda_fails_beats_are_throttled_and_after_heal_the_f
     assert ran_while_failing == 0
     assert ran_after_heal >= 1
     assert CALLS[0]["detail-type"] == "Scheduled Event"
+
+
+def calling_handler(event: dict[str, Any], context: Any) -> None:
+    """A handler that makes one AWS call's worth of counting, as a handler's boto3 call would."""
+    call_counter.count("dynamodb.PutItem")
+
+
+def test_a_scheduled_functions_invocations_and_calls_are_counted_apart_from_everyone_elses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given two functions, one of them scheduled (a region's fixed cost, not a user's)
+    monkeypatch.setattr(call_counter, "ENABLED", True)
+    monkeypatch.setattr(call_counter, "_apart", set())
+    template = load()
+    function = next(iter(template.functions.values()))
+    plain = replace(function, handler="tests.localcloud.test_schedule.calling_handler")
+    template.functions = {"Keeper": plain, "Connect": plain}
+    call_counter.count_apart(["Keeper"])
+    call_counter.counts(reset=True)
+
+    async def scenario() -> None:
+        runtime = LambdaRuntime(template, REGION, {}, asyncio.Event())
+        await runtime.invoke("Keeper", {})
+        await runtime.invoke("Connect", {})
+
+    asyncio.run(scenario())
+    assert call_counter.counts(reset=True) == {
+        "schedule.lambda.Invoke:Keeper": 1,
+        "schedule.dynamodb.PutItem": 1,
+        "lambda.Invoke:Connect": 1,
+        "dynamodb.PutItem": 1,
+    }
