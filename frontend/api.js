@@ -84,6 +84,13 @@ export async function fetchHistory(baseUrl, room, after, token) {
   return { messages, region };
 }
 
+/** GET /rooms/{room}/presence: `{count, members: [{id, name}], region}` (at most 100 members;
+ * `count` is all of them). */
+export async function fetchPresence(baseUrl, room, token) {
+  const result = await request(`${baseUrl}/rooms/${encodeURIComponent(room)}/presence`, { headers: bearer(token) });
+  return { ...result.body, region: result.body?.region ?? result.region };
+}
+
 /** POST one message: the stored message (201 new, 200 already stored: both are success). The
  * author is the session's: the server never reads one from the body. */
 export async function postMessage(baseUrl, room, { id, text }, token) {

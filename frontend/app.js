@@ -114,6 +114,10 @@ function setUpCompose(chat) {
     if (!problem) text.value = "";
     text.focus();
   });
+  // Typing tells the room (chat.js sends at most one frame per 2 s); clearing the box does not.
+  text.addEventListener("input", () => {
+    if (text.value.trim()) chat.current?.typing();
+  });
   text.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();

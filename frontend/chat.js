@@ -14,12 +14,16 @@
 //   same id is another message.
 // - edits and deletes of our own messages go through the same outbox, under the message's id, and
 //   the list keeps the greatest state of each message it is given (edits.js): a deleted one is final.
+//
+// Presence (presence.js): the members are read (GET presence) each time a socket opens, then kept
+// by the `presence` frames; `typing` frames show who is typing, never this browser's own users.
 
-import { ApiError, changeMessage, httpBases, postMessage } from "./api.js";
+import { ApiError, changeMessage, fetchPresence, httpBases, postMessage } from "./api.js";
 import { Connection } from "./connection.js";
 import { outranks, settles } from "./edits.js";
 import { History } from "./history.js";
 import { Outbox } from "./outbox.js";
+import { Roster, Typists, typingDue, typingText } from "./presence.js";
 import { ui } from "./ui.js";
 import { ulid, ulidTime } from "./ulid.js";
 
@@ -47,6 +51,10 @@ export class Chat {
     this.unsent = new Map(); // id → the list key of our own message not yet seen stored
     this.lastSeenId = null; // the highest id the server has shown us
     this.offline = false; // no WebSocket could be opened: send over HTTP, poll history
+    this.roster = new Roster(); // who is in the room
+    this.presenceReads = 0; // GET presence reads started: only the latest one's answer is used
+    this.typists = new Typists(); // who else is typing
+    this.typingSentAt = null; // when our last typing frame went
     this.history = new History(config, room, session, {
       since: () => this.lastSeenId,
       read: (messages, region, userId) => this.#read(messages, region, userId),
@@ -78,6 +86,14 @@ export class Chat {
     this.catchUp();
     this.connection.start();
     setInterval(() => this.#tick(), 500);
+  }
+
+  /** The user is typing: tell the room, at most once per TYPING_SEND_INTERVAL_MS and only over an
+   * open socket. Fire and forget: never in the outbox, never acknowledged. */
+  typing() {
+    const now = Date.now();
+    if (!typingDue(this.typingSentAt, now) || !this.connection.isOpen) return;
+    if (this.connection.send({ action: "typing", room: this.room })) this.typingSentAt = now;
   }
 
   send(text) {
@@ -214,6 +230,15 @@ export class Chat {
         ui.setRegion(link.region, link.via);
       }
       this.receive(frame.message, frame.deliveredBy);
+      this.#stoppedTyping(frame.message?.authorId); // their message is here
+    } else if (frame.type === "presence") {
+      if (this.roster.apply(frame)) this.#showPresence();
+      if (frame.event === "leave") this.#stoppedTyping(frame.user?.id);
+    } else if (frame.type === "typing") {
+      if (typeof frame.user?.id === "string" && !this.session.isMine(frame.user.id)) {
+        this.typists.typed(frame.user, Date.now());
+        this.#showTyping();
+      }
     } else if (frame.type === "ack") {
       const item = this.outbox.get(frame.id);
       this.#settle(frame.id);
@@ -250,7 +275,47 @@ export class Chat {
     ui.setRegion(link.region, link.via);
     this.outbox.resendAll(); // sends on the old socket may be lost
     this.#pump();
-    this.catchUp(link.httpUrl);
+    // Settled once the page caught up on the new socket (a renewal then closes the old one).
+    return Promise.all([this.catchUp(link.httpUrl), this.#readPresence(link.httpUrl)]);
+  }
+
+  /** GET presence, from the region we are connected to first. Frames that cross it are kept by
+   * the roster and applied over its answer. */
+  async #readPresence(preferred) {
+    this.presenceReads += 1;
+    const read = this.presenceReads;
+    this.roster.refreshing();
+    for (const base of httpBases(this.config, preferred)) {
+      const token = this.session.token;
+      try {
+        const answer = await fetchPresence(base, this.room, token);
+        if (read !== this.presenceReads) return; // a newer read is on its way
+        this.roster.reset(answer);
+        this.#showPresence();
+        return;
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) {
+          await this.session.refused(token); // the next region is asked with the new session
+        } else if (error instanceof ApiError && !error.retriable) {
+          break; // another region would refuse it too
+        }
+      }
+    }
+    if (read === this.presenceReads) this.roster.refreshFailed();
+  }
+
+  #showPresence() {
+    ui.showMembers(this.roster.count, this.roster.members(), (id) => this.session.isMine(id));
+  }
+
+  #stoppedTyping(userId) {
+    if (typeof userId !== "string") return;
+    this.typists.clear(userId);
+    this.#showTyping();
+  }
+
+  #showTyping() {
+    ui.showTyping(typingText(this.typists.names(Date.now())));
   }
 
   #unreachable() {
@@ -265,7 +330,11 @@ export class Chat {
 
   #tick() {
     this.#pump();
-    if (this.offline && Date.now() - this.history.lastPoll > OFFLINE_POLL_MS) this.catchUp();
+    this.#showTyping(); // each typist goes TYPING_SHOWN_MS after their last frame
+    if (this.offline && Date.now() - this.history.lastPoll > OFFLINE_POLL_MS) {
+      this.catchUp();
+      this.#readPresence(); // no presence frames come over HTTP
+    }
   }
 
   #pump() {

@@ -16,6 +16,13 @@
 // - Heartbeat: browsers expose no WebSocket ping, so after a silence we send {"action": "ping"}; the
 //   region answers {"type": "pong", "latest", "region"} from its table, and the pong is never shown.
 //   The silence is 20 s while the room is active and 150 s when idle (±10%): judge.js.
+// - Renewal, make before break: API Gateway closes every connection after 2 hours. A socket open for
+//   RENEW_AFTER_MS has its successor opened beside it (routed as any reconnect); once the new one is
+//   open and the page has caught up on it, the old one is closed, quietly: no outage shown, nothing
+//   judged, and the room never sees this user leave and come back. Frames the old socket still
+//   brings meanwhile are shown (the list keeps one copy of each message) but not judged.
+// - Typing frames are fire and forget: sent only on an open socket, never acknowledged, never
+//   judged as a send (judge.js).
 
 import { probeHealth } from "./api.js";
 import { RegionJudge, SickRegions, gatewayFrame } from "./judge.js";
@@ -25,6 +32,10 @@ const BACKOFF_CAP_MS = 5000;
 const CONNECT_TIMEOUT_MS = 4000;
 const TICK_MS = 250; // how often the judge looks at its clocks
 const DELIBERATE = 4000; // our own close code: a restart or a leave we chose, not a failure
+// API Gateway closes a connection after 2 hours: the next one is made 5 minutes before. The page's
+// config.json may set `renewSocketAfterMs` (the browser tests do, to see a renewal in seconds).
+export const RENEW_AFTER_MS = 115 * 60 * 1000;
+const RENEW_RETRY_MS = 30000; // a successor that would not open: try again, the old one still serves
 // Frames the region must store and acknowledge: the judge watches their acks.
 const MESSAGE_ACTIONS = new Set(["sendMessage", "editMessage", "deleteMessage"]);
 const LEAVING_WORDS = { backend: "its backend is failing", silent: "it does not answer" };
@@ -65,6 +76,10 @@ export class Connection {
     this.stopped = true;
     this.timer = null;
     this.ticker = null;
+    this.renewAfterMs = config.renewSocketAfterMs ?? RENEW_AFTER_MS;
+    this.renewTimer = null;
+    this.successor = null; // the socket opening beside the open one, to replace it
+    this.retiring = null; // the socket replaced by its successor, closed once the page caught up
   }
 
   get isOpen() {
@@ -102,6 +117,8 @@ export class Connection {
     if (MESSAGE_ACTIONS.has(frame.action)) {
       this.judge?.sent(frame.id, Date.now());
       this.noteActivity(Date.now());
+    } else if (frame.action === "typing") {
+      this.judge?.typingSent(Date.now()); // not a send: its answer, if any, is not one's failure
     }
     return true;
   }
@@ -165,22 +182,30 @@ export class Connection {
     return { url: endpoints.websocketUrl, region: name, via: "direct", httpUrl: endpoints.httpUrl };
   }
 
-  async #attemptConnection() {
+  /** `replacing`: the open socket this one renews (make before break); null for a (re)connect. */
+  async #attemptConnection(replacing = null) {
     if (this.stopped) return;
     const phase = this.lostFrom || this.attempt ? "reconnecting" : "connecting";
-    this.#state(phase, "choosing a region");
+    if (!replacing) this.#state(phase, "choosing a region");
     const target = await this.#chooseTarget();
-    if (this.stopped) return;
-    this.#state(phase, `to ${target.region ?? "?"} (${target.via})`);
+    if (this.stopped || (replacing && this.socket !== replacing)) return;
+    if (!replacing) this.#state(phase, `to ${target.region ?? "?"} (${target.via})`);
     const socket = new WebSocket(withQuery(target.url, this.query()));
-    this.socket = socket;
+    if (replacing) this.successor = socket;
+    else this.socket = socket;
     let opened = false;
     const giveUp = setTimeout(() => socket.close(), CONNECT_TIMEOUT_MS);
 
     socket.addEventListener("open", () => {
       clearTimeout(giveUp);
       opened = true;
+      if (replacing) {
+        if (this.successor !== socket) return socket.close(DELIBERATE, "renewal abandoned");
+        this.successor = null;
+        this.retiring = replacing; // still open: it keeps bringing frames until we caught up
+      }
       const failover = this.lostFrom && this.lostFrom !== target.region ? this.lostFrom : null;
+      this.socket = socket;
       this.link = { ...target, failover };
       this.attempt = 0;
       this.avoid = null;
@@ -188,20 +213,30 @@ export class Connection {
       this.leaving = null;
       this.judge = new RegionJudge(Date.now());
       this.#startTicking(socket);
+      this.#scheduleRenewal(socket);
       this.hooks.onState("connected", `${target.region} (${failover ? "failover" : target.via})`);
       this.hooks.onLog(
-        failover
-          ? `failover: ${failover} → ${target.region} (${target.via})`
-          : `connected to ${target.region} (${target.via})`,
+        replacing
+          ? `renewed before API Gateway's 2-hour limit: connected to ${target.region} (${target.via})`
+          : failover
+            ? `failover: ${failover} → ${target.region} (${target.via})`
+            : `connected to ${target.region} (${target.via})`,
       );
-      this.hooks.onOpen(this.link);
+      const caughtUp = this.hooks.onOpen(this.link);
+      if (replacing) Promise.resolve(caughtUp).finally(() => this.#retire(replacing));
     });
     socket.addEventListener("message", (event) => {
-      if (this.socket !== socket) return; // a socket we already left
+      const retiring = socket === this.retiring;
+      if (this.socket !== socket && !retiring) return; // a socket we already left
       let frame;
       try {
         frame = JSON.parse(event.data);
       } catch {
+        return;
+      }
+      if (retiring) {
+        // Its successor is judged; this one only brings what it still has (the list drops copies).
+        if (frame?.type !== "pong" && gatewayFrame(frame) === null) this.hooks.onFrame(frame, null);
         return;
       }
       const now = Date.now();
@@ -213,8 +248,33 @@ export class Connection {
     });
     socket.addEventListener("close", (event) => {
       clearTimeout(giveUp);
-      if (event.code !== DELIBERATE) this.#lost(socket, target, opened, event.code);
+      if (socket === this.retiring) {
+        this.retiring = null; // closed under us before we closed it: its successor serves already
+      } else if (socket === this.successor) {
+        this.successor = null; // it would not open: the old one still serves, try again later
+        this.hooks.onLog(`could not open the renewed connection; trying again in ${RENEW_RETRY_MS / 1000} s`);
+        this.#scheduleRenewal(this.socket, RENEW_RETRY_MS);
+      } else if (event.code !== DELIBERATE) {
+        this.#lost(socket, target, opened, event.code);
+      }
     });
+  }
+
+  /** Open `socket`'s successor in `afterMs` (the socket must still be ours then). */
+  #scheduleRenewal(socket, afterMs = this.renewAfterMs) {
+    clearTimeout(this.renewTimer);
+    this.renewTimer = setTimeout(() => {
+      if (this.stopped || !socket || this.socket !== socket || this.successor) return;
+      this.hooks.onLog("renewing the connection before API Gateway's 2-hour limit");
+      this.#attemptConnection(socket);
+    }, afterMs);
+  }
+
+  /** The successor is open and the page caught up on it: close the old socket, quietly. */
+  #retire(socket) {
+    if (this.retiring !== socket) return;
+    this.retiring = null;
+    if (socket.readyState <= WebSocket.OPEN) socket.close(DELIBERATE, "renewed");
   }
 
   #startTicking(socket) {
@@ -259,6 +319,7 @@ export class Connection {
     this.socket = null;
     this.judge = null;
     clearInterval(this.ticker);
+    this.#abandonRenewal();
     if (opened) {
       const region = this.link?.region;
       // A clean close (API Gateway's idle or 2-hour limit) may reconnect to the same region.
@@ -278,6 +339,17 @@ export class Connection {
     this.link = null;
     this.judge = null;
     clearInterval(this.ticker);
+    this.#abandonRenewal();
     if (socket && socket.readyState <= WebSocket.OPEN) socket.close(code, reason);
+  }
+
+  /** No renewal of a socket we no longer use: its successor (if opening) and its old one go. */
+  #abandonRenewal() {
+    clearTimeout(this.renewTimer);
+    for (const socket of [this.successor, this.retiring]) {
+      if (socket && socket.readyState <= WebSocket.OPEN) socket.close(DELIBERATE, "renewal abandoned");
+    }
+    this.successor = null;
+    this.retiring = null;
   }
 }

@@ -17,6 +17,10 @@
 //   when no pong comes within PONG_TIMEOUT_MS, or when an error frame without an id comes while a
 //   ping is out. A pong naming a newer message than any we hold means the region stored a message
 //   it did not push to us: if it (or a newer one) has not come GAP_GRACE_MS later, we leave.
+// - a typing frame is never acknowledged and never a send: a region that works does not answer it,
+//   one that fails answers it with an error frame that names no message (or API Gateway's bare one).
+//   Such an answer within TYPING_ANSWER_MS of a typing frame is taken as that frame's, not a send's
+//   or the heartbeat's: if it was in fact theirs, the ack's or the pong's timeout still catches it.
 // - leaving marks the region sick for SICK_MS, doubling on each new mark, up to SICK_MAX_MS; a new
 //   connection avoids sick regions, and when every region is sick, uses the one whose mark ends first.
 
@@ -30,6 +34,7 @@ export const PONG_TIMEOUT_MS = 10000;
 export const GAP_GRACE_MS = 3000;
 export const SICK_MS = 60000;
 export const SICK_MAX_MS = 600000;
+export const TYPING_ANSWER_MS = 3000;
 
 const REGION_FAILURES = new Set(["unavailable", "internal_error"]);
 
@@ -73,6 +78,19 @@ export class RegionJudge {
     this.jitter = jitter(random);
     this.pingSentAt = null;
     this.gap = null; // {id, since}: the newest id a pong named that we do not hold yet
+    this.typingOut = []; // when our typing frames went out, oldest first: a failing region answers them
+  }
+
+  /** A typing frame went out: not a send, nothing to acknowledge (see the rule above). */
+  typingSent(now) {
+    this.typingOut = this.typingOut.filter((at) => now - at < TYPING_ANSWER_MS);
+    this.typingOut.push(now);
+  }
+
+  /** An answer that names no message: a typing frame's, if one went out recently (true). */
+  #typingAnswered(now) {
+    this.typingOut = this.typingOut.filter((at) => now - at < TYPING_ANSWER_MS);
+    return this.typingOut.shift() !== undefined;
   }
 
   /** A sendMessage frame with this id went out (first time or again). */
@@ -92,6 +110,11 @@ export class RegionJudge {
     this.lastFrameAt = now; // a new silence starts, with its own jitter
     this.jitter = jitter(this.random);
     const gateway = gatewayFrame(frame);
+    // An answer that names no message may be a typing frame's. A throttled send, though, is sent
+    // again at no cost, so API Gateway's "Too Many Requests" still goes to the oldest send first.
+    const unnamed = gateway === "internal_error" || (frame?.type === "error" && (frame.id ?? null) === null);
+    const throttledTyping = gateway === "throttled" && this.#oldest() === null;
+    if ((unnamed || throttledTyping) && this.#typingAnswered(now)) return null;
     if (gateway === "internal_error") {
       const oldest = this.#oldest();
       if (oldest !== null) return this.#failed(oldest, "Internal server error (API Gateway)");

@@ -130,6 +130,29 @@ export const ui = {
     item.querySelector(".problem").textContent = view.problem ?? "";
   },
 
+  /**
+   * The room's members ([{id, name}], at most 100) and the server's count of them (null: not known
+   * yet). `isMine(id)`: one of this browser's user ids. Names are text, like every message's.
+   */
+  showMembers(count, members, isMine) {
+    $("#presence-count").textContent = count === null ? "…" : String(count);
+    const items = members.map(({ id, name }) => {
+      const item = el("li", "member", name);
+      item.dataset.userId = id;
+      item.title = id;
+      item.classList.toggle("mine", isMine(id));
+      return item;
+    });
+    if (count !== null && count > members.length) items.push(el("li", "more", `and ${count - members.length} more`));
+    $("#members").replaceChildren(...items);
+  },
+
+  /** "Ada is typing…", or "" when nobody is. */
+  showTyping(text) {
+    const node = $("#typing");
+    if (node.textContent !== text) node.textContent = text;
+  },
+
   /** An entry replaced by another key (our pending message, stored under a newer user id). */
   removeMessage(key) {
     $("#messages").querySelector(`li[data-key="${CSS.escape(key)}"]`)?.remove();

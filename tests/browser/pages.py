@@ -30,6 +30,20 @@ READ_MESSAGES = """() => [...document.querySelectorAll('#messages li.message')].
   transport: li.querySelector('.transport').textContent,
 }))"""
 
+# The member list: the count shown, and each member's name and user id, in the order shown.
+READ_PRESENCE = """() => ({
+  count: document.querySelector('#presence-count').textContent,
+  names: [...document.querySelectorAll('#members li.member')].map((li) => li.textContent),
+  ids: [...document.querySelectorAll('#members li.member')].map((li) => li.dataset.userId),
+  mine: [...document.querySelectorAll('#members li.member.mine')].map((li) => li.dataset.userId),
+})"""
+
+SHOWS_PRESENCE = """([count, names]) => {
+  const shown = [...document.querySelectorAll('#members li.member')].map((li) => li.textContent);
+  return document.querySelector('#presence-count').textContent === String(count)
+    && JSON.stringify(shown) === JSON.stringify(names);
+}"""
+
 CONNECTED_TO = """(region) => document.querySelector('#connection').dataset.state === 'connected'
   && document.querySelector('#region').dataset.region === region"""
 
@@ -123,6 +137,35 @@ class ChatPage:
 
     def by_text(self) -> dict[str, dict[str, str]]:
         return {row["text"]: row for row in self.messages()}
+
+    def presence(self) -> dict[str, Any]:
+        """What the member list shows: {count, names, ids, mine (the ids marked as this user's)}."""
+        shown: dict[str, Any] = self.page.evaluate(READ_PRESENCE)
+        return shown
+
+    def wait_presence(self, count: int, names: list[str], timeout: float | None = None) -> None:
+        """Until the list shows exactly `names`, in that order, and the count `count`."""
+        self.page.wait_for_function(SHOWS_PRESENCE, arg=[count, names], timeout=timeout)
+
+    @property
+    def typing_line(self) -> str:
+        """Who the page says is typing ("" for nobody)."""
+        return str(self.page.text_content("#typing"))
+
+    def wait_typing(self, text: str, timeout: float | None = None) -> None:
+        self.page.wait_for_function(
+            "(text) => document.querySelector('#typing').textContent === text", arg=text, timeout=timeout
+        )
+
+    def open_tab(self) -> ChatPage:
+        """A second tab of this browser profile: the same session, so the same user; joins the room."""
+        page = self.page.context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto("/")
+        page.wait_for_selector("body[data-ready=true]")
+        page.get_by_role("button", name="Join").click()
+        page.wait_for_selector("#chat:not([hidden])")
+        return ChatPage(page, self.author)
 
     def log(self) -> str:
         return str(self.page.inner_text("#log"))

@@ -279,3 +279,58 @@ def test_new_connections_avoid_sick_regions_and_fail_open_when_all_are_sick(play
     # then both, then the one not sick, then (all sick) the one whose mark ends first, then the
     # one whose mark has ended
     assert usable == [["us-east-1", "eu-west-2"], ["eu-west-2"], ["us-east-1"], ["us-east-1"]]
+
+
+def test_an_unnamed_error_just_after_a_typing_frame_is_the_typing_frames_not_the_heartbeats(
+    play: Any,
+) -> None:
+    # given a ping out and a typing frame just sent (never acknowledged: a failing region answers
+    # it with an error that names no message)
+    verdicts = play(
+        """const judge = new J.RegionJudge(0, () => 0.5);
+        const ping = judge.tick(20010, '', 0);
+        judge.typingSent(20020);
+        const typingAnswer = judge.received({type: 'error', id: null, code: 'unavailable'}, 20030, '');
+        const secondAnswer = judge.received({type: 'error', id: null, code: 'unavailable'}, 20040, '');
+        return [ping, typingAnswer, secondAnswer];"""
+    )
+    # then the first unnamed error is the typing frame's; the next one is the heartbeat's: leave
+    assert verdicts[:2] == [{"ping": True}, None]
+    assert verdicts[2]["leave"] == "backend"
+
+
+def test_a_bare_error_after_a_typing_frame_is_not_a_sends_failure(play: Any) -> None:
+    # given a typing frame, then a send, when API Gateway answers one bare error
+    verdicts = play(
+        """const judge = new J.RegionJudge(0, () => 0.5);
+        judge.typingSent(0);
+        judge.sent('m1', 10);
+        const bare = judge.received(arg, 20, '');
+        judge.received({type: 'ack', id: 'm1'}, 30, '');
+        return [bare, judge.tick(5000, '', 0)];""",
+        GATEWAY_ERROR,
+    )
+    # then it goes to the typing frame: the send is neither resent nor failed, and is acked
+    assert verdicts == [None, None]
+
+
+def test_typing_frames_are_never_waited_for(play: Any) -> None:
+    # given typing frames every 2 s for a minute, and no answer to any of them
+    verdicts = play(
+        """const judge = new J.RegionJudge(0, () => 0.5);
+        const out = [];
+        for (let at = 0; at < 60000; at += 2000) {
+          judge.typingSent(at);
+          judge.received({type: 'message'}, at + 1, '');  // the room is lively: no ping comes due
+          out.push(judge.tick(at + 1000, '', at));
+        }
+        // an unnamed error long after the last typing frame, with a ping out, is the heartbeat's
+        const ping = judge.tick(300000, '', 0);
+        return [out.filter((v) => v !== null), ping, judge.received(arg, 300010, ''), J.TYPING_ANSWER_MS];""",
+        GATEWAY_ERROR,
+    )
+    # then no verdict ever comes from them, and they do not hide a later heartbeat failure
+    assert verdicts[0] == []
+    assert verdicts[1] == {"ping": True}
+    assert verdicts[2]["leave"] == "backend"
+    assert verdicts[3] == 3000
