@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import capacity, changes, coldstart, cost, fanout, idle, latency, plots
+from bench import capacity, changes, coldstart, cost, fanout, idle, latency, plots, presence
 from bench.common import CHOSEN, RESULTS, SCRATCH, write_result
 from stack_definition.repository import ROOT
 from stack_definition.template import load_cached, region_names
@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[Runner, Callable[[dict[str, Any]], list[str]]]] = {
     "idle": (idle.run_idle, idle.idle_table),
     "capacity": (capacity.run, capacity.table),
     "changes": (changes.run, changes.table),
+    "presence": (presence.run, presence.table),
 }
 FIGURES = {"fanout": plots.fanout_figure, "latency": plots.latency_figure}
 

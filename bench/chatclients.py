@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,13 +54,26 @@ class Tracker:
         return entry
 
 
+# Told of every presence and typing frame a client receives: (client, frame, perf_counter time).
+FrameObserver = Callable[["ChatClient", dict[str, Any], float], None]
+
+
 class ChatClient:
-    def __init__(self, socket: Any, room: str, name: str, tracker: Tracker, watched: bool) -> None:
+    def __init__(
+        self,
+        socket: Any,
+        room: str,
+        name: str,
+        tracker: Tracker,
+        watched: bool,
+        observer: FrameObserver | None = None,
+    ) -> None:
         self.socket = socket
         self.room = room
         self.name = name
         self.tracker = tracker
         self.watched = watched  # its receipts count towards the latency figures
+        self.observer = observer
         self.judge = Judge(time.monotonic)
         self.left: str | None = None  # why the rule ended this client
         self._texts: dict[str, str] = {}  # unacknowledged sends, for the one resend
@@ -69,20 +82,23 @@ class ChatClient:
 
     @classmethod
     async def connect(
-        cls, region: Mapping[str, str], room: str, name: str, tracker: Tracker, *, watched: bool
+        cls,
+        region: Mapping[str, str],
+        room: str,
+        name: str,
+        tracker: Tracker,
+        *,
+        watched: bool,
+        observer: FrameObserver | None = None,
+        token: str | None = None,
     ) -> ChatClient:
-        """Sign in at `region`'s HTTP API and connect to its WebSocket API (stack.json's entry)."""
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(f"{region['httpUrl']}/session", json={"name": name}) as response,
-        ):
-            if response.status != 201:
-                raise RuntimeError(f"sign-in refused: {response.status} {await response.text()}")
-            token = (await response.json())["token"]
+        """Sign in at `region`'s HTTP API (unless given the `token` of a session already made: a
+        second tab) and connect to its WebSocket API (stack.json's entry)."""
+        token = token or await sign_in(region, name)
         socket = await websockets.connect(
             f"{region['websocketUrl']}?room={room}&token={token}", max_queue=None
         )
-        return cls(socket, room, name, tracker, watched)
+        return cls(socket, room, name, tracker, watched, observer)
 
     async def _read(self) -> None:
         try:
@@ -97,6 +113,8 @@ class ChatClient:
                         entry.received.append(now)
                         if len(entry.received) >= entry.expected:
                             entry.done.set()
+                elif kind in ("presence", "typing") and self.observer is not None:
+                    self.observer(self, frame, now)
                 elif kind == "ack":
                     self._texts.pop(frame["id"], None)
                     entry = self.tracker.pending.get(frame["id"])
@@ -135,6 +153,10 @@ class ChatClient:
         self._texts[message_id] = text
         await self._send_frame(message_id)
 
+    async def typing(self) -> None:
+        """Tell the room this client's user is typing (no ack comes back)."""
+        await self.socket.send(json.dumps({"action": "typing", "room": self.room}))
+
     async def change(self, message_id: str, text: str | None) -> None:
         """Edit (`text`) or delete (None) one of this client's messages; the room is sent the new
         state as a message frame (the tracker follows it by `state_key`)."""
@@ -157,14 +179,33 @@ class ChatClient:
             resend.cancel()
 
 
+async def sign_in(region: Mapping[str, str], name: str) -> str:
+    """A guest session's token from `region`'s `POST /session`."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{region['httpUrl']}/session", json={"name": name}) as response,
+    ):
+        if response.status != 201:
+            raise RuntimeError(f"sign-in refused: {response.status} {await response.text()}")
+        token: str = (await response.json())["token"]
+        return token
+
+
 async def connect_many(
-    region: Mapping[str, str], room: str, count: int, tracker: Tracker, *, watched: bool, prefix: str
+    region: Mapping[str, str],
+    room: str,
+    count: int,
+    tracker: Tracker,
+    *,
+    watched: bool,
+    prefix: str,
+    observer: FrameObserver | None = None,
 ) -> list[ChatClient]:
     clients: list[ChatClient] = []
     for first in range(0, count, 10):  # a few at a time: $connect is a handler call each
         clients += await asyncio.gather(
             *(
-                ChatClient.connect(region, room, f"{prefix}{i}", tracker, watched=watched)
+                ChatClient.connect(region, room, f"{prefix}{i}", tracker, watched=watched, observer=observer)
                 for i in range(first, min(count, first + 10))
             )
         )

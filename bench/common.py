@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -18,7 +19,7 @@ from typing import Any
 
 from stack_definition.local_stack import running_stack
 from stack_definition.repository import ROOT
-from stack_definition.template import region_names
+from stack_definition.template import MESSAGES, load_cached, region_names, table_names
 
 RESULTS = ROOT / "bench" / "results"  # the published figures: only `--publish` writes here
 SCRATCH = ROOT / ".local" / "bench"  # every other run's (git ignores .local/)
@@ -156,3 +157,44 @@ def slow_endpoint(delay: float) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def keeper_beats(info: dict[str, Any]) -> dict[str, int]:
+    """Each region's newest presence beat (`beatAt` of its own item in its own messages table),
+    read from the bench's process straight from the local AWS endpoint, so it adds nothing to the
+    regions' call counts. The keepers beat on their own clock (a Query and a PutItem every 15 s
+    per region, chat/presence_keeper.py): a counted window in which any of these changed holds a
+    beat's calls, and the benchmarks that count calls leave it out."""
+    table = table_names(load_cached())[MESSAGES]
+    beats: dict[str, int] = {}
+    for region in info["regions"]:
+        client = _local_dynamodb(info["awsEndpointUrl"], region)
+        key = {"pk": {"S": "presence-beats"}, "sk": {"S": region}}
+        item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item", {})
+        beats[region] = int(item.get("beatAt", {}).get("N", "0"))
+    return beats
+
+
+def membership_item(info: dict[str, Any], room: str, user_id: str) -> dict[str, Any] | None:
+    """The user's presence membership of `room` through the first region, as that region's
+    messages table holds it (None: no membership), read as keeper_beats reads, uncounted."""
+    region = region_names()[0]
+    key = {"pk": {"S": f"presence#{room}"}, "sk": {"S": f"{user_id}#{region}"}}
+    client = _local_dynamodb(info["awsEndpointUrl"], region)
+    item: dict[str, Any] | None = client.get_item(
+        TableName=table_names(load_cached())[MESSAGES], Key=key, ConsistentRead=True
+    ).get("Item")
+    return item
+
+
+@functools.cache
+def _local_dynamodb(endpoint: str, region: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "dynamodb",
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",  # noqa: S106 - the local endpoint ignores them
+    )

@@ -1,6 +1,8 @@
 """The idle connection-month, counted on the local stack in quick mode: a heartbeat is two
 WebSocket messages and one DynamoDB Query made by API Gateway (no invocation) whose pong names the
-room's newest message; before issue 17 it invoked the `$default` function."""
+room's newest message; before issue 17 it invoked the `$default` function. The 2-hour reconnect is
+the page's make-before-break (the next connection opens before the old one closes): the user never
+leaves the room, so it writes no presence membership and invokes no fan-out."""
 
 from __future__ import annotations
 
@@ -27,6 +29,19 @@ def test_a_heartbeat_is_two_messages_one_query_and_no_invocation_and_the_idle_mo
     reconnect = result["perReconnect"]
     for function in ("AuthorizerFunction", "ConnectFunction", "DisconnectFunction", "HttpApiFunction"):
         assert reconnect[f"lambda.Invoke:{function}"] == 1, function
+    # make-before-break: no fan-out anywhere, no presence frame, the membership item as it was;
+    # the writes are the connections table's (the connection item, and the user's slot twice)
+    assert not any(op.startswith("lambda.Invoke:Fanout") for op in reconnect)
+    assert result["membershipUntouchedByReconnect"] is True
+    assert result["framesBesidePongs"] == []
+    opened, closed = result["reconnectSteps"]["openNext"], result["reconnectSteps"]["closeOld"]
+    assert (opened["dynamodb.PutItem"], opened["dynamodb.UpdateItem"]) == (1, 1)
+    assert closed == {
+        "dynamodb.DeleteItem": 1,
+        "dynamodb.UpdateItem": 1,
+        "lambda.Invoke:DisconnectFunction": 1,
+    }
+    assert result["keeperBeatDuringCount"] is False
     now, largest, before = (result["month"][name] for name in ("now", "nowLargestItem", "before"))
     assert now["heartbeatSeconds"] == 150
     # POST /session: one invocation, and one read of the session's sign-out item
@@ -45,3 +60,6 @@ def test_a_heartbeat_is_two_messages_one_query_and_no_invocation_and_the_idle_mo
     active = result["activeRoom"]
     assert active["pingsPerMessageAtMost"] == 15
     assert active["dollarsPerMillionMessagesPerListener"] > 0
+    # the presence keepers are a fixed cost per region, reported beside the month, not in it
+    assert result["keeperPerRegionMonth"]["total"] > 0
+    assert result["keeperPerConnectionMonthAt"]["1000"] > result["keeperPerConnectionMonthAt"]["10000"]
