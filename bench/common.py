@@ -163,8 +163,8 @@ def keeper_beats(info: dict[str, Any]) -> dict[str, int]:
     """Each region's newest presence beat (`beatAt` of its own item in its own messages table),
     read from the bench's process straight from the local AWS endpoint, so it adds nothing to the
     regions' call counts. The keepers beat on their own clock (a Query and a PutItem every 15 s
-    per region, chat/presence_keeper.py): a counted window in which any of these changed holds a
-    beat's calls, and the benchmarks that count calls leave it out."""
+    per region, chat/presence_keeper.py): their calls are counted apart, but a beat may push a
+    region change's frames, so a counted window in which any of these changed is left out."""
     table = table_names(load_cached())[MESSAGES]
     beats: dict[str, int] = {}
     for region in info["regions"]:

@@ -14,7 +14,9 @@ A room holds `listeners` connections in each region. Each round a new user, in t
 Each counted step starts from zeroed counters and ends once its frames have reached every
 listener in both regions (or, when none should come, after QUIET_SECONDS) and the fan-outs have
 returned. The regions' presence keepers beat on their own clock (a Query and a PutItem every 15 s,
-chat/presence_keeper.py): a step during which any region beat is left out of the counts (its
+chat/presence_keeper.py); their calls are counted apart (`schedule.*`, which bench.cost's
+region_calls leaves out), but a beat that sees a region come or go pushes frames, whose posts
+are counted where they land: a step during which any region beat is left out of the counts (its
 delays are kept). The replicated writes, and the writes of the sparse index
 `presence-region-index`, happen where no process of ours counts them: they are priced from the
 design, and the frames that arrive in the other region show that the replication happened.
