@@ -15,7 +15,8 @@
 // - edits and deletes of our own messages go through the same outbox, under the message's id, and
 //   the list keeps the greatest state of each message it is given (edits.js): a deleted one is final.
 //
-// Presence (presence.js): the members are read (GET presence) each time a socket opens, then kept
+// Presence (presence.js): the members are read (GET presence) each time a socket opens (not on a
+// renewal: the old socket kept them current until the new one opened), then kept
 // by the `presence` frames; `typing` frames show who is typing, never this browser's own users.
 
 import { ApiError, changeMessage, fetchPresence, httpBases, postMessage } from "./api.js";
@@ -275,8 +276,11 @@ export class Chat {
     ui.setRegion(link.region, link.via);
     this.outbox.resendAll(); // sends on the old socket may be lost
     this.#pump();
-    // Settled once the page caught up on the new socket (a renewal then closes the old one).
-    return Promise.all([this.catchUp(link.httpUrl), this.#readPresence(link.httpUrl)]);
+    // Settled once the page caught up on the new socket (a renewal then closes the old one). A
+    // renewal's old socket kept the member list current until this one opened: nothing to re-read.
+    const reads = [this.catchUp(link.httpUrl)];
+    if (!link.renewal) reads.push(this.#readPresence(link.httpUrl));
+    return Promise.all(reads);
   }
 
   /** GET presence, from the region we are connected to first. Frames that cross it are kept by

@@ -206,7 +206,7 @@ export class Connection {
       }
       const failover = this.lostFrom && this.lostFrom !== target.region ? this.lostFrom : null;
       this.socket = socket;
-      this.link = { ...target, failover };
+      this.link = { ...target, failover, renewal: Boolean(replacing) };
       this.attempt = 0;
       this.avoid = null;
       this.lostFrom = null;

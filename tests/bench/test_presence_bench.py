@@ -37,8 +37,8 @@ def test_an_enter_invokes_each_regions_fan_out_once_and_posts_to_the_room_there(
     listeners = result["listenersPerRegion"]
     calls = result["calls"]["enter"]
     assert calls[HOME][FANOUT] == calls[OTHER][FANOUT] == 1
-    # the newcomer is told too, in its own region
-    assert (calls[HOME][POST], calls[OTHER][POST]) == (listeners + 1, listeners)
+    # every listener in each region, not the newcomer (it reads GET presence)
+    assert (calls[HOME][POST], calls[OTHER][POST]) == (listeners, listeners)
     # one membership write more than a second tab's `$connect`, and nothing written in the other region
     assert calls[HOME]["dynamodb.PutItem"] == result["calls"]["secondTab"][HOME]["dynamodb.PutItem"] + 1
     assert not any(op.startswith("dynamodb.") and op != "dynamodb.Query" for op in calls[OTHER])
