@@ -158,6 +158,20 @@ class Room:
                 observer=self.frames.observer(region),
             )
 
+    async def _quiet(self) -> None:
+        """Until no region's counts move for SETTLE_SECONDS (TIMEOUT at most): what an earlier
+        act set going (the uncounted message's posts to the listeners it does not time) must
+        not land in the next step's counts."""
+        before: list[dict[str, int]] = []
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                now = [await asyncio.to_thread(region_calls, self.urls[r]) for r in self.regions]
+                now = [{op: n for op, n in c.items() if not op.startswith(BACKGROUND_POLLING)} for c in now]
+                if now == before:
+                    return
+                before = now
+                await asyncio.sleep(SETTLE_SECONDS)
+
     async def _calls(self) -> dict[str, dict[str, int]]:
         counted = {}
         for region in self.regions:
@@ -172,6 +186,7 @@ class Room:
     ) -> Step:
         """Count one step: `act`, then its `frame` at every listener in every region (None: no
         frame should come; we listen for QUIET_SECONDS)."""
+        await self._quiet()
         beats = await asyncio.to_thread(keeper_beats, self.info)
         await self._calls()  # zero the counters
         watch = None
