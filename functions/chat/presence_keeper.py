@@ -44,6 +44,8 @@ class KeeperReport:
     memberships_removed: int = 0
     frames: int = 0
     regions_changed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # ticks that failed (and beat nothing)
+    last_live: frozenset[str] = frozenset()  # the live regions at the last beat
 
 
 def repair(
@@ -126,39 +128,67 @@ def keep(
     sleep: Callable[[float], None],
     remaining_ms: Callable[[], int],
 ) -> KeeperReport:
-    """One invocation: repair if due (before the first beat after a dead spell), then beat every
-    BEAT_SECONDS while the invocation has time for another, pushing the frames of every change
-    in which regions are live."""
+    """One invocation: beat every BEAT_SECONDS while the invocation has time for another, each
+    beat pushing the frames of a change in which regions are live. Before a beat that follows a
+    dead spell (this region's last beat is stale: it was down, or could not beat), the repair
+    with API Gateway's answers; else the plain repair once an hour. A tick that fails (this
+    region's DynamoDB failing) is counted and the next one tries again, so beats resume within
+    BEAT_SECONDS of the fault's end."""
     report = KeeperReport()
+    previous: set[str] | None = None  # the live regions at this invocation's last beat
+    while True:
+        try:
+            _tick(
+                region, presence, connections, closer, push, connection_ttl_seconds, clock, report, previous
+            )
+            previous = set(report.last_live)
+        except StoreError as error:
+            report.errors.append(str(error))
+            previous = None  # beats missed: the next one starts again from what it sees
+        if remaining_ms() < (BEAT_SECONDS + 3) * 1000:
+            return report
+        sleep(BEAT_SECONDS)
+
+
+def _tick(
+    region: str,
+    presence: PresenceStore,
+    connections: ConnectionRepair,
+    closer: ConnectionCloser,
+    push: Callable[[list[RoomFrame]], None],
+    connection_ttl_seconds: int,
+    clock: Callable[[], float],
+    report: KeeperReport,
+    previous: set[str] | None,
+) -> None:
     now_ms = int(clock() * 1000)
-    own = next((b for b in presence.beats() if b.region == region), None)
-    report.new_run = own is None or now_ms - own.beat_at_ms > STALE_MS
+    beats = presence.beats()
+    own = next((b for b in beats if b.region == region), None)
+    dead_spell = own is None or now_ms - own.beat_at_ms > STALE_MS
     reconciled_at = own.reconciled_at_ms if own is not None else 0
-    if report.new_run or now_ms - reconciled_at >= REPAIR_EVERY_MS:
+    if dead_spell or now_ms - reconciled_at >= REPAIR_EVERY_MS:
         repair(
             region,
             presence=presence,
             connections=connections,
-            closer=closer if report.new_run else None,
+            closer=closer if dead_spell else None,
             connection_ttl_seconds=connection_ttl_seconds,
             now_ms=now_ms,
             report=report,
         )
         report.repaired, reconciled_at = True, now_ms
-    # After a dead spell this region's view of the others is stale: start from what it sees now.
-    previous: set[str] | None = None if report.new_run or own is None else set(own.live)
-    while True:
-        now_ms = int(clock() * 1000)
-        live = live_regions(presence.beats(), own=region, now_ms=now_ms)
-        if previous is not None and live != previous:
-            changed = sorted(live ^ previous)
-            report.regions_changed.extend(changed)
-            frames = transition_frames(changed, previous, live, presence=presence)
-            push(frames)
-            report.frames += len(frames)
-        presence.beat(Beat(region, now_ms, frozenset(live), reconciled_at))
-        report.beats += 1
-        previous = live
-        if remaining_ms() < (BEAT_SECONDS + 3) * 1000:
-            return report
-        sleep(BEAT_SECONDS)
+        report.new_run = report.new_run or dead_spell
+    # What the regions looked like at the last beat: this invocation's, else this region's last
+    # one (after a dead spell that view is stale: start from what it sees now).
+    if previous is None and own is not None and not dead_spell:
+        previous = set(own.live)
+    live = live_regions(beats, own=region, now_ms=now_ms)
+    if previous is not None and live != previous:
+        changed = sorted(live ^ previous)
+        report.regions_changed.extend(changed)
+        frames = transition_frames(changed, previous, live, presence=presence)
+        push(frames)
+        report.frames += len(frames)
+    presence.beat(Beat(region, now_ms, frozenset(live), reconciled_at))
+    report.beats += 1
+    report.last_live = frozenset(live)

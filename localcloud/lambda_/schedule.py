@@ -5,9 +5,11 @@ region is up, and then once every period.
 The invocations go through the region's Lambda runtime, as the event source mappings' do, so a
 region whose Lambda fails throttles them too. EventBridge invokes asynchronously and does not wait
 for the function: a beat that comes while the previous invocation still runs starts another one,
-and a beat that fails (throttled, an error, a timeout) is logged and the schedule goes on. Lambda's
-asynchronous retries of a failed event (throttles for up to six hours, errors twice) are not
-played: the next beat comes within the period."""
+and a beat that fails (an error, a timeout) is logged and the schedule goes on. A throttled beat
+is tried again as Lambda's asynchronous invocation does (after 1 s, then doubling up to 5 minutes,
+for up to 6 hours), so a function whose region's Lambda failed runs again within seconds of the
+heal, not a period later. Lambda's two retries of a function error are not played: the next beat
+comes within the period."""
 
 from __future__ import annotations
 
@@ -24,14 +26,26 @@ from stack_definition.event_sources import Schedule
 
 log = logging.getLogger("schedule")
 
+# Lambda's asynchronous invocation retries a throttled event from 1 s, doubling, at most 5 minutes
+# apart, for up to 6 hours.
+THROTTLE_RETRY_FIRST, THROTTLE_RETRY_MAX, THROTTLE_RETRY_FOR = 1.0, 300.0, 6 * 3600.0
+
 
 class ScheduledRule:
     """One rule in one region."""
 
     def __init__(
-        self, settings: Schedule, invoke: Invoke, *, region: str, account: str, stack_name: str
+        self,
+        settings: Schedule,
+        invoke: Invoke,
+        *,
+        region: str,
+        account: str,
+        stack_name: str,
+        first_retry: float = THROTTLE_RETRY_FIRST,
     ) -> None:
         self.settings = settings
+        self._first_retry = first_retry
         self._invoke = invoke
         self._region = region
         self._account = account
@@ -82,9 +96,19 @@ class ScheduledRule:
 
     async def _deliver(self, event: dict[str, Any]) -> None:
         function = self.settings.function
-        try:
-            await self._invoke(function, event)
-        except TooManyRequestsException as error:
-            log.warning("%s: %s; this beat is dropped", self.name, error)
-        except Exception:
-            log.exception("%s: %s failed; the schedule goes on", self.name, function)
+        delay, waited = self._first_retry, 0.0
+        while True:
+            try:
+                await self._invoke(function, event)
+            except TooManyRequestsException as error:
+                if waited >= THROTTLE_RETRY_FOR:
+                    log.warning("%s: %s for 6 hours; this beat is dropped", self.name, error)
+                    return
+                log.warning("%s: %s; tried again in %.0f s", self.name, error, delay)
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, THROTTLE_RETRY_MAX)
+                continue
+            except Exception:
+                log.exception("%s: %s failed; the schedule goes on", self.name, function)
+            return

@@ -6,6 +6,7 @@ and without stopping when a beat fails or is throttled."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import textwrap
@@ -150,8 +151,11 @@ KEEPER_SCHEDULE = Schedule(
 )
 
 
-def rule(invoke: Any, settings: Schedule = KEEPER_SCHEDULE) -> ScheduledRule:
-    return ScheduledRule(settings, invoke, region=REGION, account=ACCOUNT, stack_name="chat")
+def rule(invoke: Any, settings: Schedule = KEEPER_SCHEDULE, first_retry: float = 3600.0) -> ScheduledRule:
+    """A rule; a throttled beat is tried again after `first_retry` s (by default: not in a test)."""
+    return ScheduledRule(
+        settings, invoke, region=REGION, account=ACCOUNT, stack_name="chat", first_retry=first_retry
+    )
 
 
 class Invocations:
@@ -346,3 +350,18 @@ def test_a_scheduled_functions_invocations_and_calls_are_counted_apart_from_ever
         "lambda.Invoke:Connect": 1,
         "dynamodb.PutItem": 1,
     }
+
+
+def test_a_throttled_beat_is_tried_again_soon_as_lambdas_asynchronous_invocation_does() -> None:
+    # given a rule whose period is an hour, and an invoke throttled twice, then running
+    async def throttled_twice(number: int) -> None:
+        if number <= 2:
+            raise TooManyRequestsException("PresenceKeeperFunction")
+
+    invocations = Invocations(throttled_twice)
+    hourly = replace(KEEPER_SCHEDULE, period=3600.0)
+    # when the first beat is throttled, it is tried again (after 0.05 s, then 0.1 s), not an hour later
+    asyncio.run(run_until(rule(invocations, hourly, first_retry=0.05), invocations.arrived(3)))
+    assert len(invocations.calls) == 3
+    # the same event each time: one beat, delivered late
+    assert len({json.dumps(event, sort_keys=True) for *_, event in invocations.calls}) == 1

@@ -365,3 +365,38 @@ def test_when_another_region_dies_its_users_leave_and_when_it_returns_they_enter
     pushed.clear()
     keep(world, "us-east-1", Clock(deadline=NOW_MS / 1000 + 1), FakeCloser(set()), pushed)
     assert [frame(f.frame)["event"] for f in pushed] == ["enter"]
+
+
+def test_a_keeper_whose_table_fails_beats_again_once_it_heals_and_repairs_first_after_a_dead_spell() -> None:
+    world = World()
+    gone = world.connect("ada", "us-east-1")
+    world.presence.beat(Beat("us-east-1", NOW_MS - 5_000, frozenset({"us-east-1"}), reconciled_at_ms=NOW_MS))
+    clock = Clock(deadline=NOW_MS / 1000 + 73)  # five ticks: at 0, 15, 30, 45 and 60 s
+    failing = StoreError("Query", "InternalServerError")
+    world.presence.fail = failing
+    ticks: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        ticks.append(clock.now)
+        clock.sleep(seconds)
+        if len(ticks) == 3:  # DynamoDB comes back before the fourth tick
+            world.presence.fail = None
+
+    report = presence_keeper.keep(
+        "us-east-1",
+        presence=world.presence,
+        connections=world.store("us-east-1"),
+        closer=FakeCloser(open_ids=set()),
+        push=lambda frames: None,
+        connection_ttl_seconds=7500,
+        clock=clock,
+        sleep=sleep,
+        remaining_ms=clock.remaining_ms,
+    )
+    # three ticks failed, then it beat again: after a dead spell (its last beat 50 s old), it
+    # first asked API Gateway about its connections and forgot the gone one
+    assert report.errors == [str(failing)] * 3
+    assert report.beats == 2
+    assert report.new_run
+    assert report.connections_forgotten == 1
+    assert gone in world.store("us-east-1").deleted

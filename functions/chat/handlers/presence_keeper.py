@@ -1,7 +1,8 @@
 """Scheduled every minute: this region's presence keeper (chat/presence_keeper.py). It beats every
 few seconds for most of the minute, pushes `enter`/`leave` frames when another region dies or
-comes back, and repairs this region's memberships. A failure is logged and raised: the next
-minute's invocation starts again, and a region that cannot beat is, rightly, dead to the others."""
+comes back, and repairs this region's memberships. A beat that fails is logged and tried again at
+the next one; an invocation that beat not once fails (the errors alarm counts it): a region that
+cannot beat is, rightly, dead to the others."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for result in pushed:
         for room, error in result.unreadable_rooms:
             logger.warning("cannot push a presence change to the room", room=room, error=error)
+    for error in report.errors:
+        logger.warning("a presence beat failed; the next one tries again", error=error)
+    if report.errors and not report.beats:
+        raise RuntimeError(f"no presence beat this invocation: {report.errors[-1]}")
     logger.info(
         "presence kept",
         beats=report.beats,
