@@ -8,17 +8,28 @@ say that something did not happen (no presence frame for a second tab, nothing f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from tests.browser.conftest import OpenPage
 from tests.browser.pages import NEAR_LONDON, NEAR_NEW_YORK
+from tests.e2e.chat import until_regions_count_each_other
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(autouse=True)
+def regions_count_each_other(stack: dict[str, Any]) -> None:
+    # In a thread of its own: Playwright's sync API holds this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, until_regions_count_each_other(stack)).result()
+
 
 HOSTILE_NAME = "<img src=x onerror=window.__pwned=1>"
 RENEW_AFTER_MS = 6_000  # instead of the page's 115 minutes

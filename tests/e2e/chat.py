@@ -141,3 +141,31 @@ async def until_health(status_url: str, region: str, healthy: bool) -> list[dict
             after = page["last"]
             if page["regions"][region] == healthy:
                 return seen
+
+
+async def until_regions_count_each_other(stack: dict[str, Any], within: float = 150.0) -> None:
+    """Await every region counting every other's presence: a probe connected in each region is
+    listed by `GET /rooms/{room}/presence` in every other. A region counts another's users only
+    while that one's keeper beats (docs/architecture.md, "Presence and typing"), and a region that
+    just came back from a fault or a restart beats again within a minute: tests of presence across
+    regions start from regions that count each other, whatever the tests before them did."""
+    room = f"probe-{ulid.new().lower()[-10:]}"
+    probes = {
+        region: await Client.connect(urls["websocketUrl"], room, await sign_in(urls["httpUrl"], "probe"))
+        for region, urls in stack["regions"].items()
+    }
+    try:
+        async with asyncio.timeout(within), aiohttp.ClientSession() as http:
+            for region, urls in stack["regions"].items():
+                others = {p.session.user_id for r, p in probes.items() if r != region}
+                reader = probes[region].session
+                while True:
+                    url = f"{urls['httpUrl']}/rooms/{room}/presence"
+                    async with http.get(url, headers=reader.headers) as response:
+                        listed = {m["id"] for m in (await response.json()).get("members", [])}
+                    if others <= listed:
+                        break
+                    await asyncio.sleep(0.5)
+    finally:
+        for probe in probes.values():
+            await probe.close()

@@ -14,9 +14,24 @@ import aiohttp
 import pytest
 
 from chat import ulid
-from tests.e2e.chat import NEAR_LONDON, NEAR_NEW_YORK, TIMEOUT, Client, Session, join, until_health
+from tests.e2e.chat import (
+    NEAR_LONDON,
+    NEAR_NEW_YORK,
+    TIMEOUT,
+    Client,
+    Session,
+    join,
+    until_health,
+    until_regions_count_each_other,
+)
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def regions_count_each_other(stack: dict[str, Any]) -> None:
+    asyncio.run(until_regions_count_each_other(stack))
+
 
 # A region that stops beating is dead to the others after 40 s, and they push `leave` at their
 # next beat (every 15 s): well within this, on any machine. No assertion is about the time.
