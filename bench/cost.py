@@ -82,6 +82,24 @@ def region_calls(management_url: str, method: str = "GET", *, scheduled: bool = 
         return {op: n for op, n in calls.items() if scheduled or not op.startswith("schedule.")}
 
 
+BACKGROUND_POLLING = ("dynamodbstreams.", "sqs.ReceiveMessage")  # the mappings' own clock
+
+
+async def until_quiet(urls: list[str], *, settle: float = 0.3, within: float = 10.0) -> None:
+    """Until no region's counts (but the mappings' polls) move for `settle` s (`within` at most):
+    what an act set going (a connection's presence frames, the fan-outs of the last message)
+    lands in its own window, never in the next one's."""
+    before: list[dict[str, int]] = []
+    async with asyncio.timeout(within):
+        while True:
+            now = [await asyncio.to_thread(region_calls, url) for url in urls]
+            now = [{op: n for op, n in c.items() if not op.startswith(BACKGROUND_POLLING)} for c in now]
+            if now == before:
+                return
+            before = now
+            await asyncio.sleep(settle)
+
+
 async def count_room(info: dict[str, Any], per_region: int, messages: int) -> dict[str, Any]:
     regions = info["regions"]
     urls = {r: regions[r]["managementUrl"] for r in region_names()}
@@ -93,6 +111,7 @@ async def count_room(info: dict[str, Any], per_region: int, messages: int) -> di
         r: await connect_many(regions[r], room, per_region, tracker, watched=True, prefix=r[:2])
         for r in region_names()
     }
+    await until_quiet(list(urls.values()))  # the newcomers' presence frames, everywhere
     connect_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in region_names()}
     from chat import ulid
 
@@ -103,10 +122,10 @@ async def count_room(info: dict[str, Any], per_region: int, messages: int) -> di
         await sender.send(message_id, f"cost {i}")
         await asyncio.wait_for(entry.done.wait(), 15)
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)  # let the last fan-outs return
+    await until_quiet(list(urls.values()))  # the last fan-outs return
     message_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in region_names()}
     await close_all([c for group in clients.values() for c in group])
-    await asyncio.sleep(0.5)
+    await until_quiet(list(urls.values()))  # the `$disconnect`s and the leaves' frames
     disconnect_calls = {r: await asyncio.to_thread(region_calls, urls[r], "DELETE") for r in region_names()}
 
     def per(counts: dict[str, dict[str, int]], divisor: int) -> dict[str, dict[str, float]]:

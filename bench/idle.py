@@ -21,7 +21,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.common import keeper_beats, local_stack, membership_item
-from bench.cost import PRICES, PRICES_SOURCE, READ_UNIT_BYTES, SEND_GB_SECONDS, item_bytes, region_calls
+from bench.cost import (
+    BACKGROUND_POLLING,
+    PRICES,
+    PRICES_SOURCE,
+    READ_UNIT_BYTES,
+    SEND_GB_SECONDS,
+    item_bytes,
+    region_calls,
+)
 from bench.presence import keeper_month
 from chatclient.judge import ACTIVE_HEARTBEAT_MS, ACTIVE_WINDOW_MS, HEARTBEAT_MS
 from stack_definition.template import load_cached, region_names
@@ -38,7 +46,6 @@ IDLE_PRICES = {
 }
 DYNAMODB_WRITES = ("dynamodb.PutItem", "dynamodb.DeleteItem", "dynamodb.UpdateItem")
 DYNAMODB_READS = ("dynamodb.Query", "dynamodb.GetItem")  # a function's: 1 RRU each (under 4 KB)
-BACKGROUND_POLLING = ("dynamodbstreams.", "sqs.ReceiveMessage")
 QUIET_SECONDS = 1.0  # after a step that should start no background work: long enough to see some
 KEEPER_ATTEMPTS = 4  # a count during which a presence keeper beat is made again
 TYPICAL_TEXT = "Running five minutes late, start without me and I will catch up on the notes."

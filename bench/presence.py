@@ -36,6 +36,7 @@ from typing import Any
 from bench.chatclients import ChatClient, Tracker, close_all, connect_many, sign_in
 from bench.common import keeper_beats, local_stack, summary_ms
 from bench.cost import (
+    BACKGROUND_POLLING,
     FANOUT_GB_SECONDS,
     POST,
     PRICES,
@@ -45,13 +46,13 @@ from bench.cost import (
     SQS_CHUNK_BYTES,
     item_bytes,
     region_calls,
+    until_quiet,
 )
 from stack_definition.template import load_cached, region_names
 
 TIMEOUT = 10.0
 QUIET_SECONDS = 1.0  # a step after which no frame should come: how long we listen for one anyway
 SETTLE_SECONDS = 0.3  # after the last frame: the fan-outs return
-BACKGROUND_POLLING = ("dynamodbstreams.", "sqs.ReceiveMessage")  # the mappings' own clock
 MESSAGE = "apigateway.WebSocketMessage"
 FANOUT = "lambda.Invoke:FanoutFunction"
 KEEPER = "lambda.Invoke:PresenceKeeperFunction"
@@ -164,20 +165,6 @@ class Room:
                 observer=self.frames.observer(region),
             )
 
-    async def _quiet(self) -> None:
-        """Until no region's counts move for SETTLE_SECONDS (TIMEOUT at most): what an earlier
-        act set going (the uncounted message's posts to the listeners it does not time) must
-        not land in the next step's counts."""
-        before: list[dict[str, int]] = []
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                now = [await asyncio.to_thread(region_calls, self.urls[r]) for r in self.regions]
-                now = [{op: n for op, n in c.items() if not op.startswith(BACKGROUND_POLLING)} for c in now]
-                if now == before:
-                    return
-                before = now
-                await asyncio.sleep(SETTLE_SECONDS)
-
     async def _calls(self) -> dict[str, dict[str, int]]:
         counted = {}
         for region in self.regions:
@@ -192,7 +179,7 @@ class Room:
     ) -> Step:
         """Count one step: `act`, then its `frame` at every listener in every region (None: no
         frame should come; we listen for QUIET_SECONDS)."""
-        await self._quiet()
+        await until_quiet(list(self.urls.values()), settle=SETTLE_SECONDS, within=TIMEOUT)
         beats = await asyncio.to_thread(keeper_beats, self.info)
         await self._calls()  # zero the counters
         watch = None

@@ -102,8 +102,10 @@ def test_cost_counts_one_write_one_query_per_region_and_one_post_per_recipient(
         for region in REGIONS:
             assert calls[region]["dynamodb.Query"] == 1 or region == REGIONS[0]
             assert calls[region]["apigatewaymanagementapi.PostToConnection"] == n
-            assert row["perConnect"][region]["dynamodb.PutItem"] == 1
-            assert row["perDisconnect"][region]["dynamodb.DeleteItem"] == 1
+            # the connection and its user's membership of the room (each bench client is a
+            # user of its own: its first connection there); on close, both deleted
+            assert row["perConnect"][region]["dynamodb.PutItem"] == 2
+            assert row["perDisconnect"][region]["dynamodb.DeleteItem"] == 2
         assert row["expected"]["met"] is True
         money = row["dollarsPerMillionMessages"]
         assert money["total"] > 0
