@@ -168,7 +168,7 @@ def test_every_event_of_an_authorized_connection_carries_the_authorizers_answer(
             async with websockets.connect(url) as socket:
                 await socket.send(json.dumps({"action": "sendMessage", "text": "hi"}))
                 await socket.recv()  # the route's answer: the event has been handled
-                await socket.send(json.dumps({"action": "typing"}))  # no such route: $default
+                await socket.send(json.dumps({"action": "wave"}))  # no such route: $default
                 await socket.recv()
             disconnect = TEMPLATE.websocket_routes["$disconnect"].function
             assert disconnect is not None
