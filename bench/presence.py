@@ -81,19 +81,19 @@ FANOUT_PAGE_POSTS = 1_000
 def membership_item() -> dict[str, dict[str, str]]:
     """A membership as chat/presence_store.py writes it, through the first region (a guest's id,
     a 12-character name, an API Gateway connection id)."""
-    region, user = region_names()[0], "g_0123456789ABCDEFGHJKMNPQRS"
-    return {
-        "pk": {"S": "presence#general"},
-        "sk": {"S": f"{user}#{region}"},
-        "kind": {"S": "presence"},
-        "room": {"S": "general"},
-        "userId": {"S": user},
-        "name": {"S": "Ada Lovelace"},
-        "region": {"S": region},
-        "presenceRegion": {"S": region},
-        "seq": {"N": "1795000000000"},
-        "connectionId": {"S": "L0SM9cOFvHcCIhw="},
-    }
+    from chat.presence import Member
+    from chat.presence_store import membership_item as stored
+
+    member = Member(
+        room="general",
+        user_id="g_0123456789ABCDEFGHJKMNPQRS",
+        name="Ada Lovelace",
+        region=region_names()[0],
+        seq=1_795_000_000_001,
+        connection_id="L0SM9cOFvHcCIhw=",
+        since_ms=1_795_000_000_000,
+    )
+    return {name: {kind: str(raw) for kind, raw in value.items()} for name, value in stored(member).items()}
 
 
 @dataclass

@@ -51,6 +51,11 @@ class Member:
     region: str
     seq: int = 0
     connection_id: str = ""  # the connection whose opening wrote it (its `enter` is not pushed to it)
+    since_ms: int = 0  # when that connection opened, by its region's clock
+
+    def older_than(self, other: Member) -> bool:
+        """Of a user's memberships in two regions, the one whose INSERT pushes `enter`."""
+        return (self.since_ms, self.region) < (other.since_ms, other.region)
 
 
 @dataclass(frozen=True)
@@ -118,23 +123,29 @@ def membership_frame(
     changed: Member, *, entered: bool, members: Iterable[Member], live: set[str]
 ) -> bytes | None:
     """The frame a membership's INSERT (`entered`) or REMOVE pushes to the room, given the room's
-    memberships now (after the change) and the live regions: `enter` when it made the user
+    memberships as this region reads them now and the live regions: `enter` when it made the user
     present, `leave` when it made them absent, nothing otherwise (a second region's tab, a
-    membership of a dead region). None also for a large room: its count frames are throttled."""
+    membership of a dead region). None also for a large room: its count frames are throttled.
+
+    The read may be later than the change: a user's first tabs in two regions, opened together,
+    can both be in it when either INSERT is handled. So an INSERT pushes `enter` only when no
+    older membership of the user is live: of the two, the older one's INSERT pushes it, whichever
+    is handled first (a user's `enter` is never lost; it can repeat when the newer INSERT is
+    handled before the older one has replicated here)."""
     if changed.region not in live:
         return None  # a dead region's: its users were already taken out, or will come back with it
     current = roster(members, live)
     if current.count > LARGE_ROOM:
         return None
-    elsewhere = any(
-        m.user_id == changed.user_id and m.region != changed.region for m in members if m.region in live
-    )
-    if elsewhere:
-        return None  # present through another region before and after
+    others = [
+        m for m in members if m.user_id == changed.user_id and m.region != changed.region and m.region in live
+    ]
     if entered:
+        if any(other.older_than(changed) for other in others):
+            return None  # present through an older membership: its INSERT says so
         return presence_frame("enter", changed.user_id, changed.name, current.count)
-    if changed.user_id in current.names:
-        return None
+    if others or changed.user_id in current.names:
+        return None  # still present through another region
     return presence_frame("leave", changed.user_id, changed.name, current.count)
 
 

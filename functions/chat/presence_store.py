@@ -5,7 +5,7 @@ sees them. Their keys never collide with messages' (`room#<room>`) or sign-outs'
 | item | pk | sk | attributes |
 | --- | --- | --- | --- |
 | membership | `presence#<room>` | `<userId>#<region>` | kind=presence, room, userId, name, region, seq,
-  connectionId, presenceRegion |
+  connectionId, since, presenceRegion |
 | beat | `presence-beats` | `<region>` | kind=beat, region, beatAt, live, reconciledAt |
 | typing | `typing#<room>` | `<userId>` | kind=typing, room, userId, name, region, connectionId, at,
   expiresAt |
@@ -47,7 +47,23 @@ def member_from_image(image: dict[str, Any]) -> Member:
         region=image["region"]["S"],
         seq=int(image.get("seq", {}).get("N", "0")),
         connection_id=image.get("connectionId", {}).get("S", ""),
+        since_ms=int(image.get("since", {}).get("N", "0")),
     )
+
+
+def membership_item(member: Member) -> Item:
+    return {
+        **membership_key(member.room, member.user_id, member.region),
+        "kind": {"S": KIND_PRESENCE},
+        "room": {"S": member.room},
+        "userId": {"S": member.user_id},
+        "name": {"S": member.name},
+        "region": {"S": member.region},
+        "presenceRegion": {"S": member.region},
+        "seq": {"N": str(member.seq)},
+        "connectionId": {"S": member.connection_id},
+        "since": {"N": str(member.since_ms)},
+    }
 
 
 def image_kind(image: dict[str, Any] | None) -> str | None:
@@ -65,17 +81,7 @@ class DynamoPresence:
     def enter(self, member: Member) -> None:
         """Write the membership unless a later claim or release of the user's slot (a higher
         `seq`) has already written its own."""
-        item: Item = {
-            **membership_key(member.room, member.user_id, member.region),
-            "kind": {"S": KIND_PRESENCE},
-            "room": {"S": member.room},
-            "userId": {"S": member.user_id},
-            "name": {"S": member.name},
-            "region": {"S": member.region},
-            "presenceRegion": {"S": member.region},
-            "seq": {"N": str(member.seq)},
-            "connectionId": {"S": member.connection_id},
-        }
+        item = membership_item(member)
         try:
             self._client.put_item(
                 TableName=self._table,

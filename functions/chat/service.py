@@ -230,7 +230,7 @@ def open_connection(
         release_quietly(store, author.user_id, connection_id, room=room, expires_at=expires_at)
         raise
     if not slot.others_in_room:
-        member = Member(room, author.user_id, author.name, settings.region, slot.seq, connection_id)
+        member = Member(room, author.user_id, author.name, settings.region, slot.seq, connection_id, now_ms)
         try:
             store.enter_room(member)
         except BaseException:

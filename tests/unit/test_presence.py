@@ -136,6 +136,76 @@ def test_presence_is_always_exactly_the_users_with_an_open_connection(
             assert seen["count"] == len(expected)
 
 
+@dataclass
+class Replica:
+    """One region's copy of a room's memberships, its stream, and what its clients were told."""
+
+    items: dict[tuple[str, str], Member] = field(default_factory=dict)  # (user, region) -> membership
+    stream: list[tuple[Member, bool]] = field(default_factory=list)  # (image, INSERT?) not yet handled
+    inbound: list[tuple[Member, bool]] = field(default_factory=list)  # replication not yet applied
+    shown: set[str] = field(default_factory=set)  # the member list a client keeps from the frames
+
+    def apply(self, member: Member, entered: bool) -> None:
+        key = (member.user_id, member.region)
+        if entered:
+            self.items[key] = member
+        else:
+            self.items.pop(key, None)
+        self.stream.append((member, entered))
+
+    def handle_next(self, live: set[str]) -> None:
+        member, entered = self.stream.pop(0)
+        pushed = membership_frame(member, entered=entered, members=list(self.items.values()), live=live)
+        if pushed is not None:
+            event = frame(pushed)
+            if event["event"] == "enter":
+                self.shown.add(member.user_id)
+            else:
+                self.shown.discard(member.user_id)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["write", "replicate", "handle"]), st.integers(0, 5)), max_size=60))
+def test_every_regions_clients_end_with_exactly_the_members_whatever_the_replication_and_stream_lag(
+    steps: list[tuple[str, int]],
+) -> None:
+    """The oracle is the contract: once every change has replicated and every stream record has
+    been handled, the member list a client built from `enter`/`leave` frames alone is, in every
+    region, exactly the users with a membership: for any interleaving of writes in either region,
+    replication, and stream handling that reads the table later than the change it handles."""
+    live = set(REGIONS)
+    replicas = {region: Replica() for region in REGIONS}
+    clock = NOW_MS
+
+    def replicate(source: str) -> None:
+        other = replicas[next(r for r in REGIONS if r != source)]
+        # replication keeps each item's order; both regions' writes to one user never share a key
+        other.apply(*other.inbound.pop(0))
+
+    for action, n in steps:
+        region = REGIONS[n % 2]
+        replica = replicas[region]
+        if action == "write":
+            user = ("ada", "bo", "cy")[n % 3]
+            clock += 1
+            present = (user, region) in replica.items
+            member = replica.items.get((user, region)) or Member("r", user, user, region, since_ms=clock)
+            replica.apply(member, not present)
+            replicas[next(r for r in REGIONS if r != region)].inbound.append((member, not present))
+        elif action == "replicate" and replica.inbound:
+            replica.apply(*replica.inbound.pop(0))
+        elif action == "handle" and replica.stream:
+            replica.handle_next(live)
+    for replica in replicas.values():
+        while replica.inbound:
+            replica.apply(*replica.inbound.pop(0))
+    for replica in replicas.values():
+        while replica.stream:
+            replica.handle_next(live)
+    members = {user for user, _ in replicas[REGIONS[0]].items}
+    for region, replica in replicas.items():
+        assert replica.shown == members, region
+
+
 def test_a_release_that_lost_the_race_never_deletes_a_newer_membership() -> None:
     presence = FakePresence()
     presence.enter(Member("r", "ada", "Ada", "us-east-1", seq=7))  # a claim after the release's
@@ -164,8 +234,8 @@ def test_the_roster_counts_everyone_shows_the_first_hundred_by_name_and_hides_de
 
 def test_a_membership_change_pushes_enter_and_leave_only_when_it_changes_who_is_there() -> None:
     live = {"us-east-1", "eu-west-2"}
-    ada_us = Member("r", "ada", "Ada", "us-east-1")
-    ada_eu = Member("r", "ada", "Ada", "eu-west-2")
+    ada_us = Member("r", "ada", "Ada", "us-east-1", since_ms=NOW_MS)
+    ada_eu = Member("r", "ada", "Ada", "eu-west-2", since_ms=NOW_MS + 30)  # her second tab, in London
     bo = Member("r", "bo", "Bo", "us-east-1")
     entered = membership_frame(ada_us, entered=True, members=[ada_us, bo], live=live)
     assert entered is not None
@@ -177,6 +247,8 @@ def test_a_membership_change_pushes_enter_and_leave_only_when_it_changes_who_is_
     }
     # present through another region already: no frame, either way
     assert membership_frame(ada_eu, entered=True, members=[ada_us, ada_eu, bo], live=live) is None
+    # the older tab's INSERT handled after the newer one replicated here: still her `enter`
+    assert membership_frame(ada_us, entered=True, members=[ada_us, ada_eu, bo], live=live) == entered
     assert membership_frame(ada_eu, entered=False, members=[ada_us, bo], live=live) is None
     left = membership_frame(ada_us, entered=False, members=[bo], live=live)
     assert left is not None
