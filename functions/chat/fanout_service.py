@@ -100,7 +100,7 @@ class FanoutService:
             if frames:
                 pushed.append(self.fan_out(frames, remaining_ms=remaining_ms))
 
-        report = presence_keeper.keep(
+        keeper = presence_keeper.Keeper(
             self.settings.region,
             presence=self.presence(),
             connections=self.connections(),
@@ -108,9 +108,8 @@ class FanoutService:
             push=push,
             connection_ttl_seconds=self.settings.connection_ttl_seconds,
             clock=self.clock,
-            sleep=sleep,
-            remaining_ms=remaining_ms,
         )
+        report = keeper.keep(sleep=sleep, remaining_ms=remaining_ms)
         return report, pushed
 
     def close_user(self, user_id: str) -> int:

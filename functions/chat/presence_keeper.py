@@ -116,79 +116,68 @@ def transition_frames(
     return frames
 
 
-def keep(
-    region: str,
-    *,
-    presence: PresenceStore,
-    connections: ConnectionRepair,
-    closer: ConnectionCloser,
-    push: Callable[[list[RoomFrame]], None],
-    connection_ttl_seconds: int,
-    clock: Callable[[], float],
-    sleep: Callable[[float], None],
-    remaining_ms: Callable[[], int],
-) -> KeeperReport:
-    """One invocation: beat every BEAT_SECONDS while the invocation has time for another, each
-    beat pushing the frames of a change in which regions are live. Before a beat that follows a
-    dead spell (this region's last beat is stale: it was down, or could not beat), the repair
-    with API Gateway's answers; else the plain repair once an hour. A tick that fails (this
-    region's DynamoDB failing) is counted and the next one tries again, so beats resume within
-    BEAT_SECONDS of the fault's end."""
-    report = KeeperReport()
-    previous: set[str] | None = None  # the live regions at this invocation's last beat
-    while True:
-        try:
-            _tick(
-                region, presence, connections, closer, push, connection_ttl_seconds, clock, report, previous
+@dataclass(frozen=True)
+class Keeper:
+    """This region's keeper and what it works with: the stores, API Gateway's answers about
+    connections (`closer`), where its frames go (`push`: the fan-out) and the clock."""
+
+    region: str
+    presence: PresenceStore
+    connections: ConnectionRepair
+    closer: ConnectionCloser
+    push: Callable[[list[RoomFrame]], None]
+    connection_ttl_seconds: int
+    clock: Callable[[], float]
+
+    def keep(self, *, sleep: Callable[[float], None], remaining_ms: Callable[[], int]) -> KeeperReport:
+        """One invocation: beat every BEAT_SECONDS while the invocation has time for another,
+        each beat pushing the frames of a change in which regions are live. Before a beat that
+        follows a dead spell (this region's last beat is stale: it was down, or could not beat),
+        the repair with API Gateway's answers; else the plain repair once an hour. A tick that
+        fails (this region's DynamoDB failing) is counted and the next one tries again, so beats
+        resume within BEAT_SECONDS of the fault's end."""
+        report = KeeperReport()
+        previous: set[str] | None = None  # the live regions at this invocation's last beat
+        while True:
+            try:
+                self._tick(report, previous)
+                previous = set(report.last_live)
+            except StoreError as error:
+                report.errors.append(str(error))
+                previous = None  # beats missed: the next one starts again from what it sees
+            if remaining_ms() < (BEAT_SECONDS + 3) * 1000:
+                return report
+            sleep(BEAT_SECONDS)
+
+    def _tick(self, report: KeeperReport, previous: set[str] | None) -> None:
+        now_ms = int(self.clock() * 1000)
+        beats = self.presence.beats()
+        own = next((b for b in beats if b.region == self.region), None)
+        dead_spell = own is None or now_ms - own.beat_at_ms > STALE_MS
+        reconciled_at = own.reconciled_at_ms if own is not None else 0
+        if dead_spell or now_ms - reconciled_at >= REPAIR_EVERY_MS:
+            repair(
+                self.region,
+                presence=self.presence,
+                connections=self.connections,
+                closer=self.closer if dead_spell else None,
+                connection_ttl_seconds=self.connection_ttl_seconds,
+                now_ms=now_ms,
+                report=report,
             )
-            previous = set(report.last_live)
-        except StoreError as error:
-            report.errors.append(str(error))
-            previous = None  # beats missed: the next one starts again from what it sees
-        if remaining_ms() < (BEAT_SECONDS + 3) * 1000:
-            return report
-        sleep(BEAT_SECONDS)
-
-
-def _tick(
-    region: str,
-    presence: PresenceStore,
-    connections: ConnectionRepair,
-    closer: ConnectionCloser,
-    push: Callable[[list[RoomFrame]], None],
-    connection_ttl_seconds: int,
-    clock: Callable[[], float],
-    report: KeeperReport,
-    previous: set[str] | None,
-) -> None:
-    now_ms = int(clock() * 1000)
-    beats = presence.beats()
-    own = next((b for b in beats if b.region == region), None)
-    dead_spell = own is None or now_ms - own.beat_at_ms > STALE_MS
-    reconciled_at = own.reconciled_at_ms if own is not None else 0
-    if dead_spell or now_ms - reconciled_at >= REPAIR_EVERY_MS:
-        repair(
-            region,
-            presence=presence,
-            connections=connections,
-            closer=closer if dead_spell else None,
-            connection_ttl_seconds=connection_ttl_seconds,
-            now_ms=now_ms,
-            report=report,
-        )
-        report.repaired, reconciled_at = True, now_ms
-        report.new_run = report.new_run or dead_spell
-    # What the regions looked like at the last beat: this invocation's, else this region's last
-    # one (after a dead spell that view is stale: start from what it sees now).
-    if previous is None and own is not None and not dead_spell:
-        previous = set(own.live)
-    live = live_regions(beats, own=region, now_ms=now_ms)
-    if previous is not None and live != previous:
-        changed = sorted(live ^ previous)
-        report.regions_changed.extend(changed)
-        frames = transition_frames(changed, previous, live, presence=presence)
-        push(frames)
-        report.frames += len(frames)
-    presence.beat(Beat(region, now_ms, frozenset(live), reconciled_at))
-    report.beats += 1
-    report.last_live = frozenset(live)
+            report.repaired, reconciled_at = True, now_ms
+            report.new_run = report.new_run or dead_spell
+        # What the regions looked like at the last beat: this invocation's, else this region's
+        # last one (after a dead spell that view is stale: start from what it sees now).
+        if previous is None and own is not None and not dead_spell:
+            previous = set(own.live)
+        live = live_regions(beats, own=self.region, now_ms=now_ms)
+        if previous is not None and live != previous:
+            changed = sorted(live ^ previous)
+            report.regions_changed.extend(changed)
+            frames = transition_frames(changed, previous, live, presence=self.presence)
+            self.push(frames)
+            report.frames += len(frames)
+        self.presence.beat(Beat(self.region, now_ms, frozenset(live), reconciled_at))
+        report.beats += 1
+        report.last_live = frozenset(live)

@@ -371,7 +371,7 @@ class Clock:
 def keep(
     world: World, region: str, clock: Clock, closer: FakeCloser, pushed: list[RoomFrame]
 ) -> presence_keeper.KeeperReport:
-    return presence_keeper.keep(
+    keeper = presence_keeper.Keeper(
         region,
         presence=world.presence,
         connections=world.store(region),
@@ -379,9 +379,8 @@ def keep(
         push=pushed.extend,
         connection_ttl_seconds=7500,
         clock=clock,
-        sleep=clock.sleep,
-        remaining_ms=clock.remaining_ms,
     )
+    return keeper.keep(sleep=clock.sleep, remaining_ms=clock.remaining_ms)
 
 
 def test_a_region_back_from_the_dead_forgets_its_gone_connections_before_it_beats_again() -> None:
@@ -454,7 +453,7 @@ def test_a_keeper_whose_table_fails_beats_again_once_it_heals_and_repairs_first_
         if len(ticks) == 3:  # DynamoDB comes back before the fourth tick
             world.presence.fail = None
 
-    report = presence_keeper.keep(
+    keeper = presence_keeper.Keeper(
         "us-east-1",
         presence=world.presence,
         connections=world.store("us-east-1"),
@@ -462,9 +461,8 @@ def test_a_keeper_whose_table_fails_beats_again_once_it_heals_and_repairs_first_
         push=lambda frames: None,
         connection_ttl_seconds=7500,
         clock=clock,
-        sleep=sleep,
-        remaining_ms=clock.remaining_ms,
     )
+    report = keeper.keep(sleep=sleep, remaining_ms=clock.remaining_ms)
     # three ticks failed, then it beat again: after a dead spell (its last beat 50 s old), it
     # first asked API Gateway about its connections and forgot the gone one
     assert report.errors == [str(failing)] * 3
