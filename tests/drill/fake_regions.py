@@ -206,3 +206,51 @@ def fake_regions() -> Iterator[FakeRegions]:
             asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+
+
+@dataclass
+class FakeTarget:
+    """The drill's target over fake regions, each routed name its region's own endpoint (no
+    fallback). With `gray`, taking a region out makes it fail gray; else it changes nothing.
+    Without `direct`, the drill is told of no direct endpoints (and compares no histories)."""
+
+    regions: FakeRegions
+    name: str = "fake"
+    gray: bool = False
+    direct: bool = True
+
+    def prepare(self) -> None: ...
+    def capacity(self) -> None:
+        return None
+
+    def plan(self, region: str, mode: str) -> list[str]:
+        return []
+
+    def take_out(self, region: str, mode: str) -> None:
+        if self.gray:
+            self.regions.failing.add(region)
+
+    def restore(self) -> bool:
+        self.regions.failing.clear()
+        return True
+
+    def healthy(self, region: str) -> bool:
+        return region not in self.regions.failing
+
+    def serves(self, region: str) -> bool:
+        return self.healthy(region)
+
+    def routed_region(self, location: str) -> str | None:
+        return location
+
+    def websocket_url(self, location: str) -> str:
+        return self.regions.urls[location][0]
+
+    def http_url(self, location: str) -> str:
+        return self.regions.urls[location][1]
+
+    def locations(self) -> dict[str, str]:
+        return {region: region for region in self.regions.urls}
+
+    def direct_endpoints(self) -> dict[str, tuple[str, str]]:
+        return dict(self.regions.urls) if self.direct else {}

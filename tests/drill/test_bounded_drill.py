@@ -4,55 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from drill.__main__ import Drill, parse_args
-from tests.drill.fake_regions import FakeRegions, fake_regions
+from tests.drill.fake_regions import FakeRegions, FakeTarget, fake_regions
 
 SETTLE = 2.0
-
-
-@dataclass
-class StalledTarget:
-    """Clients stay on their own region (no fallback); nothing to take out or restore."""
-
-    regions: FakeRegions
-    name: str = "stalled"
-
-    def prepare(self) -> None: ...
-    def capacity(self) -> None:
-        return None
-
-    def plan(self, region: str, mode: str) -> list[str]:
-        return []
-
-    def take_out(self, region: str, mode: str) -> None: ...
-    def restore(self) -> bool:
-        return True
-
-    def healthy(self, region: str) -> bool:
-        return True
-
-    def serves(self, region: str) -> bool:
-        return True
-
-    def routed_region(self, location: str) -> str | None:
-        return location
-
-    def websocket_url(self, location: str) -> str:
-        return self.regions.urls[location][0]
-
-    def http_url(self, location: str) -> str:
-        return self.regions.urls[location][1]
-
-    def locations(self) -> dict[str, str]:
-        return {region: region for region in self.regions.urls}
-
-    def direct_endpoints(self) -> dict[str, tuple[str, str]]:
-        return {}
 
 
 @pytest.fixture
@@ -76,7 +35,9 @@ def test_a_drill_of_a_stalled_stack_ends_within_its_settle_time_and_says_why_it_
             *("--output", str(tmp_path / "report.json")),
         ]
     )
-    report = asyncio.run(Drill(args, StalledTarget(stalled), ["over capacity"]).run())
+    report = asyncio.run(
+        Drill(args, FakeTarget(stalled, name="stalled", direct=False), ["over capacity"]).run()
+    )
 
     times = {event["event"]: event["t"] for event in report["timeline"]}
     assert times["settled"] - times["stopped_sending"] <= SETTLE + 1.0

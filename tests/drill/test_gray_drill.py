@@ -6,56 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from drill.__main__ import Drill, parse_args
-from tests.drill.fake_regions import FakeRegions, fake_regions
-
-
-@dataclass
-class GrayTarget:
-    """Routed names that are each region's own endpoint; `dynamodb` makes the region fail gray."""
-
-    regions: FakeRegions
-    name: str = "gray"
-
-    def prepare(self) -> None: ...
-    def capacity(self) -> None:
-        return None
-
-    def plan(self, region: str, mode: str) -> list[str]:
-        return []
-
-    def take_out(self, region: str, mode: str) -> None:
-        self.regions.failing.add(region)
-
-    def restore(self) -> bool:
-        self.regions.failing.clear()
-        return True
-
-    def healthy(self, region: str) -> bool:
-        return region not in self.regions.failing
-
-    def serves(self, region: str) -> bool:
-        return self.healthy(region)
-
-    def routed_region(self, location: str) -> str | None:
-        return location
-
-    def websocket_url(self, location: str) -> str:
-        return self.regions.urls[location][0]
-
-    def http_url(self, location: str) -> str:
-        return self.regions.urls[location][1]
-
-    def locations(self) -> dict[str, str]:
-        return {region: region for region in self.regions.urls}
-
-    def direct_endpoints(self) -> dict[str, tuple[str, str]]:
-        return dict(self.regions.urls)
+from tests.drill.fake_regions import FakeRegions, FakeTarget, fake_regions
 
 
 @pytest.fixture
@@ -76,7 +32,7 @@ def test_a_gray_failure_moves_senders_by_their_sends_and_listeners_by_their_hear
             *("--output", str(tmp_path / "report.json")),
         ]
     )
-    report = asyncio.run(Drill(args, GrayTarget(regions)).run())
+    report = asyncio.run(Drill(args, FakeTarget(regions, name="gray", gray=True)).run())
 
     assert report["verdict"] == "PASS", report["failures"]
     assert (report["mode"], report["fault"]) == ("dynamodb", "dynamodb")

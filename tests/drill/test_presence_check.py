@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 from drill import presence, report
 from drill.__main__ import Drill, parse_args
 from drill.clients import SyntheticClient
-from tests.drill.fake_regions import FakeRegions, PresenceFaults, fake_regions
+from tests.drill.fake_regions import FakeRegions, FakeTarget, PresenceFaults, fake_regions
 
 HOMES = ("us-east-1", "us-east-1", "eu-west-2")  # where each client connects
 USERS = ["g_client-1", "g_client-2", "g_client-3"]  # the fake's user id is g_ and the name
@@ -192,46 +191,6 @@ def test_given_a_ghost_that_goes_after_a_second_then_presence_is_equal_when_it_h
     assert took < 3.0
 
 
-@dataclass
-class SteadyTarget:
-    """Nothing to take out or restore; each region's routed name is its own endpoint."""
-
-    regions: FakeRegions
-    name: str = "steady"
-
-    def prepare(self) -> None: ...
-    def capacity(self) -> None:
-        return None
-
-    def plan(self, region: str, mode: str) -> list[str]:
-        return []
-
-    def take_out(self, region: str, mode: str) -> None: ...
-    def restore(self) -> bool:
-        return True
-
-    def healthy(self, region: str) -> bool:
-        return True
-
-    def serves(self, region: str) -> bool:
-        return True
-
-    def routed_region(self, location: str) -> str | None:
-        return location
-
-    def websocket_url(self, location: str) -> str:
-        return self.regions.urls[location][0]
-
-    def http_url(self, location: str) -> str:
-        return self.regions.urls[location][1]
-
-    def locations(self) -> dict[str, str]:
-        return {region: region for region in self.regions.urls}
-
-    def direct_endpoints(self) -> dict[str, tuple[str, str]]:
-        return dict(self.regions.urls)
-
-
 @pytest.mark.timeout(60)
 def test_a_drill_whose_region_keeps_a_ghost_after_the_restore_fails_and_says_so(
     regions: FakeRegions, tmp_path: Path
@@ -244,7 +203,7 @@ def test_a_drill_whose_region_keeps_a_ghost_after_the_restore_fails_and_says_so(
             *("--probe-interval", "0.1", "--settle", "3", "--output", str(tmp_path / "report.json")),
         ]
     )
-    result = asyncio.run(Drill(args, SteadyTarget(regions), presence_deadline=1.0).run())
+    result = asyncio.run(Drill(args, FakeTarget(regions, name="steady"), presence_deadline=1.0).run())
 
     assert result["lost"] == 0  # only presence is wrong
     assert result["histories"]["equal"] is True
