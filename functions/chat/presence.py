@@ -16,7 +16,7 @@ is dead to the others, and its memberships are not counted (no ghosts, within a 
 coming back first checks its own connections and deletes the memberships of those that are gone,
 and only then beats again.
 
-Typing is one item per (room, user), written at most once per TYPING_INTERVAL_MS by a conditional
+Typing is one item per user (naming the room), written at most once per TYPING_INTERVAL_MS by a conditional
 write (extra ones are dropped quietly): its INSERT or MODIFY, in every region's stream, is pushed
 to the room's other connections. Nothing of it enters the history.
 """
@@ -37,7 +37,7 @@ MEMBERS_SHOWN = 100  # GET presence lists at most this many members; `count` is 
 # per COUNT_FRAME_INTERVAL_MS per region.
 LARGE_ROOM = 100
 COUNT_FRAME_INTERVAL_MS = 5_000
-TYPING_INTERVAL_MS = 2_000  # at most one typing event per user and room crosses the region
+TYPING_INTERVAL_MS = 2_000  # at most one typing event per user crosses the region, whatever the room
 TYPING_TTL_SECONDS = 60  # a typing item's life (TTL): it is only ever read from the stream
 
 

@@ -7,7 +7,7 @@ sees them. Their keys never collide with messages' (`room#<room>`) or sign-outs'
 | membership | `presence#<room>` | `<userId>#<region>` | kind=presence, room, userId, name, region, seq,
   connectionId, since, presenceRegion |
 | beat | `presence-beats` | `<region>` | kind=beat, region, beatAt, live, reconciledAt |
-| typing | `typing#<room>` | `<userId>` | kind=typing, room, userId, name, region, connectionId, at,
+| typing | `typing#<userId>` | `typing` | kind=typing, room, userId, name, region, connectionId, at,
   expiresAt |
 
 `presenceRegion` puts a membership in the sparse index `presence-region-index` (keys only), which
@@ -203,8 +203,9 @@ class DynamoPresence:
             self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": {"S": f"typing#{room}"},
-                    "sk": {"S": author.user_id},
+                    # One item per user, whatever the room: one typing event per user per 2 s.
+                    "pk": {"S": f"typing#{author.user_id}"},
+                    "sk": {"S": KIND_TYPING},
                     "kind": {"S": KIND_TYPING},
                     "room": {"S": room},
                     "userId": {"S": author.user_id},

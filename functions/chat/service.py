@@ -265,7 +265,7 @@ def send_typing(
     now_ms: int,
 ) -> bool:
     """`{"action": "typing", "room"}`: tell the room's other connections, in every region, at most
-    once per TYPING_INTERVAL_MS per user and room (extra ones are dropped quietly: False)."""
+    once per TYPING_INTERVAL_MS per user, whatever the room (extra ones are dropped quietly: False)."""
     if not isinstance(payload, dict):
         raise InvalidInput("invalid_message", "the body must be a JSON object")
     room = validate_room(string_field(payload, "room"))

@@ -75,12 +75,15 @@ def passed_records(aws_endpoint: str, stream_arn: str, room: str) -> list[dict[s
         page = streams.get_records(ShardIterator=iterator, Limit=1000)
         records += page["Records"]
         iterator = page.get("NextShardIterator") if page["Records"] else None
-    keys = {f"presence#{room}", f"typing#{room}"}
+
+    def of_room(r: dict[str, Any]) -> bool:
+        image = r["dynamodb"].get("NewImage") or r["dynamodb"].get("OldImage") or {}
+        return bool(image.get("room", {}).get("S") == room)
+
     return [
         record
         for r in records
-        if r["dynamodb"]["Keys"]["pk"]["S"] in keys
-        and passes_filters(record := lambda_record(r, "us-east-1", stream_arn), FANOUT_FILTERS)
+        if of_room(r) and passes_filters(record := lambda_record(r, "us-east-1", stream_arn), FANOUT_FILTERS)
     ]
 
 
@@ -143,6 +146,9 @@ def test_typing_is_never_acknowledged_crosses_at_most_once_per_two_seconds_and_r
         if "typing" in r["dynamodb"]["Keys"]["pk"]["S"]
     ]
     assert len(typed) == 1  # five within 2 s: one write, one stream record
+    # and another room within the same 2 s: dropped too (one typing event per user per 2 s)
+    assert typing(connection, ada, {"room": f"{room}-b"}, context) == {"statusCode": 200}
+    assert not passed_records(aws_endpoint, tables["us-east-1"]["stream"], f"{room}-b")
 
     bad_room = typing(connection, ada, {"room": "NOPE!"}, context)
     assert json.loads(bad_room["body"])["code"] == "invalid_room"

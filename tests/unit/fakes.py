@@ -154,7 +154,7 @@ class FakePresence:
     def __init__(self) -> None:
         self.memberships: dict[tuple[str, str, str], Member] = {}  # (room, user, region)
         self.beat_items: dict[str, Beat] = {}
-        self.typed: dict[tuple[str, str], int] = {}  # (room, user) -> at (ms)
+        self.typed: dict[str, int] = {}  # user -> at (ms): one item per user, whatever the room
         self.typing_writes: list[tuple[str, str, str]] = []  # (room, user, connection)
         self.fail: Exception | None = None
 
@@ -196,10 +196,10 @@ class FakePresence:
     ) -> bool:
         if self.fail:
             raise self.fail
-        last = self.typed.get((room, author.user_id))
+        last = self.typed.get(author.user_id)
         if last is not None and last > now_ms - interval_ms:
             return False
-        self.typed[(room, author.user_id)] = now_ms
+        self.typed[author.user_id] = now_ms
         self.typing_writes.append((room, author.user_id, connection_id))
         return True
 

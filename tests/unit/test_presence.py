@@ -316,7 +316,7 @@ def test_an_unreadable_room_fails_its_record_for_the_stream_to_retry() -> None:
     assert (out.frames, out.failed) == ([], ["42"])
 
 
-def test_typing_goes_out_at_most_once_per_two_seconds_and_refuses_a_bad_room() -> None:
+def test_typing_goes_out_at_most_once_per_user_per_two_seconds_and_refuses_a_bad_room() -> None:
     presence = FakePresence()
     author = Author("ada", "Ada")
 
@@ -331,6 +331,7 @@ def test_typing_goes_out_at_most_once_per_two_seconds_and_refuses_a_bad_room() -
         )
 
     assert [typing(NOW_MS), typing(NOW_MS + 1999), typing(NOW_MS + 2000)] == [True, False, True]
+    assert not typing(NOW_MS + 2500, {"room": "another"})  # per user, whatever the room
     with pytest.raises(InvalidInput, match="room"):
         typing(NOW_MS + 9000, {"room": "Not A Room"})
     with pytest.raises(InvalidInput):
