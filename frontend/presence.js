@@ -21,7 +21,6 @@ export const TYPING_SHOWN_MS = 3000;
 function byNameThenId(a, b) {
   const [x, y] = [a.name.toLowerCase(), b.name.toLowerCase()];
   if (x !== y) return x < y ? -1 : 1;
-  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 

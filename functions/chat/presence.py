@@ -77,8 +77,9 @@ class Roster:
         return len(self.names)
 
     def shown(self) -> list[dict[str, str]]:
-        """At most MEMBERS_SHOWN members, by name then id (the same in every region)."""
-        ordered = sorted(self.names.items(), key=lambda kv: (kv[1].casefold(), kv[1], kv[0]))
+        """At most MEMBERS_SHOWN members, by name compared case-insensitively, then id (the same
+        in every region)."""
+        ordered = sorted(self.names.items(), key=lambda kv: (kv[1].casefold(), kv[0]))
         return [{"id": user_id, "name": name} for user_id, name in ordered[:MEMBERS_SHOWN]]
 
 

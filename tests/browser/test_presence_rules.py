@@ -114,13 +114,13 @@ def test_members_are_sorted_by_name_then_id_and_at_most_100_are_listed(play: Any
           const n = String(i).padStart(3, '0');
           members.push({id: `g_${n}`, name: `user ${n}`});
         }
-        members.push({id: 'g_2', name: 'ada'}, {id: 'g_1', name: 'Ada'}, {id: 'g_0', name: 'Ada'});
+        members.push({id: 'g_2', name: 'Ada'}, {id: 'g_0', name: 'ada'}, {id: 'g_1', name: 'Ada'});
         roster.reset({count: 153, members});
         const listed = roster.members();
         return [roster.count, listed.length, listed.slice(0, 4).map((m) => `${m.name}/${m.id}`)];"""
     )
     # then the count is all of them, the list the first 100, by name (case aside), then id
-    assert shown == [153, 100, ["Ada/g_0", "Ada/g_1", "ada/g_2", "user 000/g_000"]]
+    assert shown == [153, 100, ["ada/g_0", "Ada/g_1", "Ada/g_2", "user 000/g_000"]]
 
 
 def test_who_is_typing_reads_as_a_sentence_and_each_entry_ends_3_s_after_its_last_frame(play: Any) -> None:

@@ -55,7 +55,7 @@ async def presence(http_url: str, room: str, reader: Session) -> dict[str, Any]:
 
 def listing(*clients: Client) -> list[dict[str, str]]:
     members = [{"id": c.session.user_id, "name": c.session.name} for c in clients]
-    return sorted(members, key=lambda m: (m["name"].casefold(), m["name"], m["id"]))
+    return sorted(members, key=lambda m: (m["name"].casefold(), m["id"]))
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = TIMEOUT * 4) -> None:

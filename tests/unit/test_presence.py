@@ -230,6 +230,11 @@ def test_the_roster_counts_everyone_shows_the_first_hundred_by_name_and_hides_de
     assert len(shown) == MEMBERS_SHOWN
     assert shown[0] == {"id": "u000", "name": "name 000"}
     assert "ghost" not in current.names
+    # names that differ only in case are one name: their ids order them (docs/api.md)
+    alike = roster(
+        [Member("r", "u2", "Ada", "us-east-1"), Member("r", "u1", "ada", "us-east-1")], {"us-east-1"}
+    )
+    assert alike.shown() == [{"id": "u1", "name": "ada"}, {"id": "u2", "name": "Ada"}]
 
 
 def test_a_membership_change_pushes_enter_and_leave_only_when_it_changes_who_is_there() -> None:
