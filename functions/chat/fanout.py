@@ -59,8 +59,8 @@ class StreamRecord:
 @dataclass(frozen=True)
 class RoomFrame:
     """A frame for a room's connections that is not a message: presence and typing
-    (chat/presence.py). `skip` is a connection not to post it to (the typist's own); a large room's
-    pages post to all of them, and the page ignores its own user's typing."""
+    (chat/presence.py). `skip` is a connection not to post it to (the one that entered, the
+    typist's own socket), inline or in a large room's pages."""
 
     sequence_number: str
     room: str
@@ -77,7 +77,18 @@ class LargeRoom:
     sequences: list[str]  # its stream records, failed together if its pages cannot be queued
     first: Sequence[str]
     cursor: str | None
-    frames: list[bytes]
+    entries: list[RoomFrame]  # its frames in stream order, each with the connection it skips
+
+    def pages(self, ids: Sequence[str], page_posts: int, concurrency: int) -> list[Page]:
+        """The pages for these of its connections: every frame to each, except that a connection
+        a frame skips (the one that entered, the socket that typed) gets pages of its own."""
+        skipped = {entry.skip for entry in self.entries if entry.skip in ids}
+        everyone = [c for c in ids if c not in skipped]
+        planned = plan_pages(everyone, [entry.frame for entry in self.entries], page_posts, concurrency)
+        for connection_id in sorted(c for c in skipped if c is not None):
+            own = [entry.frame for entry in self.entries if entry.skip != connection_id]
+            planned += plan_pages([connection_id], own, page_posts, concurrency) if own else []
+        return planned
 
 
 @dataclass
@@ -158,7 +169,7 @@ def fan_out(
         else:
             if len(first) > page_posts:
                 first, cursor = first[:page_posts], first[page_posts - 1]
-            large.append(LargeRoom(room, sequences, first, cursor, frames))
+            large.append(LargeRoom(room, sequences, first, cursor, entries))
 
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(outbox)))) as pool:
         # The small rooms' posts start now; the large rooms are paged and queued meanwhile.
@@ -213,7 +224,7 @@ def _queue_room(
     queued = 0
     ids, cursor = room.first, room.cursor
     while True:
-        planned = plan_pages(ids, room.frames, page_posts, concurrency)
+        planned = room.pages(ids, page_posts, concurrency)
         pages.send_pages(planned)
         queued += len(planned)
         if cursor is None:

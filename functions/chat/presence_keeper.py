@@ -77,8 +77,10 @@ def repair(
                 live_rooms |= rooms
             else:
                 live_rooms.add(held_room)
-        # Memberships written before the slot was read carry at most its sequence number.
-        up_to = seq + 1 if seq is not None else now_ms + 1
+        # Memberships written before the slot was read carry at most its sequence number. With
+        # no slot item, a claim made from now on numbers from its clock (connection_slots.py):
+        # delete only what a claim older than the connect grace wrote.
+        up_to = seq + 1 if seq is not None else connected_before_s * 1000
         for room in sorted(rooms - live_rooms):
             connections.leave_room_if_empty(room, user_id, seq=up_to)
             report.memberships_removed += 1

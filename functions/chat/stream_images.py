@@ -3,7 +3,8 @@ tombstones, sign-outs, and presence and typing."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
 
 from chat.change_stream import MessageWrite, TombstoneArrived
 from chat.changes_store import TOMBSTONE, tombstone_from_image
@@ -84,3 +85,24 @@ def parse_changes(event: dict[str, Any]) -> list[MembershipChanged | Typed]:
         except (KeyError, TypeError, ValueError):
             continue
     return changes
+
+
+class _FromRecord(Protocol):
+    @property
+    def sequence_number(self) -> str: ...
+
+
+_Item = TypeVar("_Item", bound=_FromRecord)
+
+
+def in_stream_order(event: dict[str, Any], *groups: Iterable[_Item]) -> list[_Item]:
+    """The items of every group, each from one of the batch's records, in the records' order (a
+    typing frame before the message its typist then sent, an `enter` before its user's first
+    message), whichever group each came from."""
+    position = {
+        str(record.get("dynamodb", {}).get("SequenceNumber")): index
+        for index, record in enumerate(event.get("Records", []))
+    }
+    items = [item for group in groups for item in group]
+    return sorted(items, key=lambda item: position.get(item.sequence_number, len(position)))
+

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -15,14 +15,14 @@ from hypothesis import strategies as st
 
 from chat import ulid
 from chat.change_stream import MessageWrite
-from chat.fanout import CONNECT_GRACE_SECONDS, FanoutResult, StreamRecord, fan_out, post_page
+from chat.fanout import CONNECT_GRACE_SECONDS, FanoutResult, RoomFrame, StreamRecord, fan_out, post_page
 from chat.fanout_pages import MAX_PAGE_BYTES, Page, plan_pages
 from chat.fanout_service import FanoutService
 from chat.model import Message, iso_time
 from chat.ports import Delivery
 from chat.settings import Settings
 from chat.store import message_to_item
-from chat.stream_images import parse_records
+from chat.stream_images import in_stream_order, parse_records
 from chat.validation import MAX_TEXT_CHARS
 from tests.unit.fakes import FakeConnectionStore, FakePageQueue, FakePusher
 
@@ -55,7 +55,7 @@ def stream_record(seq: int, event: str, image: dict[str, Any] | None) -> dict[st
 
 
 def run(
-    records: list[StreamRecord],
+    records: Sequence[StreamRecord | RoomFrame],
     connections: FakeConnectionStore,
     pusher: FakePusher,
     pages: FakePageQueue | None = None,
@@ -163,6 +163,41 @@ def test_a_room_larger_than_a_page_goes_to_the_workers_in_pages_of_bounded_posts
     # 25 connections x 2 frames, 10 posts a page and (at concurrency 8) one frame a page.
     assert result.pages_queued == len(pages.sent) == 6
     assert result.failed == []
+
+
+def test_a_batchs_messages_and_presence_frames_go_out_in_the_order_of_its_records() -> None:
+    # given a batch whose records are a typing write, then the typist's message, then an enter
+    event = {"Records": [stream_record(n, "INSERT", None) for n in (105, 230, 1000)]}
+    typed = RoomFrame("105", "r", b'{"type":"typing"}')
+    entered = RoomFrame("1000", "r", b'{"type":"presence"}')
+    said = record(230, "r")
+    # when the message part and the presence part are put together
+    ordered = in_stream_order(event, [said], [typed, entered])
+    # then the typing frame goes first, as it was written first
+    assert ordered == [typed, said, entered]
+
+
+def test_a_frame_that_skips_a_connection_skips_it_in_a_paged_room_too() -> None:
+    """docs/api.md: the connection that entered gets no `enter`, the socket that typed no `typing`,
+    however large the room or the batch."""
+    ids = [f"c{i}" for i in range(25)]
+    connections = FakeConnectionStore({"big": ids})
+    pusher, pages = FakePusher(), FakePageQueue()
+    entered = RoomFrame("2", "big", b'{"type":"presence","event":"enter"}', skip="c7")
+    typed = RoomFrame("3", "big", b'{"type":"typing"}', skip="c9")
+    run([record(1, "big"), entered, typed, record(4, "big")], connections, pusher, pages, page_posts=10)
+    assert pusher.posts == []  # over the inline budget: all of it paged
+    assert all(page.posts <= 10 for page in pages.sent)
+
+    def shown(connection: str) -> list[str]:
+        frames = [json.loads(f) for page in pages.sent if connection in page.connections for f in page.frames]
+        return [f["message"]["text"] if "message" in f else f["type"] for f in frames]
+
+    assert shown("c7") == ["m1", "typing", "m4"]
+    assert shown("c9") == ["m1", "presence", "m4"]
+    assert {c: shown(c) for c in ids if c not in ("c7", "c9")} == {
+        c: ["m1", "presence", "typing", "m4"] for c in ids if c not in ("c7", "c9")
+    }
 
 
 def test_the_inline_budget_is_one_page_of_posts_per_invocation() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from chat.composition import fanout_service
 from chat.errors import StoreError
 from chat.observability import count, lambda_handler, logger
-from chat.stream_images import parse_changes, parse_records, signed_out_users
+from chat.stream_images import in_stream_order, parse_changes, parse_records, signed_out_users
 
 
 def close_signed_out(event: dict[str, Any]) -> None:
@@ -33,7 +33,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     applied = fanout_service().apply_writes(parse_records(event))
     presence = fanout_service().presence_frames(parse_changes(event))
     result = fanout_service().fan_out(
-        [*applied.push, *presence.frames], remaining_ms=context.get_remaining_time_in_millis
+        in_stream_order(event, applied.push, presence.frames), remaining_ms=context.get_remaining_time_in_millis
     )
     count("PresenceFrames", len(presence.frames))
     for room, error in presence.errors:
