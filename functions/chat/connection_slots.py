@@ -58,10 +58,12 @@ def expired_entries(entries: Iterable[str], now: int) -> list[str]:
 
 class DynamoConnectionSlots:
     """One item per user (`slots#<userId>`) holding a string set of its live connections in this
-    region, each `<expiresAt> <connectionId>`. A claim is one UpdateItem:
-    `ADD ids :entry` if `attribute_not_exists(ids) OR size(ids) < :cap`, so no two concurrent
-    `$connect`s can both take the last slot. A refused claim reads the set from the failed
-    condition (no extra read), drops the entries already past their expiry and tries again."""
+    region, each `<expiresAt> <connectionId> <room>`, and a sequence number `seq` that every
+    claim and release advances (it orders their membership writes: chat/presence.py). A claim is
+    one UpdateItem: `ADD ids :entry` if `attribute_not_exists(ids) OR size(ids) < :cap`, so no two
+    concurrent `$connect`s can both take the last slot. A refused claim reads the set from the
+    failed condition (no extra read), drops the entries already past their expiry and tries
+    again."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client = client

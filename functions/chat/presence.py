@@ -23,10 +23,10 @@ to the room's other connections. Nothing of it enters the history.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from chat.fanout_pages import frame_bytes
 from chat.model import Author
 
 KIND_PRESENCE, KIND_BEAT, KIND_TYPING = "presence", "beat", "typing"  # items' `kind` attribute
@@ -96,14 +96,10 @@ def roster(members: Iterable[Member], live: set[str]) -> Roster:
     return Roster(names)
 
 
-def view(room: str, members: Iterable[Member], live: set[str], *, region: str) -> dict[str, object]:
+def view(members: Iterable[Member], live: set[str], *, region: str) -> dict[str, object]:
     """`GET /rooms/{room}/presence`'s body."""
     current = roster(members, live)
     return {"count": current.count, "members": current.shown(), "region": region}
-
-
-def frame_bytes(payload: Mapping[str, object]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def presence_frame(event: str, user_id: str, name: str, count: int) -> bytes:
@@ -121,12 +117,12 @@ def typing_frame(author: Author) -> bytes:
 
 
 def membership_frame(
-    changed: Member, *, entered: bool, members: Iterable[Member], live: set[str]
+    changed: Member, *, entered: bool, members: Sequence[Member], live: set[str]
 ) -> bytes | None:
     """The frame a membership's INSERT (`entered`) or REMOVE pushes to the room, given the room's
     memberships as this region reads them now and the live regions: `enter` when it made the user
     present, `leave` when it made them absent, nothing otherwise (a second region's tab, a
-    membership of a dead region). None also for a large room: its count frames are throttled.
+    membership of a dead region). The caller sends a large room count frames instead.
 
     The read may be later than the change: a user's first tabs in two regions, opened together,
     can both be in it when either INSERT is handled. So an INSERT pushes `enter` only when no
@@ -136,16 +132,15 @@ def membership_frame(
     if changed.region not in live:
         return None  # a dead region's: its users were already taken out, or will come back with it
     current = roster(members, live)
-    if current.count > LARGE_ROOM:
-        return None
-    others = [
-        m for m in members if m.user_id == changed.user_id and m.region != changed.region and m.region in live
-    ]
     if entered:
-        if any(other.older_than(changed) for other in others):
+        if any(
+            m.user_id == changed.user_id and m.region != changed.region and m.older_than(changed)
+            for m in members
+            if m.region in live
+        ):
             return None  # present through an older membership: its INSERT says so
         return presence_frame("enter", changed.user_id, changed.name, current.count)
-    if others or changed.user_id in current.names:
+    if changed.user_id in current.names:
         return None  # still present through another region
     return presence_frame("leave", changed.user_id, changed.name, current.count)
 

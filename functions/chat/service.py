@@ -252,7 +252,7 @@ def read_presence(room: str, *, presence: PresenceStore, region: str, now_ms: in
     room = validate_room(room)
     live = live_regions(presence.beats(), own=region, now_ms=now_ms)
     members, _ = presence.members(room)
-    return view(room, members, live, region=region)
+    return view(members, live, region=region)
 
 
 def send_typing(

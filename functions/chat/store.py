@@ -247,8 +247,8 @@ class DynamoConnectionStore:
             self._presence.enter(member)
 
     def _left(self, room: str, user_id: str, slot: SlotChange) -> None:
-        if self._presence is not None and not slot.others_in_room:
-            self._presence.leave(room, user_id, self._region, seq=slot.seq)
+        if not slot.others_in_room:
+            self.leave_room_if_empty(room, user_id, seq=slot.seq)
 
     def user_connections(self, user_id: str) -> tuple[list[tuple[str, str | None, int]], int | None]:
         """The user's live connections here from its slot: (connection id, room, expiresAt), and
@@ -259,7 +259,8 @@ class DynamoConnectionStore:
         return [(c, room, expires_at) for c, expires_at, room in live], seq
 
     def leave_room_if_empty(self, room: str, user_id: str, *, seq: int) -> None:
-        """The keeper's repair: the user holds no connection to the room here (as of `seq`)."""
+        """The user holds no connection to the room here (as of `seq`): their last one closed,
+        or the keeper's repair found none."""
         if self._presence is not None:
             self._presence.leave(room, user_id, self._region, seq=seq)
 

@@ -105,4 +105,3 @@ def in_stream_order(event: dict[str, Any], *groups: Iterable[_Item]) -> list[_It
     }
     items = [item for group in groups for item in group]
     return sorted(items, key=lambda item: position.get(item.sequence_number, len(position)))
-

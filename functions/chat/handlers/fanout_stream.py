@@ -32,9 +32,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     close_signed_out(event)
     applied = fanout_service().apply_writes(parse_records(event))
     presence = fanout_service().presence_frames(parse_changes(event))
-    result = fanout_service().fan_out(
-        in_stream_order(event, applied.push, presence.frames), remaining_ms=context.get_remaining_time_in_millis
-    )
+    frames = in_stream_order(event, applied.push, presence.frames)
+    result = fanout_service().fan_out(frames, remaining_ms=context.get_remaining_time_in_millis)
     count("PresenceFrames", len(presence.frames))
     for room, error in presence.errors:
         logger.warning("cannot read the room's presence; the stream retries it", room=room, error=error)

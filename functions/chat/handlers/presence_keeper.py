@@ -1,5 +1,5 @@
 """Scheduled every minute: this region's presence keeper (chat/presence_keeper.py). It beats every
-few seconds for most of the minute, pushes `enter`/`leave` frames when another region dies or
+15 s for most of the minute, pushes `enter`/`leave` frames when another region dies or
 comes back, and repairs this region's memberships. A beat that fails is logged and tried again at
 the next one; an invocation that beat not once fails (the errors alarm counts it): a region that
 cannot beat is, rightly, dead to the others."""

@@ -1,7 +1,7 @@
 """WebSocket `sendMessage`, `editMessage`, `deleteMessage` and `typing` (the routes share one
 function): validate, admit under the sender's rate, make the one conditional write under the
-sender's identity, answer an ack or an error frame. `typing` is never acknowledged (chat/presence.py):
-only a bad frame gets an answer, an error frame."""
+sender's identity, answer an ack or an error frame. `typing` is never acknowledged and has its own
+limit, one event per user per 2 s (chat/presence.py): only a bad frame gets an answer, an error frame."""
 
 from __future__ import annotations
 
