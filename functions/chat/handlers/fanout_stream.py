@@ -7,12 +7,15 @@ posted again to everyone)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chat.composition import fanout_service
 from chat.errors import StoreError
 from chat.observability import count, lambda_handler, logger
 from chat.stream_images import in_stream_order, parse_changes, parse_records, signed_out_users
+
+if TYPE_CHECKING:
+    from chat.fanout import RoomFrame, StreamRecord
 
 
 def close_signed_out(event: dict[str, Any]) -> None:
@@ -32,7 +35,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     close_signed_out(event)
     applied = fanout_service().apply_writes(parse_records(event))
     presence = fanout_service().presence_frames(parse_changes(event))
-    frames = in_stream_order(event, applied.push, presence.frames)
+    frames: list[StreamRecord | RoomFrame] = in_stream_order(event, applied.push, presence.frames)
     result = fanout_service().fan_out(frames, remaining_ms=context.get_remaining_time_in_millis)
     count("PresenceFrames", len(presence.frames))
     for room, error in presence.errors:
