@@ -108,6 +108,7 @@ class FanoutService:
             push=push,
             connection_ttl_seconds=self.settings.connection_ttl_seconds,
             clock=self.clock,
+            concurrency=self.settings.fanout_concurrency,
         )
         report = keeper.keep(sleep=sleep, remaining_ms=remaining_ms)
         return report, pushed

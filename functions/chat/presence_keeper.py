@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chat.errors import StoreError
@@ -57,21 +58,27 @@ def repair(
     connection_ttl_seconds: int,
     now_ms: int,
     report: KeeperReport,
+    concurrency: int = 1,
 ) -> None:
     """Delete this region's memberships that no live connection holds. With `closer`, each
-    connection older than the connect grace is asked of API Gateway, and forgotten if gone."""
+    connection older than the connect grace is asked of API Gateway, and forgotten if gone. The
+    users are checked `concurrency` at a time (a read, and API Gateway's answers, each): a region
+    of thousands of users is repaired in seconds, between two beats."""
     rooms_of: dict[str, set[str]] = defaultdict(set)
     for room, user_id in presence.region_members(region):
         rooms_of[user_id].add(room)
     connected_before_s = now_ms // 1000 - CONNECT_GRACE_SECONDS
-    for user_id, rooms in rooms_of.items():
+
+    def repair_user(user_id: str, rooms: set[str]) -> tuple[int, int]:
+        """(connections forgotten, memberships removed) of one user."""
+        forgotten = 0
         held, seq = connections.user_connections(user_id)
         live_rooms: set[str] = set()
         for connection_id, held_room, expires_at in held:
             old = expires_at - connection_ttl_seconds < connected_before_s
             if closer is not None and old and not _is_open(closer, connection_id):
                 connections.delete_connection(connection_id)  # its membership too, if it was the last
-                report.connections_forgotten += 1
+                forgotten += 1
                 continue
             if held_room is None:  # an entry from before entries named their room: keep them all
                 live_rooms |= rooms
@@ -81,9 +88,15 @@ def repair(
         # no slot item, a claim made from now on numbers from its clock (connection_slots.py):
         # delete only what a claim older than the connect grace wrote.
         up_to = seq + 1 if seq is not None else connected_before_s * 1000
-        for room in sorted(rooms - live_rooms):
+        empty = sorted(rooms - live_rooms)
+        for room in empty:
             connections.leave_room_if_empty(room, user_id, seq=up_to)
-            report.memberships_removed += 1
+        return forgotten, len(empty)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(rooms_of)))) as pool:
+        for forgotten, removed in pool.map(lambda user: repair_user(*user), rooms_of.items()):
+            report.connections_forgotten += forgotten
+            report.memberships_removed += removed
 
 
 def _is_open(closer: ConnectionCloser, connection_id: str) -> bool:
@@ -130,6 +143,7 @@ class Keeper:
     push: Callable[[list[RoomFrame]], None]
     connection_ttl_seconds: int
     clock: Callable[[], float]
+    concurrency: int = 1  # users repaired at a time
 
     def keep(self, *, sleep: Callable[[float], None], remaining_ms: Callable[[], int]) -> KeeperReport:
         """One invocation: beat every BEAT_SECONDS while the invocation has time for another,
@@ -157,18 +171,10 @@ class Keeper:
         own = next((b for b in beats if b.region == self.region), None)
         dead_spell = own is None or now_ms - own.beat_at_ms > STALE_MS
         reconciled_at = own.reconciled_at_ms if own is not None else 0
-        if dead_spell or now_ms - reconciled_at >= REPAIR_EVERY_MS:
-            repair(
-                self.region,
-                presence=self.presence,
-                connections=self.connections,
-                closer=self.closer if dead_spell else None,
-                connection_ttl_seconds=self.connection_ttl_seconds,
-                now_ms=now_ms,
-                report=report,
-            )
-            report.repaired, reconciled_at = True, now_ms
-            report.new_run = report.new_run or dead_spell
+        if dead_spell:  # no beat before the repair: back without ghosts
+            self._repair(report, now_ms, ask_api_gateway=True)
+            reconciled_at = now_ms
+            report.new_run = True
         # What the regions looked like at the last beat: this invocation's, else this region's
         # last one (after a dead spell that view is stale: start from what it sees now).
         if previous is None and own is not None and not dead_spell:
@@ -183,3 +189,20 @@ class Keeper:
         self.presence.beat(Beat(self.region, now_ms, frozenset(live), reconciled_at))
         report.beats += 1
         report.last_live = frozenset(live)
+        if now_ms - reconciled_at >= REPAIR_EVERY_MS:  # the hourly repair, after the beat
+            self._repair(report, now_ms, ask_api_gateway=False)
+            # and beat again, saying when it repaired (the next ticks read it from the beat)
+            self.presence.beat(Beat(self.region, int(self.clock() * 1000), frozenset(live), now_ms))
+
+    def _repair(self, report: KeeperReport, now_ms: int, *, ask_api_gateway: bool) -> None:
+        repair(
+            self.region,
+            presence=self.presence,
+            connections=self.connections,
+            closer=self.closer if ask_api_gateway else None,
+            connection_ttl_seconds=self.connection_ttl_seconds,
+            now_ms=now_ms,
+            report=report,
+            concurrency=self.concurrency,
+        )
+        report.repaired = True

@@ -375,7 +375,12 @@ class Clock:
 
 
 def keep(
-    world: World, region: str, clock: Clock, closer: FakeCloser, pushed: list[RoomFrame]
+    world: World,
+    region: str,
+    clock: Clock,
+    closer: FakeCloser,
+    pushed: list[RoomFrame],
+    concurrency: int = 1,
 ) -> presence_keeper.KeeperReport:
     keeper = presence_keeper.Keeper(
         region,
@@ -385,6 +390,7 @@ def keep(
         push=pushed.extend,
         connection_ttl_seconds=7500,
         clock=clock,
+        concurrency=concurrency,
     )
     return keeper.keep(sleep=clock.sleep, remaining_ms=clock.remaining_ms)
 
@@ -420,6 +426,36 @@ def test_a_keeper_in_good_health_asks_api_gateway_nothing_and_repairs_once_an_ho
     report = keep(world, "us-east-1", Clock(), closer, [])
     assert (report.new_run, report.repaired, closer.asked) == (False, False, [])
     assert len(world.presence.memberships) == 1
+
+
+def test_the_hourly_repair_comes_after_a_beat_and_forgets_memberships_no_connection_holds() -> None:
+    # given a region in good health, last repaired an hour ago, holding 30 memberships of users
+    # with no connection here (their `$disconnect`s were lost) besides ada's
+    world = World()
+    world.connect("ada", "us-east-1")
+    for n in range(30):
+        world.presence.enter(Member("r", f"gone{n:02}", "Gone", "us-east-1", seq=1))
+    last = Beat("us-east-1", NOW_MS - 5_000, frozenset({"us-east-1"}), reconciled_at_ms=NOW_MS - 3_600_000)
+    world.presence.beat(last)
+    writes: list[str] = []
+    beat, leave = world.presence.beat, world.presence.leave
+    world.presence.beat = lambda b: (writes.append("beat"), beat(b))[1]  # type: ignore[method-assign]
+    world.presence.leave = lambda *a, **k: (writes.append("leave"), leave(*a, **k))[1]  # type: ignore[method-assign]
+    clock = Clock(deadline=NOW_MS / 1000 + 1)  # one tick
+    closer = FakeCloser(open_ids=set())
+    # when its keeper runs, repairing 8 users at a time
+    report = keep(world, "us-east-1", clock, closer, [], concurrency=8)
+    # then it beat first (a long repair never makes it late), then forgot the 30 (asking API
+    # Gateway nothing: it was not dead), then beat again to say when it repaired
+    assert writes == ["beat", *["leave"] * 30, "beat"]
+    assert [u for (_, u, _) in world.presence.memberships] == ["ada"]
+    assert (report.repaired, report.new_run, report.memberships_removed, closer.asked) == (
+        True,
+        False,
+        30,
+        [],
+    )
+    assert world.presence.beat_items["us-east-1"].reconciled_at_ms == NOW_MS
 
 
 def test_when_another_region_dies_its_users_leave_and_when_it_returns_they_enter() -> None:
