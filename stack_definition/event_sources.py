@@ -119,6 +119,9 @@ class Schedule:
     name: str | None  # the rule's `Name`; None: CloudFormation makes one up
     period: float  # seconds
     input: str | None  # `Input`: the JSON EventBridge sends instead of its scheduled event
+    # The function's `EventInvokeConfig.MaximumEventAgeInSeconds`: how long Lambda keeps trying
+    # to deliver a throttled event (6 hours unless set).
+    max_event_age: float = 21600.0
 
 
 # EventBridge's rate expression: a positive whole number and its unit, singular for 1 only.
@@ -152,6 +155,11 @@ def schedules(raw: Raw) -> list[Schedule]:
                     name=props.get("Name"),
                     period=_period(str(props["Schedule"]), where),
                     input=props.get("Input"),
+                    max_event_age=float(
+                        resource["Properties"]
+                        .get("EventInvokeConfig", {})
+                        .get("MaximumEventAgeInSeconds", 21600)
+                    ),
                 )
             )
     return found

@@ -7,9 +7,9 @@ region whose Lambda fails throttles them too. EventBridge invokes asynchronously
 for the function: a beat that comes while the previous invocation still runs starts another one,
 and a beat that fails (an error, a timeout) is logged and the schedule goes on. A throttled beat
 is tried again as Lambda's asynchronous invocation does (after 1 s, then doubling up to 5 minutes,
-for up to 6 hours), so a function whose region's Lambda failed runs again within seconds of the
-heal, not a period later. Lambda's two retries of a function error are not played: the next beat
-comes within the period."""
+for as long as the function's `MaximumEventAgeInSeconds`, 6 hours unless set), so a function whose
+region's Lambda failed runs again soon after the heal. Lambda's retries of a function error are not
+played: the next beat comes within the period."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from stack_definition.event_sources import Schedule
 log = logging.getLogger("schedule")
 
 # Lambda's asynchronous invocation retries a throttled event from 1 s, doubling, at most 5 minutes
-# apart, for up to 6 hours.
-THROTTLE_RETRY_FIRST, THROTTLE_RETRY_MAX, THROTTLE_RETRY_FOR = 1.0, 300.0, 6 * 3600.0
+# apart, until the event is older than the function's maximum event age.
+THROTTLE_RETRY_FIRST, THROTTLE_RETRY_MAX = 1.0, 300.0
 
 
 class ScheduledRule:
@@ -101,8 +101,8 @@ class ScheduledRule:
             try:
                 await self._invoke(function, event)
             except TooManyRequestsException as error:
-                if waited >= THROTTLE_RETRY_FOR:
-                    log.warning("%s: %s for 6 hours; this beat is dropped", self.name, error)
+                if waited + delay > self.settings.max_event_age:
+                    log.warning("%s: %s; this beat is too old to try again: dropped", self.name, error)
                     return
                 log.warning("%s: %s; tried again in %.0f s", self.name, error, delay)
                 await asyncio.sleep(delay)

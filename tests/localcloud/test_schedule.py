@@ -365,3 +365,37 @@ def test_a_throttled_beat_is_tried_again_soon_as_lambdas_asynchronous_invocation
     assert len(invocations.calls) == 3
     # the same event each time: one beat, delivered late
     assert len({json.dumps(event, sort_keys=True) for *_, event in invocations.calls}) == 1
+
+
+def test_a_throttled_beat_is_dropped_once_older_than_the_functions_maximum_event_age(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # given a function whose events may be at most 0.3 s old, and a Lambda that throttles it
+    async def throttled(number: int) -> None:
+        raise TooManyRequestsException("PresenceKeeperFunction")
+
+    invocations = Invocations(throttled)
+    young = replace(KEEPER_SCHEDULE, period=3600.0, max_event_age=0.3)
+    scheduled = rule(invocations, young, first_retry=0.05)
+
+    async def until_the_beat_ends() -> None:
+        task = asyncio.create_task(scheduled.run())
+        try:
+            await asyncio.wait_for(invocations.arrived(1).wait(), WAIT)
+            await asyncio.wait_for(asyncio.gather(*scheduled.in_flight), WAIT)
+        finally:
+            task.cancel()
+
+    with caplog.at_level(logging.WARNING, logger="schedule"):
+        asyncio.run(until_the_beat_ends())
+    # then it was tried at 0, 0.05 and 0.15 s; the next try (0.35 s) would be too old: dropped
+    assert len(invocations.calls) == 3
+    assert "too old to try again" in caplog.records[-1].getMessage()
+
+
+def test_the_presence_keepers_events_are_tried_for_a_minute_at_most() -> None:
+    # a minute's event is worth nothing once the next one has come: no keepers piled up after an outage
+    (keeper,) = [s for s in load().schedules if s.function == "PresenceKeeperFunction"]
+    assert keeper.max_event_age == 60
+    raw = load().raw["Resources"]["PresenceKeeperFunction"]["Properties"]["EventInvokeConfig"]
+    assert raw["MaximumRetryAttempts"] == 0
