@@ -196,8 +196,8 @@ class DynamoConnectionStore:
         client: DynamoDBClient,
         table: str,
         *,
-        presence: DynamoPresence | None = None,
-        region: str = "",
+        presence: DynamoPresence,
+        region: str,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._client = client
@@ -243,8 +243,7 @@ class DynamoConnectionStore:
             self.release_slot(user_id, connection_id, room=room, expires_at=int(gone["expiresAt"]["N"]))
 
     def enter_room(self, member: Member) -> None:
-        if self._presence is not None:
-            self._presence.enter(member)
+        self._presence.enter(member)
 
     def _left(self, room: str, user_id: str, slot: SlotChange) -> None:
         if not slot.others_in_room:
@@ -261,8 +260,7 @@ class DynamoConnectionStore:
     def leave_room_if_empty(self, room: str, user_id: str, *, seq: int) -> None:
         """The user holds no connection to the room here (as of `seq`): their last one closed,
         or the keeper's repair found none."""
-        if self._presence is not None:
-            self._presence.leave(room, user_id, self._region, seq=seq)
+        self._presence.leave(room, user_id, self._region, seq=seq)
 
     def connections_page(
         self, room: str, *, after: str | None, limit: int

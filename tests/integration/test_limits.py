@@ -17,6 +17,7 @@ from chat import composition, ulid
 from chat.errors import RateLimited
 from chat.handlers import http_api, ws_connect, ws_disconnect
 from chat.model import Author
+from chat.presence_store import DynamoPresence
 from chat.service import accept_message
 from chat.settings import get_settings
 from chat.store import DynamoConnectionStore
@@ -32,7 +33,10 @@ TTL = 7500  # the template's connection lifetime (2 h 5 min)
 @pytest.fixture
 def connections(aws_endpoint: str, tables: dict[str, Any]) -> DynamoConnectionStore:
     client = provision.client("dynamodb", aws_endpoint, "us-east-1")
-    return DynamoConnectionStore(client, tables["us-east-1"]["connections"])
+    presence = DynamoPresence(client, tables["us-east-1"]["messages"])
+    return DynamoConnectionStore(
+        client, tables["us-east-1"]["connections"], presence=presence, region="us-east-1"
+    )
 
 
 def claim(store: DynamoConnectionStore, user: str, connection_id: str, now: int, cap: int = 5) -> bool:
