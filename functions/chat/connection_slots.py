@@ -5,7 +5,7 @@ admit more connections than the cap."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from botocore.exceptions import ClientError
 
@@ -34,26 +34,26 @@ def _legacy_entry(connection_id: str, expires_at: int) -> str:
     return f"{expires_at}{_ENTRY_SEPARATOR}{connection_id}"
 
 
-def entry_room(entry: str) -> str | None:
-    parts = entry.split(_ENTRY_SEPARATOR)
-    return parts[2] if len(parts) > 2 else None
+class SlotEntry(NamedTuple):
+    connection_id: str
+    room: str | None  # None: an entry written before entries named their room
+    expires_at: int
 
 
-def entry_connection(entry: str) -> tuple[str, int]:
-    """(connection id, expiresAt) of an entry."""
-    parts = entry.split(_ENTRY_SEPARATOR)
-    return parts[1], int(parts[0])
+def parse_entry(entry: str) -> SlotEntry:
+    expires_at, connection_id, *room = entry.split(_ENTRY_SEPARATOR)
+    return SlotEntry(connection_id, room[0] if room else None, int(expires_at))
 
 
 def _others_in_room(entries: Iterable[str], room: str, *, besides: str, now: int) -> bool:
     live = set(entries) - set(expired_entries(entries, now))
-    return any(entry_room(entry) == room for entry in live if entry != besides)
+    return any(parse_entry(entry).room == room for entry in live if entry != besides)
 
 
 def expired_entries(entries: Iterable[str], now: int) -> list[str]:
     """The entries of connections API Gateway has closed for sure (past their 2 h 5 min expiry),
     whether or not a `$disconnect` ever came for them."""
-    return [entry for entry in entries if int(entry.split(_ENTRY_SEPARATOR, 1)[0]) <= now]
+    return [entry for entry in entries if parse_entry(entry).expires_at <= now]
 
 
 class DynamoConnectionSlots:

@@ -13,9 +13,8 @@ from botocore.exceptions import ClientError
 from chat.aws_errors import AWS_ERRORS, is_condition_failure, old_item, store_error
 from chat.connection_slots import (
     DynamoConnectionSlots,
-    entry_connection,
-    entry_room,
     expired_entries,
+    parse_entry,
 )
 from chat.model import Message
 from chat.ports import SlotChange
@@ -254,8 +253,7 @@ class DynamoConnectionStore:
         the slot's sequence number (None: no slot)."""
         entries, seq = self._slots.held(user_id)
         expired = set(expired_entries(entries, int(self._clock())))
-        live = [(*entry_connection(e), entry_room(e)) for e in entries if e not in expired]
-        return [(c, room, expires_at) for c, expires_at, room in live], seq
+        return [parse_entry(e) for e in entries if e not in expired], seq
 
     def leave_room_if_empty(self, room: str, user_id: str, *, seq: int) -> None:
         """The user holds no connection to the room here (as of `seq`): their last one closed,

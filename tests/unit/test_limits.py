@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chat import ulid
-from chat.connection_slots import entry_connection, entry_room, expired_entries, slot_entry
+from chat.connection_slots import SlotEntry, expired_entries, parse_entry, slot_entry
 from chat.errors import RateLimited, StoreError
 from chat.model import Author
 from chat.service import accept_message, admit_guest_sign_in, open_connection
@@ -62,8 +62,8 @@ def test_given_a_registration_that_fails_when_connecting_then_the_slot_is_given_
 def test_an_entry_names_its_expiry_connection_and_room_and_is_expired_from_that_second_on() -> None:
     entries = [slot_entry("abc=", 100, "r"), slot_entry("def=", 101, "r")]
     assert entries[0] == "100 abc= r"
-    assert (entry_connection(entries[0]), entry_room(entries[0])) == (("abc=", 100), "r")
-    assert entry_room("100 abc=") is None  # written before entries named their room
+    assert parse_entry(entries[0]) == SlotEntry("abc=", "r", 100)
+    assert parse_entry("100 abc=") == SlotEntry("abc=", None, 100)  # written before entries named their room
     assert expired_entries(entries, 99) == []
     assert expired_entries(entries, 100) == ["100 abc= r"]
     assert expired_entries(entries, 101) == entries
