@@ -106,6 +106,7 @@ class FanoutService:
             connections=self.connections(),
             closer=self.closer(),
             push=push,
+            limiter=self.limiter(),
             connection_ttl_seconds=self.settings.connection_ttl_seconds,
             clock=self.clock,
             concurrency=self.settings.fanout_concurrency,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from chat.errors import StoreError
 from chat.fanout import CONNECT_GRACE_SECONDS, RoomFrame
-from chat.ports import ConnectionCloser, ConnectionRepair, PresenceStore
+from chat.ports import ConnectionCloser, ConnectionRepair, PresenceStore, RateLimiter
 from chat.presence import (
     BEAT_SECONDS,
     LARGE_ROOM,
@@ -31,6 +31,7 @@ from chat.presence import (
     presence_frame,
     roster,
 )
+from chat.presence_stream import count_frame_admitted
 
 REPAIR_EVERY_MS = 3_600_000
 KEEPER_RECORD = "presence-keeper"  # the sequence number its frames carry (nothing to retry)
@@ -110,11 +111,17 @@ def _is_open(closer: ConnectionCloser, connection_id: str) -> bool:
 
 
 def transition_frames(
-    changed: Sequence[str], before: set[str], after: set[str], *, presence: PresenceStore
+    changed: Sequence[str],
+    before: set[str],
+    after: set[str],
+    *,
+    presence: PresenceStore,
+    limiter: RateLimiter,
+    now_ms: int,
 ) -> list[RoomFrame]:
     """When the live regions go from `before` to `after`: each room where one of the `changed`
     regions holds memberships gets an `enter` or `leave` for every user that makes present or
-    absent (a `count` in a large room)."""
+    absent (a large room a `count`, if its limiter admits one)."""
     rooms = sorted({room for region in changed for room, _ in presence.region_members(region)})
     frames: list[RoomFrame] = []
     for room in rooms:
@@ -124,7 +131,8 @@ def transition_frames(
         if not changes:
             continue
         if count > LARGE_ROOM or len(changes) > LARGE_ROOM:
-            frames.append(RoomFrame(KEEPER_RECORD, room, count_frame(count)))
+            if count_frame_admitted(room, limiter=limiter, now_ms=now_ms):
+                frames.append(RoomFrame(KEEPER_RECORD, room, count_frame(count)))
             continue
         for user_id, (event, name) in sorted(changes.items()):
             frames.append(RoomFrame(KEEPER_RECORD, room, presence_frame(event, user_id, name, count)))
@@ -141,6 +149,7 @@ class Keeper:
     connections: ConnectionRepair
     closer: ConnectionCloser
     push: Callable[[list[RoomFrame]], None]
+    limiter: RateLimiter  # a large room's count frames, shared with the stream handler's
     connection_ttl_seconds: int
     clock: Callable[[], float]
     concurrency: int = 1  # users repaired at a time
@@ -183,7 +192,9 @@ class Keeper:
         if previous is not None and live != previous:
             changed = sorted(live ^ previous)
             report.regions_changed.extend(changed)
-            frames = transition_frames(changed, previous, live, presence=self.presence)
+            frames = transition_frames(
+                changed, previous, live, presence=self.presence, limiter=self.limiter, now_ms=now_ms
+            )
             self.push(frames)
             report.frames += len(frames)
         self.presence.beat(Beat(self.region, now_ms, frozenset(live), reconciled_at))

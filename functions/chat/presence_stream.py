@@ -47,6 +47,15 @@ class PresenceFrames:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (room, error)
 
 
+def count_frame_admitted(room: str, *, limiter: RateLimiter, now_ms: int) -> bool:
+    """Whether a large room may have a `count` frame now: at most one per
+    COUNT_FRAME_INTERVAL_MS in this region, whoever sends it (the stream handler, the keeper)."""
+    wait_ms = limiter.admit(
+        f"presence-count#{room}", now_ms=now_ms, interval_ms=COUNT_FRAME_INTERVAL_MS, tolerance_ms=0
+    )
+    return wait_ms is None
+
+
 def frames_for(
     changes: Sequence[MembershipChanged | Typed],
     *,
@@ -74,15 +83,7 @@ def frames_for(
             members, more = presence.members(room, limit=4 * LARGE_ROOM)
             if not more and roster(members, live).count <= LARGE_ROOM:
                 frame = membership_frame(change.member, entered=change.entered, members=members, live=live)
-            elif (
-                limiter.admit(
-                    f"presence-count#{room}",
-                    now_ms=now_ms,
-                    interval_ms=COUNT_FRAME_INTERVAL_MS,
-                    tolerance_ms=0,
-                )
-                is None
-            ):
+            elif count_frame_admitted(room, limiter=limiter, now_ms=now_ms):
                 frame = count_frame(roster(presence.members(room)[0], live).count)
             else:
                 frame = None

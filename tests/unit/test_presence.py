@@ -295,6 +295,25 @@ def test_a_large_room_gets_count_frames_at_most_as_often_as_the_limiter_admits()
     assert out.frames == []
 
 
+def test_a_region_change_in_a_large_room_sends_its_count_only_when_the_rooms_limiter_admits_it() -> None:
+    # given a large room whose members are in eu-west-2, which has just died
+    presence = FakePresence()
+    for n in range(LARGE_ROOM + 1):
+        presence.enter(Member("big", f"u{n}", f"U{n}", "eu-west-2", seq=1))
+    both, us = set(REGIONS), {"us-east-1"}
+
+    def frames(limiter: FakeRateLimiter) -> list[dict[str, object]]:
+        pushed = presence_keeper.transition_frames(
+            ["eu-west-2"], both, us, presence=presence, limiter=limiter, now_ms=NOW_MS
+        )
+        return [frame(f.frame) for f in pushed]
+
+    # then one count frame, as the stream handler's: through the same limiter
+    assert frames(FakeRateLimiter()) == [{"type": "presence", "event": "count", "count": 0}]
+    # and none within 5 s of another count frame of the room in this region
+    assert frames(FakeRateLimiter(waits={"presence-count#big": 4000})) == []
+
+
 def test_typing_skips_the_typists_own_socket_only_in_its_own_region() -> None:
     typed = presence_stream.Typed("9", "r", Author("ada", "Ada"), "us-east-1", "conn-ada")
     here = presence_stream.frames_for(
@@ -388,6 +407,7 @@ def keep(
         connections=world.store(region),
         closer=closer,
         push=pushed.extend,
+        limiter=FakeRateLimiter(),
         connection_ttl_seconds=7500,
         clock=clock,
         concurrency=concurrency,
@@ -501,6 +521,7 @@ def test_a_keeper_whose_table_fails_beats_again_once_it_heals_and_repairs_first_
         connections=world.store("us-east-1"),
         closer=FakeCloser(open_ids=set()),
         push=lambda frames: None,
+        limiter=FakeRateLimiter(),
         connection_ttl_seconds=7500,
         clock=clock,
     )
