@@ -19,3 +19,9 @@ def author_of(event: dict[str, Any]) -> Author:
         raise Unauthorized("this connection has no session: reconnect with ?token=")
     logger.append_keys(user_id=user_id)
     return Author(user_id=user_id, name=name)
+
+
+def room_of(event: dict[str, Any]) -> str | None:
+    """The connection's room, as the `$connect` authorizer validated it from `?room=`."""
+    room = (event.get("requestContext", {}).get("authorizer") or {}).get("room")
+    return room if isinstance(room, str) else None

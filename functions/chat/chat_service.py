@@ -147,11 +147,14 @@ class ChatService:
             room, presence=self.presence(), region=self.settings.region, now_ms=self._now_ms()
         )
 
-    def send_typing(self, payload: Any, *, author: Author, connection_id: str) -> bool:
+    def send_typing(
+        self, payload: Any, *, author: Author, connection_id: str, connection_room: str | None
+    ) -> bool:
         return service.send_typing(
             payload,
             author=author,
             connection_id=connection_id,
+            connection_room=connection_room,
             presence=self.presence(),
             region=self.settings.region,
             now_ms=self._now_ms(),

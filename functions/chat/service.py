@@ -260,15 +260,20 @@ def send_typing(
     *,
     author: Author,
     connection_id: str,
+    connection_room: str | None,
     presence: PresenceStore,
     region: str,
     now_ms: int,
 ) -> bool:
     """`{"action": "typing", "room"}`: tell the room's other connections, in every region, at most
-    once per TYPING_INTERVAL_MS per user, whatever the room (extra ones are dropped quietly: False)."""
+    once per TYPING_INTERVAL_MS per user, whatever the room (extra ones are dropped quietly: False).
+    Only in the connection's own room: elsewhere it would show the user typing where they are not
+    (dropped quietly too)."""
     if not isinstance(payload, dict):
         raise InvalidInput("invalid_message", "the body must be a JSON object")
     room = validate_room(string_field(payload, "room"))
+    if room != connection_room:
+        return False
     return presence.typing(
         room,
         author,

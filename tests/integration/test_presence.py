@@ -57,10 +57,16 @@ def presence(room: str, token: str, context: LambdaContext) -> dict[str, Any]:
 
 
 def typing(
-    connection_id: str, user: dict[str, str], body: dict[str, Any] | str, context: LambdaContext
+    connection_id: str,
+    user: dict[str, str],
+    body: dict[str, Any] | str,
+    context: LambdaContext,
+    *,
+    in_room: str,
 ) -> Any:
+    """A typing frame on a connection to `in_room` (the room its authorizer validated)."""
     text = body if isinstance(body, str) else json.dumps({"action": "typing", **body})
-    return ws_send.handler(ws("typing", connection_id, body=text, user=user), context)
+    return ws_send.handler(ws("typing", connection_id, body=text, user={**user, "room": in_room}), context)
 
 
 def passed_records(aws_endpoint: str, stream_arn: str, room: str) -> list[dict[str, Any]]:
@@ -138,23 +144,32 @@ def test_typing_is_never_acknowledged_crosses_at_most_once_per_two_seconds_and_r
     room = f"typ-{ulid.new().lower()[:10]}"
     ada = person("Ada")
     connection = connect(room, ada, context)
-    answers = [typing(connection, ada, {"room": room}, context) for _ in range(5)]
+    answers = [typing(connection, ada, {"room": room}, context, in_room=room) for _ in range(5)]
     assert answers == [{"statusCode": 200}] * 5  # no body: no frame back
-    typed = [
-        r
-        for r in passed_records(aws_endpoint, tables["us-east-1"]["stream"], room)
-        if "typing" in r["dynamodb"]["Keys"]["pk"]["S"]
-    ]
-    assert len(typed) == 1  # five within 2 s: one write, one stream record
-    # and another room within the same 2 s: dropped too (one typing event per user per 2 s)
-    assert typing(connection, ada, {"room": f"{room}-b"}, context) == {"statusCode": 200}
-    assert not passed_records(aws_endpoint, tables["us-east-1"]["stream"], f"{room}-b")
 
-    bad_room = typing(connection, ada, {"room": "NOPE!"}, context)
+    def typed(in_room: str) -> list[dict[str, Any]]:
+        records = passed_records(aws_endpoint, tables["us-east-1"]["stream"], in_room)
+        return [r for r in records if r["dynamodb"]["Keys"]["pk"]["S"].startswith("typing#")]
+
+    assert len(typed(room)) == 1  # five within 2 s: one write, one stream record
+    # her tab in another room, within the same 2 s: dropped too (one typing event per user per 2 s)
+    other_room = f"{room}-b"
+    other_tab = connect(other_room, ada, context)
+    assert typing(other_tab, ada, {"room": other_room}, context, in_room=other_room) == {"statusCode": 200}
+    assert typed(other_room) == []
+    # typing into a room the connection is not in: dropped quietly (it would show Bo typing
+    # where he is not)
+    bo = person("Bo")
+    bo_connection = connect(room, bo, context)
+    elsewhere = f"{room}-c"
+    assert typing(bo_connection, bo, {"room": elsewhere}, context, in_room=room) == {"statusCode": 200}
+    assert typed(elsewhere) == []
+
+    bad_room = typing(connection, ada, {"room": "NOPE!"}, context, in_room=room)
     assert json.loads(bad_room["body"])["code"] == "invalid_room"
-    no_room = typing(connection, ada, {}, context)
+    no_room = typing(connection, ada, {}, context, in_room=room)
     assert json.loads(no_room["body"])["code"] == "missing_field"
-    not_json = typing(connection, ada, "{typing", context)
+    not_json = typing(connection, ada, "{typing", context, in_room=room)
     assert json.loads(not_json["body"])["type"] == "error"
 
 
@@ -183,7 +198,7 @@ def test_the_stream_pushes_enter_leave_and_typing_to_the_rooms_other_connections
     first = connect(room, ada, context)
     stream_delivers()
     second = connect(room, ada, context)  # a second tab: no membership write, no frame
-    typing(first, ada, {"room": room}, context)
+    typing(first, ada, {"room": room}, context, in_room=room)
     stream_delivers()
     disconnect(first, context)
     stream_delivers()

@@ -344,18 +344,25 @@ def test_typing_goes_out_at_most_once_per_user_per_two_seconds_and_refuses_a_bad
     presence = FakePresence()
     author = Author("ada", "Ada")
 
-    def typing(at_ms: int, body: object = None) -> bool:
+    def typing(at_ms: int, body: object = None, *, connected_to: str = "r") -> bool:
         return send_typing(
             body or {"room": "r"},
             author=author,
             connection_id="c",
+            connection_room=connected_to,
             presence=presence,
             region="us-east-1",
             now_ms=at_ms,
         )
 
     assert [typing(NOW_MS), typing(NOW_MS + 1999), typing(NOW_MS + 2000)] == [True, False, True]
-    assert not typing(NOW_MS + 2500, {"room": "another"})  # per user, whatever the room
+    # her tab in another room: per user, whatever the room
+    assert not typing(NOW_MS + 2500, {"room": "another"}, connected_to="another")
+    assert typing(NOW_MS + 4000, {"room": "another"}, connected_to="another")
+    # a room the connection is not in: dropped quietly, nothing written
+    writes = len(presence.typing_writes)
+    assert not typing(NOW_MS + 9000, {"room": "elsewhere"})
+    assert len(presence.typing_writes) == writes
     with pytest.raises(InvalidInput, match="room"):
         typing(NOW_MS + 9000, {"room": "Not A Room"})
     with pytest.raises(InvalidInput):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat.authorizer_context import author_of
+from chat.authorizer_context import author_of, room_of
 from chat.composition import service
 from chat.frames import frame, frame_route
 from chat.observability import API_REQUEST_ID, count, lambda_handler, logger
@@ -23,7 +23,9 @@ def handler(body: Any, event: dict[str, Any]) -> dict[str, Any]:
     route = event["requestContext"].get("routeKey")
     author = author_of(event)
     if route == "typing":
-        sent = service().send_typing(body, author=author, connection_id=connection_id)
+        sent = service().send_typing(
+            body, author=author, connection_id=connection_id, connection_room=room_of(event)
+        )
         count("TypingSent" if sent else "TypingDropped")
         return {"statusCode": 200}  # no body: no frame back
     if route in CHANGES:
