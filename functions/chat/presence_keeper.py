@@ -63,8 +63,8 @@ def repair(
 ) -> None:
     """Delete this region's memberships that no live connection holds. With `closer`, each
     connection older than the connect grace is asked of API Gateway, and forgotten if gone. The
-    users are checked `concurrency` at a time (a read, and API Gateway's answers, each): a region
-    of thousands of users is repaired in seconds, between two beats."""
+    users are checked `concurrency` at a time (a read, and API Gateway's answers, each), not one
+    after another."""
     rooms_of: dict[str, set[str]] = defaultdict(set)
     for room, user_id in presence.region_members(region):
         rooms_of[user_id].add(room)
