@@ -117,7 +117,15 @@ class ChatPage:
         self.page.evaluate("(s) => localStorage.setItem('rc-session', JSON.stringify(s))", session)
 
     def wait_connected(self, region: str, timeout: float | None = None) -> None:
-        self.page.wait_for_function(CONNECTED_TO, arg=region, timeout=timeout)
+        try:
+            self.page.wait_for_function(CONNECTED_TO, arg=region, timeout=timeout)
+        except Exception as error:  # playwright's TimeoutError: say what the page showed instead
+            state = self.page.evaluate("() => document.querySelector('#connection').dataset.state")
+            log = "\n  ".join(text for _, text in self.log_entries()[-15:])
+            raise AssertionError(
+                f"{self.author} not connected to {region}: the page is {state!r} to {self.region!r};"
+                f" its log, newest last:\n  {log}"
+            ) from error
 
     @property
     def region(self) -> str:
