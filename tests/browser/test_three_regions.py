@@ -10,7 +10,7 @@ import pytest
 
 from stack_definition.local_stack import QUICK, running_stack
 from tests.browser.conftest import GENEROUS_GUEST_LIMITS, OpenPage
-from tests.browser.pages import assert_each_once
+from tests.browser.pages import StackControl, assert_each_once
 
 pytestmark = pytest.mark.browser
 
@@ -18,10 +18,20 @@ REGIONS = ("us-east-1", "eu-west-2", "ap-northeast-1")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """This module's pages open on a stack of three regions (the package's has two)."""
+def stack(tmp_path_factory: pytest.TempPathFactory, playwright: Any) -> Iterator[dict[str, Any]]:
+    """This module's pages open on a stack of three regions (the package's has two), once each
+    region has answered its own `/health` and the front door routes to all three: a health
+    probe that a region's first (cold) answer made late would otherwise send Tokyo elsewhere."""
     options = [*QUICK, "--regions", ",".join(REGIONS), "--parameter-overrides", *GENEROUS_GUEST_LIMITS]
     with running_stack(tmp_path_factory.mktemp("browser-three-regions"), options) as info:
+        control = StackControl(playwright, info)
+        try:
+            for region in REGIONS:
+                assert control.http.get(f"{info['regions'][region]['httpUrl']}/health").ok
+            for region in REGIONS:
+                control.wait_health(region, True)
+        finally:
+            control.close()
         yield info
 
 
