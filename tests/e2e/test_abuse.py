@@ -25,6 +25,11 @@ async def post_json(
         return response.status, await response.json()
 
 
+def own_room(name: str) -> str:
+    """A room of the test's own: nobody else's presence frames come between its frames."""
+    return f"e2e-{name}-{ulid.new().lower()[-8:]}"
+
+
 async def assert_closed_with(client: Client, code: int) -> None:
     with pytest.raises(websockets.ConnectionClosed) as closed:
         await asyncio.wait_for(client.socket.recv(), 10)
@@ -37,24 +42,25 @@ def test_oversized_frames_close_the_connection_and_write_nothing(stack: dict[str
     region = stack["regions"][NEAR_NEW_YORK]
 
     async def scenario() -> None:
-        client = await join(stack, region["websocketUrl"], "e2e-big", "ada")
+        room = own_room("big")
+        client = await join(stack, region["websocketUrl"], room, "ada")
         frame = {
             "action": "sendMessage",
-            "room": "e2e-big",
+            "room": room,
             "id": ulid.new(),
             "author": "ada",
             "text": "x" * size,
         }
         await client.socket.send(json.dumps(frame))
         await assert_closed_with(client, 1009)
-        assert (await history(region["httpUrl"], "e2e-big", client.session))["messages"] == []
+        assert (await history(region["httpUrl"], room, client.session))["messages"] == []
 
     asyncio.run(scenario())
 
 
 def test_a_binary_frame_gets_an_error_frame(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
-        client = await join(stack, stack["regions"][NEAR_LONDON]["websocketUrl"], "e2e-binary", "ada")
+        client = await join(stack, stack["regions"][NEAR_LONDON]["websocketUrl"], own_room("binary"), "ada")
         await client.socket.send(b"\x00\xff binary")
         frame = json.loads(await asyncio.wait_for(client.socket.recv(), 10))
         assert frame["type"] == "error"
@@ -85,7 +91,7 @@ def test_a_frame_nested_deeper_than_python_parses_gets_an_error_frame_and_writes
     region = stack["regions"][NEAR_NEW_YORK]
 
     async def scenario() -> None:
-        client = await join(stack, region["websocketUrl"], "e2e-deep", "ada")
+        client = await join(stack, region["websocketUrl"], own_room("deep"), "ada")
         await client.socket.send(frame)
         answer = json.loads(await asyncio.wait_for(client.socket.recv(), 10))
         assert answer["type"] == "error", shape
@@ -103,7 +109,7 @@ def test_a_flood_from_one_connection_is_answered_frame_by_frame_and_the_connecti
     checks the bucket itself); whatever the split, every frame gets an answer."""
 
     async def scenario() -> None:
-        client = await join(stack, stack["regions"][NEAR_NEW_YORK]["websocketUrl"], "e2e-flood", "ada")
+        client = await join(stack, stack["regions"][NEAR_NEW_YORK]["websocketUrl"], own_room("flood"), "ada")
         flood = 4000
         for _ in range(flood):
             await client.socket.send('{"action": "ping"}')
