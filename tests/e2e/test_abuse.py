@@ -126,7 +126,7 @@ def test_a_flood_from_one_connection_is_answered_frame_by_frame_and_the_connecti
 
 def test_clients_cannot_reach_the_management_api(stack: dict[str, Any]) -> None:
     async def scenario() -> None:
-        victim = await join(stack, stack["regions"][NEAR_NEW_YORK]["websocketUrl"], "e2e-victim", "ada")
+        victim = await join(stack, stack["regions"][NEAR_NEW_YORK]["websocketUrl"], own_room("victim"), "ada")
         target = f"/prod/@connections/{'x' * 15}="
         async with aiohttp.ClientSession() as session:
             async with session.post(stack["frontDoorUrl"] + target, data=b"spoof") as response:
